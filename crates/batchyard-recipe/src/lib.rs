@@ -1,0 +1,1 @@
+//! The batchyard recipe language.
