@@ -1,0 +1,7 @@
+//! Compiles a checked recipe into Azure Batch REST payloads.
+//!
+//! The parts that need no recipe are usable on their own: the hardware [`catalogue`],
+//! [`autoscale`] formulas, [`mpi`] launch commands, task [`factory`] iterators and task
+//! [`dependencies`].
+
+pub mod catalogue;
