@@ -3,6 +3,8 @@
 //! example's operationId names the operation, whose body parameter and response schema
 //! name the definitions.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
+
 use batchyard_batch::models::*;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
