@@ -4,4 +4,5 @@
 //! [`autoscale`] formulas, [`mpi`] launch commands, task [`factory`] iterators and task
 //! [`dependencies`].
 
+pub mod autoscale;
 pub mod catalogue;
