@@ -101,7 +101,11 @@ pub fn normalize(formula: &str) -> String {
 fn limits(out: &mut String, p: &ScenarioParams) {
     // `writeln!` into a String cannot fail.
     let _ = writeln!(out, "$minDedicated = {};", p.min_dedicated);
-    let _ = writeln!(out, "$maxDedicated = {};", p.max_dedicated.max(p.min_dedicated));
+    let _ = writeln!(
+        out,
+        "$maxDedicated = {};",
+        p.max_dedicated.max(p.min_dedicated)
+    );
     let _ = writeln!(out, "$minSpot = {};", p.min_spot);
     let _ = writeln!(out, "$maxSpot = {};", p.max_spot.max(p.min_spot));
 }
@@ -110,7 +114,11 @@ fn task_formula(metric: &str, p: &ScenarioParams) -> String {
     let mut f = String::new();
     limits(&mut f, p);
     let _ = writeln!(f, "$slotsPerNode = {};", p.task_slots_per_node.max(1));
-    let _ = writeln!(f, "$window = TimeInterval_Second * {};", p.sample_window_secs.max(1));
+    let _ = writeln!(
+        f,
+        "$window = TimeInterval_Second * {};",
+        p.sample_window_secs.max(1)
+    );
     // Too few samples early in a pool's life: trust the last sample rather than fail.
     let _ = writeln!(f, "$samplePercent = {metric}.GetSamplePercent($window);");
     let _ = writeln!(f, "$lastSample = val({metric}.GetSample(1), 0);");
@@ -128,7 +136,10 @@ fn task_formula(metric: &str, p: &ScenarioParams) -> String {
                 f,
                 "$capDedicated = min($maxDedicated, $CurrentDedicatedNodes + {inc});"
             );
-            let _ = writeln!(f, "$capSpot = min($maxSpot, $CurrentLowPriorityNodes + {inc});");
+            let _ = writeln!(
+                f,
+                "$capSpot = min($maxSpot, $CurrentLowPriorityNodes + {inc});"
+            );
         }
         None => f.push_str("$capDedicated = $maxDedicated;\n$capSpot = $maxSpot;\n"),
     }
@@ -202,7 +213,9 @@ mod tests {
         cond.split("||").any(|conj| {
             conj.split("&&").all(|term| {
                 let parts: Vec<&str> = term.split_whitespace().collect();
-                let [lhs, op, rhs] = parts[..] else { panic!("bad term {term:?}") };
+                let [lhs, op, rhs] = parts[..] else {
+                    panic!("bad term {term:?}")
+                };
                 let l = match lhs {
                     "$now.weekday" => weekday,
                     "$now.hour" => hour,
@@ -221,15 +234,24 @@ mod tests {
     }
 
     fn peak_line(formula: &str) -> String {
-        let line = formula.lines().find(|l| l.starts_with("$isPeakTime = ")).unwrap();
-        line.trim_start_matches("$isPeakTime = ").trim_end_matches(';').to_string()
+        let line = formula
+            .lines()
+            .find(|l| l.starts_with("$isPeakTime = "))
+            .unwrap();
+        line.trim_start_matches("$isPeakTime = ")
+            .trim_end_matches(';')
+            .to_string()
     }
 
     #[test]
     fn weekend_is_peak_on_saturday_and_sunday_only() {
         let cond = peak_line(&formula(Scenario::Weekend, &params()));
         for day in 0..7 {
-            assert_eq!(eval_peak(&cond, day, 12), day == 0 || day == 6, "weekday {day}");
+            assert_eq!(
+                eval_peak(&cond, day, 12),
+                day == 0 || day == 6,
+                "weekday {day}"
+            );
         }
     }
 
@@ -253,7 +275,10 @@ mod tests {
             ("workday", Scenario::Workday),
             ("weekday", Scenario::Weekday),
             ("weekend", Scenario::Weekend),
-            ("workday_with_offpeak_max_low_priority", Scenario::WorkdayWithOffpeakMaxLowPriority),
+            (
+                "workday_with_offpeak_max_low_priority",
+                Scenario::WorkdayWithOffpeakMaxLowPriority,
+            ),
         ] {
             insta::assert_snapshot!(name, formula(scenario, &params()));
         }
@@ -284,7 +309,10 @@ mod tests {
 
     #[test]
     fn normalize_ignores_whitespace() {
-        assert_eq!(normalize("$a = 1;\n\n  $b=  2 ;"), normalize("$a = 1; $b= 2;"));
+        assert_eq!(
+            normalize("$a = 1;\n\n  $b=  2 ;"),
+            normalize("$a = 1; $b= 2;")
+        );
         assert_ne!(normalize("$a = 1;"), normalize("$a = 2;"));
     }
 }

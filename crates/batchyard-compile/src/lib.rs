@@ -6,3 +6,4 @@
 
 pub mod autoscale;
 pub mod catalogue;
+pub mod mpi;
