@@ -127,6 +127,19 @@ fn every_official_example_roundtrips_through_the_models() {
 }
 
 #[test]
+fn every_official_example_and_its_roundtrip_validate_against_the_spec() {
+    for (file, definition, json) in example_payloads() {
+        if let Err(errors) = batchyard_batch::validate_against_spec(&definition, &json) {
+            panic!("{file}: example is not a valid {definition}: {errors:#?}");
+        }
+        let back = roundtrip(&definition, &json);
+        if let Err(errors) = batchyard_batch::validate_against_spec(&definition, &back) {
+            panic!("{file}: re-serialized {definition} is not valid: {errors:#?}");
+        }
+    }
+}
+
+#[test]
 fn unknown_enum_values_and_fields_are_tolerated_and_kept() {
     let json = serde_json::json!({
         "id": "p1",
