@@ -6,4 +6,7 @@
 
 pub mod autoscale;
 pub mod catalogue;
+pub mod dependencies;
+pub mod factory;
+pub mod ids;
 pub mod mpi;

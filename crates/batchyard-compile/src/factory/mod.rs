@@ -1,0 +1,164 @@
+//! Task factories as lazy iterators: each yields one `item` (a JSON object) at a time, so a
+//! sweep of a million tasks never sits in memory.
+
+mod axis;
+mod combinatorics;
+mod files;
+mod random;
+
+use std::path::{Path, PathBuf};
+
+use batchyard_recipe::model::Factory;
+use serde_json::{Map, Value};
+
+pub use axis::AxisValues;
+
+/// Why a factory cannot produce its items.
+#[derive(Debug, thiserror::Error)]
+pub enum FactoryError {
+    /// A `range` with a zero step would never end.
+    #[error("axis `{axis}`: a range step cannot be 0")]
+    ZeroStep { axis: String },
+    /// A `range` whose numbers are not all finite.
+    #[error("axis `{axis}`: range values must be finite numbers")]
+    BadRange { axis: String },
+    /// `files` needs exactly one of `lines` and `glob`.
+    #[error("`files` needs exactly one of `lines` and `glob`")]
+    FilesSource,
+    /// An input file could not be read.
+    #[error("cannot read {path}: {message}")]
+    Io { path: PathBuf, message: String },
+    /// A CSV/TSV row could not be parsed.
+    #[error("{path}: {message}")]
+    Table { path: PathBuf, message: String },
+    /// A glob pattern is malformed.
+    #[error("bad glob `{pattern}`: {message}")]
+    Glob { pattern: String, message: String },
+    /// A random axis has bounds that cannot be drawn from.
+    #[error("random axis `{axis}`: {message}")]
+    Random { axis: String, message: String },
+}
+
+/// A stream of factory items.
+pub type Items<'a> = Box<dyn Iterator<Item = Result<Value, FactoryError>> + Send + 'a>;
+
+/// The items of `factory`. Files named by `table` and `files` are relative to `base_dir` (the
+/// recipe's directory).
+pub fn items<'a>(factory: &'a Factory, base_dir: &Path) -> Result<Items<'a>, FactoryError> {
+    Ok(match factory {
+        Factory::Product(axes) => {
+            let axes = axis::resolve_all(axes)?;
+            Box::new(combinatorics::Product::new(axes).map(Ok))
+        }
+        Factory::Zip(axes) => {
+            let axes = axis::resolve_all(axes)?;
+            let len = axes.iter().map(|(_, a)| a.len()).min().unwrap_or(0);
+            Box::new((0..len).map(move |i| {
+                let mut m = Map::new();
+                for (name, a) in &axes {
+                    m.insert(name.clone(), a.get(i));
+                }
+                Ok(Value::Object(m))
+            }))
+        }
+        Factory::Combinations(c) => {
+            Box::new(combinatorics::Choices::combinations(&c.of, c.length, c.replacement).map(Ok))
+        }
+        Factory::Permutations(c) => {
+            Box::new(combinatorics::Choices::permutations(&c.of, c.length, c.replacement).map(Ok))
+        }
+        Factory::Repeat(n) => Box::new((0..*n).map(|_| Ok(Value::Object(Map::new())))),
+        Factory::Random(r) => Box::new(random::RandomItems::new(r)?.map(Ok)),
+        Factory::Table(t) => Box::new(files::table(t, base_dir)?),
+        Factory::Files(f) => files::files(f, base_dir)?,
+    })
+}
+
+/// How many items `factory` yields, when known without reading files; saturates at
+/// `u64::MAX`.
+pub fn count(factory: &Factory) -> Option<u64> {
+    match factory {
+        Factory::Product(axes) => {
+            let axes = axis::resolve_all(axes).ok()?;
+            Some(
+                axes.iter()
+                    .fold(1u64, |n, (_, a)| n.saturating_mul(a.len())),
+            )
+        }
+        Factory::Zip(axes) => {
+            let axes = axis::resolve_all(axes).ok()?;
+            Some(axes.iter().map(|(_, a)| a.len()).min().unwrap_or(0))
+        }
+        Factory::Repeat(n) => Some(*n),
+        Factory::Random(r) => Some(r.count),
+        Factory::Combinations(_) | Factory::Permutations(_) => None,
+        Factory::Table(_) | Factory::Files(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn factory(v: Value) -> Factory {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn collect(f: &Factory) -> Vec<Value> {
+        items(f, Path::new("."))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn product_is_lazy_and_ordered_like_itertools() {
+        let f = factory(json!({"product": {"lr": [0.1, 0.01], "batch": {"range": [16, 64, 16]}}}));
+        assert_eq!(count(&f), Some(6));
+        let got = collect(&f);
+        assert_eq!(got[0], json!({"lr": 0.1, "batch": 16}));
+        assert_eq!(got[1], json!({"lr": 0.1, "batch": 32}));
+        assert_eq!(got[3], json!({"lr": 0.01, "batch": 16}));
+        assert_eq!(got.len(), 6);
+    }
+
+    #[test]
+    fn million_item_product_streams() {
+        let f = factory(json!({"product": {"a": {"range": [0, 1000]}, "b": {"range": [0, 1000]}}}));
+        assert_eq!(count(&f), Some(1_000_000));
+        let mut it = items(&f, Path::new(".")).unwrap();
+        // Taking from the front does not generate the rest.
+        assert_eq!(it.next().unwrap().unwrap(), json!({"a": 0, "b": 0}));
+        assert_eq!(
+            it.nth(998_998).unwrap().unwrap(),
+            json!({"a": 998, "b": 999})
+        );
+        assert_eq!(it.count(), 1000);
+    }
+
+    #[test]
+    fn zip_stops_at_the_shortest_axis() {
+        let f = factory(json!({"zip": {"x": [1, 2, 3], "y": ["a", "b"]}}));
+        assert_eq!(
+            collect(&f),
+            vec![json!({"x": 1, "y": "a"}), json!({"x": 2, "y": "b"})]
+        );
+        assert_eq!(count(&f), Some(2));
+    }
+
+    #[test]
+    fn repeat_yields_empty_items() {
+        let f = factory(json!({"repeat": 3}));
+        assert_eq!(collect(&f), vec![json!({}); 3]);
+    }
+
+    #[test]
+    fn zero_step_is_an_error() {
+        let f = factory(json!({"product": {"a": {"range": [0, 10, 0]}}}));
+        assert!(matches!(
+            items(&f, Path::new(".")),
+            Err(FactoryError::ZeroStep { .. })
+        ));
+    }
+}
