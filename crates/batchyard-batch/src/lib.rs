@@ -7,3 +7,4 @@ pub mod models;
 pub mod spec;
 
 pub use spec::{SpecError, SpecErrorKind, validate_against_spec};
+pub mod auth;
