@@ -131,10 +131,10 @@ impl EntraIdAuth {
     /// A token valid for at least five more minutes, from the cache or freshly acquired.
     async fn token(&self) -> Result<Secret, AuthError> {
         let mut state = self.state.lock().await;
-        if let Some(token) = &state.token {
-            if token.expires_on - OffsetDateTime::now_utc() > REFRESH_MARGIN {
-                return Ok(token.token.clone());
-            }
+        if let Some(token) = &state.token
+            && token.expires_on - OffsetDateTime::now_utc() > REFRESH_MARGIN
+        {
+            return Ok(token.token.clone());
         }
         let scopes = [self.scope.as_str()];
         let (index, token) = match state.chosen {
