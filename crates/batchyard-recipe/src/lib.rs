@@ -6,4 +6,15 @@
 //! [`Diagnostic`] with a JSON pointer into the recipe; [`report`] turns them into miette
 //! reports pointing at the exact YAML token.
 
+pub mod checks;
+pub mod diagnostic;
+pub mod load;
 pub mod model;
+pub mod render;
+pub mod report;
+pub mod schema;
+pub mod source;
+pub mod template;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use load::{Loaded, Source, TaskTemplate, load};

@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 /// A whole recipe file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "batchyard recipe", extend("$id" = "https://batchyard.dev/schemas/recipe.schema.json"))]
+#[schemars(title = "batchyard recipe")]
 pub struct Recipe {
     /// The recipe's name. It tags every pool and job the recipe owns (metadata
     /// `batchyard.recipe`), so two recipes never touch each other's resources.

@@ -1,0 +1,329 @@
+//! The whole pipeline from text to a checked [`Recipe`], and per-item rendering of factory
+//! tasks.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::diagnostic::{Diagnostic, has_errors};
+use crate::model::{Recipe, Task};
+use crate::render::{Variables, context, render_tree, template_diagnostic};
+use crate::source::{Node, NodeKind, Span};
+use crate::template::{Compiled, Engine, is_template};
+
+/// A recipe file's name and text, shared by every diagnostic that points into it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The name shown in reports (the path as given).
+    pub name: String,
+    /// The file's text.
+    pub text: Arc<str>,
+}
+
+/// The outcome of loading a recipe: the checked recipe when there were no errors, and every
+/// problem found (warnings included).
+#[derive(Debug)]
+pub struct Loaded {
+    /// The file.
+    pub source: Source,
+    /// The checked recipe; `None` when any error was found.
+    pub recipe: Option<Recipe>,
+    /// Every problem, in file order.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The parsed tree (templates unrendered), for spans.
+    tree: Option<Node>,
+    /// Template variables after overrides.
+    variables: Variables,
+    engine: Arc<Engine>,
+}
+
+/// Loads and checks a recipe. `overrides` come from `--var` and `--vars` and must name
+/// variables that the recipe declares.
+pub fn load(name: &str, text: &str, overrides: &Variables) -> Loaded {
+    let source = Source {
+        name: name.to_owned(),
+        text: Arc::from(text),
+    };
+    let engine = Arc::new(Engine::new());
+    let mut loaded = Loaded {
+        source,
+        recipe: None,
+        diagnostics: Vec::new(),
+        tree: None,
+        variables: Variables::new(),
+        engine,
+    };
+    let tree = match crate::source::parse(text) {
+        Ok(tree) => tree,
+        Err(err) => {
+            loaded.diagnostics.push(
+                Diagnostic::error("", format!("invalid YAML: {}", err.message))
+                    .with_label("here")
+                    .with_help("fix the YAML syntax: check indentation, quotes and brackets around this point")
+                    .at_span(err.span),
+            );
+            return loaded;
+        }
+    };
+    if !matches!(tree.kind, NodeKind::Map(_)) {
+        loaded.diagnostics.push(
+            Diagnostic::error("", "a recipe must be a YAML mapping")
+                .with_help("start with `recipe: NAME`, then `pools:` and `jobs:`; `batchyard init` writes a starter"),
+        );
+        return loaded;
+    }
+    let declared: Variables = match tree.get("variables").map(Node::to_value) {
+        Some(Value::Object(map)) => map.into_iter().collect(),
+        _ => Variables::new(),
+    };
+    let mut variables = declared.clone();
+    for (name, value) in overrides {
+        if declared.contains_key(name) {
+            variables.insert(name.clone(), value.clone());
+        } else {
+            let mut d = Diagnostic::error(
+                "/variables",
+                format!(
+                    "`{name}` is set from the command line but the recipe declares no such variable"
+                ),
+            );
+            d = match crate::diagnostic::did_you_mean(name, declared.keys().map(String::as_str)) {
+                Some(close) => d.with_help(format!("did you mean `{close}`?")),
+                None => d.with_help(format!(
+                    "declare it under `variables:` with a default value, e.g. `{name}: ...`"
+                )),
+            };
+            loaded.diagnostics.push(d);
+        }
+    }
+    let recipe_name = tree.get("recipe").map(Node::to_value);
+    let recipe_name = recipe_name
+        .as_ref()
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let ctx = context(recipe_name, &variables);
+    let (rendered, template_errors) = render_tree(&loaded.engine, &tree, &ctx, text);
+    let failed: Vec<String> = template_errors.iter().map(|d| d.path.clone()).collect();
+    loaded.diagnostics.extend(template_errors);
+    let value = rendered.to_value();
+
+    let deferred = |path: &str, instance: &Value| {
+        failed.iter().any(|f| f == path)
+            || (is_factory_field(&value, path) && instance.as_str().is_some_and(is_template))
+    };
+    let schema_errors = crate::schema::validate(&value, &deferred);
+    let schema_failed = has_errors(&schema_errors);
+    loaded.diagnostics.extend(schema_errors);
+    loaded.diagnostics.extend(crate::checks::check(&value));
+
+    if !schema_failed && failed.is_empty() {
+        match serde_path_to_error::deserialize::<_, Recipe>(&value) {
+            Ok(recipe) if !has_errors(&loaded.diagnostics) => loaded.recipe = Some(recipe),
+            Ok(_) => {}
+            Err(err) => {
+                let path = err.path().to_string();
+                let pointer = to_pointer(&path);
+                let message = err.into_inner().to_string();
+                let mut d = Diagnostic::error(pointer, message);
+                if d.message.contains("duration") {
+                    d = d.with_help(crate::model::DurationError::help());
+                }
+                loaded.diagnostics.push(d);
+            }
+        }
+    }
+    loaded.tree = Some(tree);
+    loaded.variables = variables;
+    let tree = loaded.tree.as_ref();
+    loaded.diagnostics.sort_by_key(|d| span_for(tree, d).start);
+    loaded
+}
+
+/// Whether `path` lies inside a factory task but outside its `factory` key.
+fn is_factory_field(value: &Value, path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    // "", "jobs", N, "tasks", M, field...
+    if parts.len() < 6 || parts[1] != "jobs" || parts[3] != "tasks" || parts[5] == "factory" {
+        return false;
+    }
+    let task_path = parts[..5].join("/");
+    value
+        .pointer(&task_path)
+        .and_then(|t| t.get("factory"))
+        .is_some()
+}
+
+/// serde_path_to_error's `a.b[0].c` as a JSON pointer.
+fn to_pointer(path: &str) -> String {
+    if path == "." {
+        return String::new();
+    }
+    let mut out = String::new();
+    for segment in path.split('.') {
+        let (name, rest) = match segment.find('[') {
+            Some(i) => (&segment[..i], &segment[i..]),
+            None => (segment, ""),
+        };
+        if !name.is_empty() {
+            out.push('/');
+            out.push_str(&crate::source::escape_token(name));
+        }
+        for index in rest.split(['[', ']']).filter(|s| !s.is_empty()) {
+            out.push('/');
+            out.push_str(index);
+        }
+    }
+    out
+}
+
+fn span_for(tree: Option<&Node>, d: &Diagnostic) -> Span {
+    if let Some(span) = &d.span {
+        return span.clone();
+    }
+    tree.map(|t| t.span_of(&d.path, d.target)).unwrap_or(0..0)
+}
+
+impl Loaded {
+    /// The byte range a diagnostic points at.
+    pub fn span_of(&self, diagnostic: &Diagnostic) -> Span {
+        span_for(self.tree.as_ref(), diagnostic)
+    }
+
+    /// Whether loading found any error.
+    pub fn has_errors(&self) -> bool {
+        has_errors(&self.diagnostics)
+    }
+
+    /// The variables after overrides.
+    pub fn variables(&self) -> &Variables {
+        &self.variables
+    }
+
+    /// A renderer for the factory task at `jobs[job].tasks[task]`, or `None` when that task
+    /// has no factory. Its templates are compiled once; template errors are diagnostics at
+    /// the field's span.
+    pub fn task_template(
+        &self,
+        job: usize,
+        task: usize,
+    ) -> Option<Result<TaskTemplate, Vec<Diagnostic>>> {
+        let recipe = self.recipe.as_ref()?;
+        let crate::model::TaskSpec::Factory(factory) = recipe.jobs.get(job)?.tasks.get(task)?
+        else {
+            return None;
+        };
+        let base = format!("/jobs/{job}/tasks/{task}");
+        let mut fields = Vec::new();
+        let mut errors = Vec::new();
+        let skeleton = Value::Object(factory.template.clone());
+        collect_templates(&skeleton, String::new(), &mut |pointer, text| match self
+            .engine
+            .compile(text)
+        {
+            Ok(compiled) => fields.push((pointer, compiled)),
+            Err(err) => {
+                let path = format!("{base}{pointer}");
+                let span = self
+                    .tree
+                    .as_ref()
+                    .map(|t| t.span_of(&path, crate::source::Target::Value))
+                    .unwrap_or(0..0);
+                errors.push(template_diagnostic(&path, &err, &span, &self.source.text));
+            }
+        });
+        if !errors.is_empty() {
+            return Some(Err(errors));
+        }
+        let ctx = context(&recipe.recipe, &self.variables);
+        Some(Ok(TaskTemplate {
+            base,
+            skeleton,
+            fields,
+            context: ctx,
+        }))
+    }
+}
+
+fn collect_templates(value: &Value, pointer: String, found: &mut dyn FnMut(String, &str)) {
+    match value {
+        Value::String(s) if is_template(s) => found(pointer, s),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                collect_templates(item, format!("{pointer}/{i}"), found);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                collect_templates(
+                    v,
+                    format!("{pointer}/{}", crate::source::escape_token(k)),
+                    found,
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A factory task's template, compiled once and rendered once per generated item.
+#[derive(Debug)]
+pub struct TaskTemplate {
+    base: String,
+    skeleton: Value,
+    fields: Vec<(String, Compiled)>,
+    context: tera::Context,
+}
+
+impl TaskTemplate {
+    /// The JSON pointer of the factory task in the recipe, for diagnostics.
+    pub fn path(&self) -> &str {
+        &self.base
+    }
+
+    /// Renders the task for one item (`item`, `index` in scope) and checks it as a task.
+    pub fn render(&self, item: &Value, index: u64) -> Result<Task, Diagnostic> {
+        let mut value = self.skeleton.clone();
+        let mut ctx = self.context.clone();
+        ctx.insert("item", item);
+        ctx.insert("index", &index);
+        for (pointer, compiled) in &self.fields {
+            let rendered = compiled.render(&ctx).map_err(|e| {
+                Diagnostic::error(
+                    format!("{}{pointer}", self.base),
+                    format!("template error for item {index}: {}", e.message),
+                )
+                .with_help(
+                    e.help
+                        .clone()
+                        .unwrap_or_else(|| format!("the item was {item}")),
+                )
+            })?;
+            if let Some(slot) = value.pointer_mut(pointer) {
+                *slot = rendered;
+            }
+        }
+        serde_path_to_error::deserialize::<_, Task>(&value).map_err(|err| {
+            let pointer = to_pointer(&err.path().to_string());
+            Diagnostic::error(
+                format!("{}{pointer}", self.base),
+                format!("task {index} is invalid: {}", err.into_inner()),
+            )
+            .with_help(format!("the item was {item}"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_from_serde_paths() {
+        assert_eq!(to_pointer("pools[0].vm_size"), "/pools/0/vm_size");
+        assert_eq!(
+            to_pointer("jobs[1].tasks[2].constraints.max_wall_time"),
+            "/jobs/1/tasks/2/constraints/max_wall_time"
+        );
+        assert_eq!(to_pointer("."), "");
+    }
+}

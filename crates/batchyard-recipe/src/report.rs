@@ -1,0 +1,189 @@
+//! Diagnostics for people (miette reports pointing at the YAML token) and for programs
+//! (JSON records with file, line and column).
+
+use std::fmt;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
+use serde::Serialize;
+
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::load::Loaded;
+use crate::source::Span;
+
+/// One diagnostic bound to its source text, ready for miette.
+#[derive(Debug)]
+pub struct Report {
+    diagnostic: Diagnostic,
+    span: Span,
+    source: NamedSource<String>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diagnostic.message)
+    }
+}
+
+impl std::error::Error for Report {}
+
+impl miette::Diagnostic for Report {
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diagnostic.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.diagnostic
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&self.source)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let label = self
+            .diagnostic
+            .label
+            .clone()
+            .unwrap_or_else(|| self.diagnostic.message.clone());
+        let span = miette::SourceSpan::from(self.span.clone());
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
+            Some(label),
+            span,
+        ))))
+    }
+}
+
+/// A diagnostic as JSON for `--output json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JsonDiagnostic {
+    /// JSON pointer into the recipe.
+    pub path: String,
+    /// The recipe file.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// `error` or `warning`.
+    pub severity: Severity,
+    /// What is wrong.
+    pub message: String,
+    /// What to do.
+    pub help: Option<String>,
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+impl Loaded {
+    /// Every diagnostic as a miette report.
+    pub fn reports(&self) -> Vec<Report> {
+        self.diagnostics
+            .iter()
+            .map(|d| {
+                let mut span = self.span_of(d);
+                span.end = span.end.min(self.source.text.len());
+                span.start = span.start.min(span.end);
+                Report {
+                    diagnostic: d.clone(),
+                    span,
+                    source: NamedSource::new(
+                        self.source.name.clone(),
+                        self.source.text.to_string(),
+                    ),
+                }
+            })
+            .collect()
+    }
+
+    /// Every diagnostic as a JSON record.
+    pub fn json_diagnostics(&self) -> Vec<JsonDiagnostic> {
+        self.diagnostics
+            .iter()
+            .map(|d| {
+                let (line, column) = line_column(&self.source.text, self.span_of(d).start);
+                JsonDiagnostic {
+                    path: d.path.clone(),
+                    file: self.source.name.clone(),
+                    line,
+                    column,
+                    severity: d.severity,
+                    message: d.message.clone(),
+                    help: d.help.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// Every diagnostic rendered as text, separated by blank lines.
+    pub fn render(&self, style: Style) -> String {
+        let theme = if style.color {
+            GraphicalTheme::unicode()
+        } else {
+            GraphicalTheme::unicode_nocolor()
+        };
+        let handler = GraphicalReportHandler::new_themed(theme)
+            .with_width(style.width)
+            .with_links(false);
+        let mut out = String::new();
+        for report in self.reports() {
+            let mut one = String::new();
+            if handler.render_report(&mut one, &report).is_err() {
+                one = format!(
+                    "{}: {}\n",
+                    report.diagnostic.path, report.diagnostic.message
+                );
+            }
+            out.push_str(&one);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// How to draw reports.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    /// Use colour.
+    pub color: bool,
+    /// Wrap at this width.
+    pub width: usize,
+}
+
+impl Default for Style {
+    fn default() -> Self {
+        Self {
+            color: false,
+            width: 100,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_count_characters() {
+        let text = "a: 1\nbé: x\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 5), (2, 1));
+        assert_eq!(line_column(text, text.find('x').unwrap()), (2, 5));
+        assert_eq!(line_column(text, 999), (3, 1));
+    }
+}

@@ -1,0 +1,357 @@
+//! The recipe's JSON Schema, generated from the model types, and validation against it.
+
+use std::sync::OnceLock;
+
+use jsonschema::error::ValidationErrorKind;
+use serde_json::Value;
+
+use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::model::Recipe;
+use crate::source::escape_token;
+
+/// The JSON Schema of a recipe (JSON Schema 2020-12), as published in
+/// `schemas/recipe.schema.json`.
+pub fn recipe_schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let mut schema = schemars::schema_for!(Recipe).to_value();
+        strip_null(&mut schema);
+        schema
+    })
+}
+
+/// Optional fields are simply left out of a recipe. schemars also allows `null` for them,
+/// which turns every optional object into an `anyOf` and hides the precise error inside it;
+/// this removes those `null` alternatives.
+fn strip_null(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::Array(types)) = map.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types.remove(0);
+                    map.insert("type".into(), only);
+                }
+            }
+            let is_null = |v: &Value| {
+                v.get("type") == Some(&Value::String("null".into()))
+                    && v.as_object().is_some_and(|o| o.len() == 1)
+            };
+            if let Some(Value::Array(alts)) = map.get_mut("anyOf") {
+                alts.retain(|a| !is_null(a));
+                if alts.len() == 1 {
+                    let only = alts.remove(0);
+                    map.remove("anyOf");
+                    if let Value::Object(inner) = only {
+                        for (k, v) in inner {
+                            map.entry(k).or_insert(v);
+                        }
+                    }
+                }
+            }
+            for v in map.values_mut() {
+                strip_null(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_null),
+        _ => {}
+    }
+}
+
+/// The schema as pretty JSON text with a trailing newline (what `batchyard schema` prints).
+pub fn recipe_schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(recipe_schema()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn validator() -> Option<&'static jsonschema::Validator> {
+    static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
+    VALIDATOR
+        .get_or_init(|| jsonschema::validator_for(recipe_schema()).ok())
+        .as_ref()
+}
+
+/// Checks `value` against the schema. `skip` tells which paths hold unrendered templates
+/// (factory task fields), where a string standing for a later value is not an error.
+pub fn validate(value: &Value, skip: &dyn Fn(&str, &Value) -> bool) -> Vec<Diagnostic> {
+    let Some(validator) = validator() else {
+        return vec![Diagnostic::error("", "the recipe schema failed to compile")];
+    };
+    let mut out = Vec::new();
+    for err in validator.iter_errors(value) {
+        let path = err.instance_path().as_str().to_owned();
+        if skip(&path, err.instance()) {
+            continue;
+        }
+        out.extend(to_diagnostics(
+            &path,
+            err.instance(),
+            err.kind(),
+            &err.to_string(),
+        ));
+    }
+    drop_missing_explained_by_typo(out)
+}
+
+/// `vm_sise: x` gives both "unknown field vm_sise" (with "did you mean vm_size") and "missing
+/// field vm_size"; the first says it all.
+fn drop_missing_explained_by_typo(all: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let typos: Vec<(String, String)> = all
+        .iter()
+        .filter_map(|d| {
+            let help = d.help.as_deref()?;
+            let close = help.strip_prefix("did you mean `")?.split('`').next()?;
+            let parent = d.path.rsplit_once('/')?.0;
+            Some((parent.to_owned(), format!("missing field `{close}`")))
+        })
+        .collect();
+    all.into_iter()
+        .filter(|d| {
+            !typos
+                .iter()
+                .any(|(parent, message)| &d.path == parent && &d.message == message)
+        })
+        .collect()
+}
+
+fn to_diagnostics(
+    path: &str,
+    instance: &Value,
+    kind: &ValidationErrorKind,
+    text: &str,
+) -> Vec<Diagnostic> {
+    let root = recipe_schema();
+    let tokens = tokens(path);
+    match kind {
+        ValidationErrorKind::AdditionalProperties { unexpected } => unexpected
+            .iter()
+            .map(|key| {
+                let valid = valid_keys(root, &tokens);
+                let mut help = String::new();
+                if let Some(close) = did_you_mean(key, valid.iter().map(String::as_str)) {
+                    help.push_str(&format!("did you mean `{close}`? "));
+                }
+                help.push_str(&format!("valid fields here are: {}", valid.join(", ")));
+                Diagnostic::error(
+                    format!("{path}/{}", escape_token(key)),
+                    format!("unknown field `{key}`"),
+                )
+                .with_label("unknown field")
+                .with_help(help)
+                .at_key()
+            })
+            .collect(),
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            let mut d = Diagnostic::error(path, format!("missing field `{name}`"))
+                .with_label(format!("`{name}` is required here"));
+            if let Some(desc) = description(root, &[tokens.clone(), vec![name.to_owned()]].concat())
+            {
+                d = d.with_help(format!("`{name}`: {desc}"));
+            }
+            vec![d]
+        }
+        ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. } => {
+            vec![alternatives(path, &tokens, instance)]
+        }
+        _ => {
+            let mut d = Diagnostic::error(path, tidy(text));
+            if let Some(desc) = description(root, &tokens) {
+                d = d.with_help(desc);
+            }
+            vec![d]
+        }
+    }
+}
+
+/// A value that matches none of several shapes: for tagged choices (a factory kind, a
+/// secret source) name the valid tags; otherwise say what the field takes.
+fn alternatives(path: &str, tokens: &[String], instance: &Value) -> Diagnostic {
+    let root = recipe_schema();
+    let tags = choice_tags(root, tokens);
+    if let (Some(obj), false) = (instance.as_object(), tags.is_empty()) {
+        if obj.len() == 1 {
+            if let Some(key) = obj.keys().next().filter(|k| !tags.contains(k)) {
+                let mut help = String::new();
+                if let Some(close) = did_you_mean(key, tags.iter().map(String::as_str)) {
+                    help.push_str(&format!("did you mean `{close}`? "));
+                }
+                help.push_str(&format!("valid choices are: {}", tags.join(", ")));
+                return Diagnostic::error(
+                    format!("{path}/{}", escape_token(key)),
+                    format!("unknown choice `{key}`"),
+                )
+                .with_label("not one of the choices")
+                .with_help(help)
+                .at_key();
+            }
+        } else {
+            return Diagnostic::error(path, "exactly one choice must be given here")
+                .with_help(format!("valid choices are: {}", tags.join(", ")));
+        }
+    }
+    let shown = short(instance);
+    let mut d = Diagnostic::error(path, format!("{shown} is not a valid value here"))
+        .with_label("invalid value");
+    if let Some(desc) = description(root, tokens) {
+        d = d.with_help(desc);
+    }
+    d
+}
+
+fn short(instance: &Value) -> String {
+    let text = instance.to_string();
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// jsonschema's wording, cut to something a person reads.
+fn tidy(text: &str) -> String {
+    let text = text.replace("\"integer\"", "integer");
+    if text.chars().count() > 200 {
+        format!("{}…", text.chars().take(200).collect::<String>())
+    } else {
+        text
+    }
+}
+
+fn tokens(path: &str) -> Vec<String> {
+    path.split('/')
+        .skip(1)
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect()
+}
+
+fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
+    let mut node = node;
+    for _ in 0..32 {
+        match node.get("$ref").and_then(Value::as_str) {
+            Some(r) => match r.strip_prefix('#').and_then(|p| root.pointer(p)) {
+                Some(target) => node = target,
+                None => break,
+            },
+            None => break,
+        }
+    }
+    node
+}
+
+/// A schema node and every alternative it may take (`anyOf`, `oneOf`, `allOf`).
+fn expand<'a>(root: &'a Value, node: &'a Value, out: &mut Vec<&'a Value>, depth: usize) {
+    let node = resolve(root, node);
+    out.push(node);
+    if depth > 16 {
+        return;
+    }
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(list) = node.get(key).and_then(Value::as_array) {
+            for alt in list {
+                expand(root, alt, out, depth + 1);
+            }
+        }
+    }
+}
+
+/// The schema nodes that may apply at `tokens`.
+fn schemas_at<'a>(root: &'a Value, tokens: &[String]) -> Vec<&'a Value> {
+    let mut current = Vec::new();
+    expand(root, root, &mut current, 0);
+    for token in tokens {
+        let mut next = Vec::new();
+        for node in &current {
+            if let Some(child) = node.get("properties").and_then(|p| p.get(token.as_str())) {
+                expand(root, child, &mut next, 0);
+            } else if let (Some(items), true) = (node.get("items"), token.parse::<usize>().is_ok())
+            {
+                expand(root, items, &mut next, 0);
+            } else if let Some(extra) = node.get("additionalProperties").filter(|v| v.is_object()) {
+                expand(root, extra, &mut next, 0);
+            }
+        }
+        current = next;
+    }
+    current
+}
+
+/// The field names valid in the mapping at `tokens`.
+pub(crate) fn valid_keys(root: &Value, tokens: &[String]) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for node in schemas_at(root, tokens) {
+        if let Some(props) = node.get("properties").and_then(Value::as_object) {
+            for k in props.keys() {
+                if !keys.contains(k) {
+                    keys.push(k.clone());
+                }
+            }
+        }
+    }
+    keys
+}
+
+/// The tags of an externally tagged choice at `tokens` (`product`, `zip`, ...).
+fn choice_tags(root: &Value, tokens: &[String]) -> Vec<String> {
+    let mut tags = Vec::new();
+    for node in schemas_at(root, tokens) {
+        let single = node
+            .get("required")
+            .and_then(Value::as_array)
+            .filter(|r| r.len() == 1);
+        let closed = node.get("additionalProperties") == Some(&Value::Bool(false));
+        let one_property = node
+            .get("properties")
+            .and_then(Value::as_object)
+            .is_some_and(|p| p.len() == 1);
+        if let (Some(req), true, true) = (single, closed, one_property)
+            && let Some(tag) = req[0].as_str()
+            && !tags.iter().any(|t| t == tag)
+        {
+            tags.push(tag.to_owned());
+        }
+    }
+    tags
+}
+
+/// The first description the schema gives at `tokens`.
+fn description(root: &Value, tokens: &[String]) -> Option<String> {
+    schemas_at(root, tokens)
+        .into_iter()
+        .find_map(|n| n.get("description").and_then(Value::as_str))
+        .map(|d| d.split("\n\n").next().unwrap_or(d).replace('\n', " "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_keys_follow_refs() {
+        let keys = valid_keys(recipe_schema(), &["pools".into(), "0".into()]);
+        assert!(keys.contains(&"vm_size".to_owned()), "{keys:?}");
+        let keys = valid_keys(
+            recipe_schema(),
+            &["jobs".into(), "0".into(), "tasks".into(), "0".into()],
+        );
+        assert!(keys.contains(&"factory".to_owned()), "{keys:?}");
+        assert!(keys.contains(&"depends_on".to_owned()), "{keys:?}");
+    }
+
+    #[test]
+    fn factory_tags_are_known() {
+        let tags = choice_tags(
+            recipe_schema(),
+            &[
+                "jobs".into(),
+                "0".into(),
+                "tasks".into(),
+                "0".into(),
+                "factory".into(),
+            ],
+        );
+        assert!(tags.contains(&"product".to_owned()), "{tags:?}");
+        assert!(tags.contains(&"repeat".to_owned()), "{tags:?}");
+    }
+}

@@ -1,0 +1,343 @@
+//! Templates inside string scalars (tera syntax).
+//!
+//! Every string scalar is rendered on its own, never the file text as a whole, so each error
+//! keeps its position and the file stays valid YAML for editors. A scalar that is exactly one
+//! `{{ expr }}` keeps the expression's type: `nodes: "{{ count }}"` is a number when `count` is.
+
+use std::ops::Range;
+
+use serde_json::Value;
+use tera::{Kwargs, State, Tera};
+
+/// Why a template failed, with the byte range inside the scalar's text when tera knows it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TemplateError {
+    /// What went wrong.
+    pub message: String,
+    /// What to do.
+    pub help: Option<String>,
+    /// Byte range inside the template text.
+    pub range: Option<Range<usize>>,
+}
+
+/// Names that templates may use besides the variables.
+pub const RESERVED_NAMES: [&str; 4] = ["var", "recipe", "item", "index"];
+
+/// Whether a string contains template syntax.
+pub fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+/// The tera instance with batchyard's filters.
+pub struct Engine {
+    tera: Tera,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Engine")
+    }
+}
+
+/// Quotes a value for a POSIX shell command line: safe words stay as they are, anything else
+/// goes in single quotes.
+pub fn shell_quote(text: &str) -> String {
+    let safe = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if safe {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+fn value_text(value: &tera::Value) -> String {
+    match value.as_str() {
+        Some(s) => s.to_owned(),
+        None => value.to_string(),
+    }
+}
+
+impl Engine {
+    /// A tera instance with the `shell_quote` and `tojson` filters.
+    pub fn new() -> Self {
+        let mut tera = Tera::new();
+        tera.register_filter("shell_quote", |v: tera::Value, _: Kwargs, _: &State<'_>| {
+            shell_quote(&value_text(&v))
+        });
+        tera.register_filter("tojson", |v: &tera::Value, _: Kwargs, _: &State<'_>| {
+            if v.is_undefined() {
+                return Err(tera::Error::message("undefined value"));
+            }
+            serde_json::to_string(v).map_err(|e| tera::Error::message(e.to_string()))
+        });
+        Self { tera }
+    }
+
+    /// Renders one scalar's text. Text without template syntax comes back unchanged.
+    pub fn render(&self, text: &str, context: &tera::Context) -> Result<Value, TemplateError> {
+        if !is_template(text) {
+            return Ok(Value::String(text.to_owned()));
+        }
+        match Expression::whole(text) {
+            Some(expr) => {
+                let json = self
+                    .tera
+                    .render_str(&expr.wrapped(), context, false)
+                    .map_err(|e| self.explain(text, context, &e))?;
+                serde_json::from_str(&json).map_err(|e| TemplateError {
+                    message: format!("the expression did not give a value: {e}"),
+                    help: None,
+                    range: None,
+                })
+            }
+            None => self
+                .tera
+                .render_str(text, context, false)
+                .map(Value::String)
+                .map_err(|e| convert(&e)),
+        }
+    }
+
+    /// The error to show for a failed render of `text`. A whole expression is rendered
+    /// through a wrapper that keeps its type; rendering the text as written gives tera's own
+    /// message, with positions in the user's text.
+    fn explain(&self, text: &str, context: &tera::Context, err: &tera::Error) -> TemplateError {
+        match self.tera.render_str(text, context, false) {
+            Err(plain) => convert(&plain),
+            Ok(_) => convert(err),
+        }
+    }
+
+    /// Compiles a template once, to be rendered many times (task factories).
+    pub fn compile(&self, text: &str) -> Result<Compiled, TemplateError> {
+        let whole = Expression::whole(text).is_some();
+        let source = Expression::whole(text).map_or_else(|| text.to_owned(), |e| e.wrapped());
+        let mut tera = Tera::new();
+        tera.register_from(&self.tera);
+        if let Err(err) = tera.add_raw_template("t", &source) {
+            let mut plain = Tera::new();
+            plain.register_from(&self.tera);
+            return Err(match plain.add_raw_template("t", text) {
+                Err(e) => convert(&e),
+                Ok(()) => convert(&err),
+            });
+        }
+        Ok(Compiled {
+            engine: self.tera.clone(),
+            tera,
+            whole,
+            text: text.to_owned(),
+        })
+    }
+}
+
+/// A template compiled once for repeated rendering.
+pub struct Compiled {
+    engine: Tera,
+    tera: Tera,
+    whole: bool,
+    text: String,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Compiled")
+    }
+}
+
+impl Compiled {
+    /// Renders it with `context`, keeping the type of a whole-expression template.
+    pub fn render(&self, context: &tera::Context) -> Result<Value, TemplateError> {
+        let out = self.tera.render("t", context).map_err(|err| {
+            match self.engine.render_str(&self.text, context, false) {
+                Err(plain) => convert(&plain),
+                Ok(_) => convert(&err),
+            }
+        });
+        match self.whole {
+            true => {
+                let json = out?;
+                serde_json::from_str(&json).map_err(|e| TemplateError {
+                    message: format!("the expression did not give a value: {e}"),
+                    help: None,
+                    range: None,
+                })
+            }
+            false => out.map(Value::String),
+        }
+    }
+}
+
+/// A scalar that is exactly one `{{ expr }}`.
+#[derive(Debug, Clone)]
+struct Expression {
+    inner: String,
+}
+
+const PREFIX: &str = "{{(";
+
+impl Expression {
+    fn whole(text: &str) -> Option<Expression> {
+        let trimmed = text.trim();
+        let body = trimmed.strip_prefix("{{")?.strip_suffix("}}")?;
+        if body.contains("{{") || body.contains("}}") || body.contains("{%") || body.contains("{#")
+        {
+            return None;
+        }
+        // Whitespace control (`{{- x -}}`) means nothing for a whole scalar.
+        let lead = usize::from(body.starts_with('-'));
+        let body = &body[lead..];
+        let body = body.strip_suffix('-').unwrap_or(body);
+        if body.trim().is_empty() {
+            return None;
+        }
+        Some(Expression {
+            inner: body.to_owned(),
+        })
+    }
+
+    fn wrapped(&self) -> String {
+        format!("{PREFIX}{})|tojson}}}}", self.inner)
+    }
+}
+
+fn convert(err: &tera::Error) -> TemplateError {
+    match err.kind() {
+        tera::ErrorKind::SyntaxError(report) | tera::ErrorKind::RenderingError(report) => {
+            let (message, help) = split_help(report.message());
+            TemplateError {
+                message,
+                help,
+                range: Some(report.span().range.clone()),
+            }
+        }
+        other => {
+            let text = other.to_string();
+            let (message, help) = split_help(&text);
+            TemplateError {
+                message,
+                help,
+                range: None,
+            }
+        }
+    }
+}
+
+/// tera appends "Available variables: ..." to the message; it reads better as help.
+fn split_help(message: &str) -> (String, Option<String>) {
+    for marker in [" Available variables: ", " Available fields: "] {
+        if let Some(i) = message.find(marker) {
+            let available = message[i + marker.len()..].trim();
+            let what = if marker.contains("variables") {
+                "variables"
+            } else {
+                "fields"
+            };
+            return (
+                message[..i].trim_end_matches('.').to_owned(),
+                Some(format!("available {what}: {available}")),
+            );
+        }
+    }
+    (message.trim_end_matches('.').to_owned(), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> tera::Context {
+        tera::Context::from_serialize(&serde_json::json!({
+            "nodes": 4, "name": "it's", "var": {"nodes": 4}, "lrs": [0.1, 0.01]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn whole_expressions_keep_their_type() {
+        let e = Engine::new();
+        assert_eq!(
+            e.render("{{ nodes }}", &ctx()).unwrap(),
+            serde_json::json!(4)
+        );
+        assert_eq!(
+            e.render("{{ nodes * 2 }}", &ctx()).unwrap(),
+            serde_json::json!(8)
+        );
+        assert_eq!(
+            e.render("{{ lrs }}", &ctx()).unwrap(),
+            serde_json::json!([0.1, 0.01])
+        );
+        assert_eq!(
+            e.render("{{ var.nodes > 2 }}", &ctx()).unwrap(),
+            serde_json::json!(true)
+        );
+        assert_eq!(
+            e.render("n{{ nodes }}", &ctx()).unwrap(),
+            serde_json::json!("n4")
+        );
+        assert_eq!(
+            e.render("plain", &ctx()).unwrap(),
+            serde_json::json!("plain")
+        );
+    }
+
+    #[test]
+    fn shell_quote_filter_quotes() {
+        let e = Engine::new();
+        let out = e.render("echo {{ name | shell_quote }}", &ctx()).unwrap();
+        assert_eq!(out, serde_json::json!(r"echo 'it'\''s'"));
+        assert_eq!(shell_quote("abc-1.2"), "abc-1.2");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn undefined_names_point_inside_the_scalar() {
+        let e = Engine::new();
+        let text = "{{ nodez }}";
+        let err = e.render(text, &ctx()).unwrap_err();
+        assert!(err.message.contains("nodez"), "{err:?}");
+        assert!(
+            err.help.as_deref().unwrap_or("").contains("nodes"),
+            "{err:?}"
+        );
+        assert_eq!(&text[err.range.clone().unwrap()], "nodez");
+        let text = "run --n {{ nodez }}";
+        let err = e.render(text, &ctx()).unwrap_err();
+        assert_eq!(&text[err.range.unwrap()], "nodez");
+    }
+
+    #[test]
+    fn syntax_errors_are_errors() {
+        let e = Engine::new();
+        assert!(e.render("{{ nodes ", &ctx()).is_err());
+        assert!(e.render("{% if %}", &ctx()).is_err());
+        assert!(e.render("{{ nodes | nosuchfilter }}", &ctx()).is_err());
+    }
+
+    #[test]
+    fn compiled_templates_render_repeatedly() {
+        let e = Engine::new();
+        let t = e.compile("task-{{ item.i }}").unwrap();
+        for i in 0..3 {
+            let c = tera::Context::from_serialize(&serde_json::json!({"item": {"i": i}})).unwrap();
+            assert_eq!(
+                t.render(&c).unwrap(),
+                serde_json::json!(format!("task-{i}"))
+            );
+        }
+        let t = e.compile("{{ item.i + 1 }}").unwrap();
+        let c = tera::Context::from_serialize(&serde_json::json!({"item": {"i": 1}})).unwrap();
+        assert_eq!(t.render(&c).unwrap(), serde_json::json!(2));
+    }
+}

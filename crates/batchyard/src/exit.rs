@@ -1,0 +1,18 @@
+//! Exit statuses, the same for every command so scripts and CI can rely on them.
+
+/// How the process ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything worked (and, for `plan --detailed-exitcode`, nothing would change).
+    Success = 0,
+    /// The command ran and found a problem: an invalid recipe, a failed task.
+    Failure = 1,
+    /// Bad arguments or an unreadable file: the command could not do its work.
+    Usage = 2,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(exit: Exit) -> Self {
+        std::process::ExitCode::from(exit as u8)
+    }
+}
