@@ -1,0 +1,227 @@
+//! `compile`: a checked recipe to the desired pools and jobs.
+
+use std::path::PathBuf;
+
+use batchyard_batch::models::{BatchJobCreateOptions, BatchPoolCreateOptions};
+use batchyard_batch::validate_against_spec;
+use batchyard_recipe::model::{RawBatch, Recipe};
+use batchyard_recipe::{Diagnostic, Severity};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::hardware::{self, PoolFacts};
+use crate::payload::pool::SecretSlot;
+use crate::payload::task::TaskContext;
+use crate::payload::{common, job, pool};
+
+/// Metadata name tagging every pool and job with the recipe that owns it.
+pub const METADATA_RECIPE: &str = "batchyard.recipe";
+/// Metadata name carrying the hash of the desired payload, for drift detection.
+pub const METADATA_SPEC: &str = "batchyard.spec";
+
+/// Settings of a compilation that do not come from the recipe.
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    /// The recipe's directory: `table` and `files` factories read files relative to it.
+    pub base_dir: PathBuf,
+}
+
+/// Everything a recipe asks for, in Batch REST shape. Tasks are not in here: they stream
+/// from [`crate::tasks`], so a million-task job is never held in memory.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub recipe: String,
+    pub pools: Vec<DesiredPool>,
+    pub jobs: Vec<DesiredJob>,
+    /// Warnings found while compiling (errors make `compile` fail instead).
+    pub warnings: Vec<Diagnostic>,
+    pub(crate) options: CompileOptions,
+}
+
+/// One pool to create or keep.
+#[derive(Debug, Clone)]
+pub struct DesiredPool {
+    pub id: String,
+    /// JSON pointer of the pool in the recipe (`/pools/0`).
+    pub path: String,
+    /// The create payload, ownership metadata included.
+    pub payload: BatchPoolCreateOptions,
+    /// The `batchyard.spec` hash in the payload's metadata.
+    pub spec_hash: String,
+    /// Secrets to fill into the payload at apply time (the payload shows them redacted).
+    pub secrets: Vec<SecretSlot>,
+    /// The resolved hardware facts.
+    pub facts: PoolFacts,
+}
+
+/// One job to create or keep.
+#[derive(Debug, Clone)]
+pub struct DesiredJob {
+    pub id: String,
+    /// JSON pointer of the job in the recipe (`/jobs/0`).
+    pub path: String,
+    /// Index of the job in the recipe.
+    pub index: usize,
+    /// The create payload, without `onAllTasksComplete` (see below).
+    pub payload: BatchJobCreateOptions,
+    pub spec_hash: String,
+    /// Batch's `onAllTasksComplete` value, to set once every task is added.
+    pub on_all_tasks_complete: &'static str,
+    pub(crate) context: TaskContext,
+}
+
+/// Compiles a checked recipe. On failure, every diagnostic found (warnings too) is returned.
+pub fn compile(recipe: &Recipe, options: &CompileOptions) -> Result<Desired, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let mut pools = Vec::new();
+    for (i, p) in recipe.pools.iter().enumerate() {
+        let at = format!("/pools/{i}");
+        let facts = hardware::resolve(p, &at, &mut diags);
+        let (value, secrets) = pool::build(recipe, p, &facts, &at, &mut diags);
+        let Some((value, hash)) = finalize(
+            value,
+            p.batch.as_ref(),
+            &recipe.recipe,
+            "BatchPoolCreateOptions",
+            &at,
+            &mut diags,
+        ) else {
+            continue;
+        };
+        match serde_json::from_value::<BatchPoolCreateOptions>(value) {
+            Ok(payload) => pools.push(DesiredPool {
+                id: p.id.clone(),
+                path: at,
+                payload,
+                spec_hash: hash,
+                secrets,
+                facts,
+            }),
+            Err(e) => diags.push(Diagnostic::error(
+                at,
+                format!("the pool payload does not fit Batch's model: {e}"),
+            )),
+        }
+    }
+    let mut jobs = Vec::new();
+    for (i, j) in recipe.jobs.iter().enumerate() {
+        let at = format!("/jobs/{i}");
+        let Some(pool_facts) = pools
+            .iter()
+            .find(|p| p.id == j.pool)
+            .map(|p| p.facts.clone())
+        else {
+            if !recipe.pools.iter().any(|p| p.id == j.pool) {
+                diags.push(Diagnostic::error(
+                    format!("{at}/pool"),
+                    format!("no pool `{}` in this recipe", j.pool),
+                ));
+            }
+            continue;
+        };
+        let value = job::build(recipe, j);
+        let Some((value, hash)) = finalize(
+            value,
+            j.batch.as_ref(),
+            &recipe.recipe,
+            "BatchJobCreateOptions",
+            &at,
+            &mut diags,
+        ) else {
+            continue;
+        };
+        match serde_json::from_value::<BatchJobCreateOptions>(value) {
+            Ok(payload) => jobs.push(DesiredJob {
+                id: j.id.clone(),
+                path: at,
+                index: i,
+                payload,
+                spec_hash: hash,
+                on_all_tasks_complete: job::on_all_tasks_complete(j),
+                context: TaskContext {
+                    pool: pool_facts,
+                    job_image: j.image.clone(),
+                },
+            }),
+            Err(e) => diags.push(Diagnostic::error(
+                at,
+                format!("the job payload does not fit Batch's model: {e}"),
+            )),
+        }
+    }
+    if diags.iter().any(|d| d.severity == Severity::Error) {
+        return Err(diags);
+    }
+    Ok(Desired {
+        recipe: recipe.recipe.clone(),
+        pools,
+        jobs,
+        warnings: diags,
+        options: options.clone(),
+    })
+}
+
+/// Merges the raw `batch:` object, restores the ownership tags, hashes the payload, adds the
+/// hash, and checks the result against the Batch spec.
+fn finalize(
+    mut value: Value,
+    raw: Option<&RawBatch>,
+    recipe: &str,
+    definition: &str,
+    at: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(Value, String)> {
+    if let Some(raw) = raw {
+        common::merge(&mut value, raw);
+    }
+    let obj = value.as_object_mut()?;
+    let meta = obj.entry("metadata").or_insert_with(|| json!([]));
+    if !meta.is_array() {
+        *meta = json!([]);
+    }
+    if let Some(items) = meta.as_array_mut() {
+        // A raw `metadata` replaces the list: the ownership tag must survive it.
+        items.retain(|m| m.get("name").and_then(Value::as_str) != Some(METADATA_SPEC));
+        if !items
+            .iter()
+            .any(|m| m.get("name").and_then(Value::as_str) == Some(METADATA_RECIPE))
+        {
+            items.push(json!({"name": METADATA_RECIPE, "value": recipe}));
+        }
+    }
+    let hash = spec_hash(&value);
+    if let Some(items) = value.get_mut("metadata").and_then(Value::as_array_mut) {
+        items.push(json!({"name": METADATA_SPEC, "value": hash}));
+    }
+    if let Err(errors) = validate_against_spec(definition, &value) {
+        let where_ = if raw.is_some() {
+            format!("{at}/batch")
+        } else {
+            at.to_string()
+        };
+        for e in errors {
+            diags.push(
+                Diagnostic::error(
+                    &where_,
+                    format!(
+                        "the payload breaks the Batch API schema at `{}`: {}",
+                        e.path, e.message
+                    ),
+                )
+                .with_help(
+                    "check the field names and types against the Batch REST API (2025-06-01.21.0)",
+                ),
+            );
+        }
+        return None;
+    }
+    Some((value, hash))
+}
+
+/// A stable hash of a payload: SHA-256 of its JSON text (keys in the order the compiler
+/// writes them, which is deterministic), as lowercase hex.
+pub fn spec_hash(value: &Value) -> String {
+    let text = value.to_string();
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
