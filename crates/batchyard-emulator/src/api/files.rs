@@ -1,0 +1,267 @@
+//! Task files: listing and reading stdout.txt, stderr.txt and the working directory.
+//!
+//! A file path is relative to the task directory and may never leave it: `..`,
+//! absolute paths and links pointing outside are refused before any file is touched.
+
+use std::path::{Component, Path as FsPath, PathBuf};
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::error::{ApiError, ApiResult};
+use super::odata::Params;
+use super::tasks;
+use crate::engine::layout::NodeLayout;
+
+fn file_not_found() -> ApiError {
+    ApiError::not_found("FileNotFound", "file")
+}
+
+fn invalid_path() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidUri",
+        "The requested URI does not represent any resource on the server: the file path must stay inside the task directory.",
+    )
+}
+
+fn task_dir(state: &Shared, job: &str, task: &str) -> ApiResult<PathBuf> {
+    let doc = tasks::load(state, job, task)?;
+    let info = doc.get("nodeInfo").ok_or_else(file_not_found)?;
+    let pool = info.get("poolId").and_then(Value::as_str).unwrap_or("");
+    let node = info.get("nodeId").and_then(Value::as_str).unwrap_or("");
+    let task_id = doc.get("id").and_then(Value::as_str).unwrap_or(task);
+    Ok(NodeLayout::new(&state.work_dir, pool, node).task_dir(job, task_id))
+}
+
+/// Resolves `relative` inside `root`, refusing anything that could leave it.
+pub fn resolve(root: &FsPath, relative: &str) -> ApiResult<PathBuf> {
+    if relative.contains('\0') || relative.contains('\\') {
+        return Err(invalid_path());
+    }
+    let rel = FsPath::new(relative);
+    if !rel
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(invalid_path());
+    }
+    let path = root.join(rel);
+    // Symbolic links made by a task must not lead outside either.
+    let canonical_root = std::fs::canonicalize(root).map_err(|_| file_not_found())?;
+    let canonical = std::fs::canonicalize(&path).map_err(|_| file_not_found())?;
+    if !canonical.starts_with(&canonical_root) {
+        return Err(invalid_path());
+    }
+    Ok(canonical)
+}
+
+fn parse_range(text: &str, len: u64) -> Option<(u64, u64)> {
+    let spec = text.trim().strip_prefix("bytes=")?;
+    let (start, end) = spec.split_once('-')?;
+    if len == 0 {
+        return None;
+    }
+    let (start, end) = match (start.trim(), end.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().ok()?;
+            (len.saturating_sub(n), len - 1)
+        }
+        (s, "") => (s.parse().ok()?, len - 1),
+        (s, e) => (s.parse().ok()?, e.parse::<u64>().ok()?.min(len - 1)),
+    };
+    (start <= end && start < len).then_some((start, end))
+}
+
+fn file_headers(headers: &mut HeaderMap, meta: &std::fs::Metadata, url: &str) {
+    let mut put = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    };
+    if let Ok(created) = meta.created().or_else(|_| meta.modified()) {
+        put("ocp-creation-time", httpdate::fmt_http_date(created));
+    }
+    if let Ok(modified) = meta.modified() {
+        put("last-modified", httpdate::fmt_http_date(modified));
+    }
+    put("ocp-batch-file-isdirectory", meta.is_dir().to_string());
+    put("ocp-batch-file-url", url.to_string());
+    put("ocp-batch-file-mode", "0100644".to_string());
+    put("content-type", "application/octet-stream".to_string());
+}
+
+pub async fn get_file(
+    State(state): State<Shared>,
+    Path((job, task, path)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let root = task_dir(&state, &job, &task)?;
+    let file = resolve(&root, &path)?;
+    let meta = fs_err::metadata(&file).map_err(|_| file_not_found())?;
+    if meta.is_dir() {
+        return Err(file_not_found());
+    }
+    let data = fs_err::read(&file).map_err(|_| file_not_found())?;
+    let range = headers
+        .get("ocp-range")
+        .and_then(|v| v.to_str().ok())
+        .map(|r| {
+            parse_range(r, data.len() as u64).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "InvalidRange",
+                    "The range specified is invalid for the current size of the resource.",
+                )
+            })
+        })
+        .transpose()?;
+    let body = match range {
+        Some((start, end)) => {
+            let (s, e) = (
+                usize::try_from(start).unwrap_or(0),
+                usize::try_from(end).unwrap_or(0),
+            );
+            data.get(s..=e).map(<[u8]>::to_vec).unwrap_or_default()
+        }
+        None => data,
+    };
+    let url = format!("{}/jobs/{job}/tasks/{task}/files/{path}", state.base_url);
+    let mut response = Response::new(Body::from(body));
+    file_headers(response.headers_mut(), &meta, &url);
+    Ok(response)
+}
+
+pub async fn delete_file(
+    State(state): State<Shared>,
+    Path((job, task, path)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let root = task_dir(&state, &job, &task)?;
+    let file = resolve(&root, &path)?;
+    if file == std::fs::canonicalize(&root).map_err(|_| file_not_found())? {
+        return Err(invalid_path());
+    }
+    let removed = if file.is_dir() {
+        fs_err::remove_dir_all(&file)
+    } else {
+        fs_err::remove_file(&file)
+    };
+    removed.map_err(|_| file_not_found())?;
+    Ok(StatusCode::OK.into_response())
+}
+
+fn walk(root: &FsPath, dir: &FsPath, recursive: bool, base_url: &str, out: &mut Vec<Value>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let Ok(rel) = path.strip_prefix(root) else {
+            continue;
+        };
+        let name = rel.to_string_lossy().to_string();
+        // Exit markers are the emulator's bookkeeping, not task output.
+        if entry.file_name().to_string_lossy().starts_with(".exit") {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let time = |t: std::io::Result<std::time::SystemTime>| {
+            t.ok()
+                .map(|t| crate::clock::format_time(t.into()))
+                .unwrap_or_default()
+        };
+        let mut item = json!({
+            "name": name,
+            "url": format!("{base_url}/{name}"),
+            "isDirectory": meta.is_dir(),
+            "properties": {
+                "creationTime": time(meta.created().or_else(|_| meta.modified())),
+                "lastModified": time(meta.modified()),
+                "contentLength": if meta.is_dir() { 0 } else { meta.len() },
+                "contentType": "application/octet-stream",
+                "fileMode": if meta.is_dir() { "040755" } else { "0100644" },
+            },
+        });
+        if meta.is_dir() {
+            item["properties"]["contentLength"] = json!(0);
+        }
+        out.push(item);
+        if recursive && meta.is_dir() {
+            walk(root, &path, recursive, base_url, out);
+        }
+    }
+}
+
+pub async fn list(
+    State(state): State<Shared>,
+    Path((job, task)): Path<(String, String)>,
+    Query(params): Query<Params>,
+) -> ApiResult<Response> {
+    let root = task_dir(&state, &job, &task).or_else(|e| {
+        if e.code == "FileNotFound" {
+            Ok(PathBuf::new())
+        } else {
+            Err(e)
+        }
+    })?;
+    let recursive = params
+        .get("recursive")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let mut out = Vec::new();
+    if !root.as_os_str().is_empty() {
+        let base = format!("{}/jobs/{job}/tasks/{task}/files", state.base_url);
+        walk(&root, &root, recursive, &base, &mut out);
+    }
+    let mut response = axum::Json(json!({ "value": out })).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;odata=minimalmetadata"),
+    );
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_cannot_leave_the_task_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("task");
+        std::fs::create_dir_all(root.join("wd")).unwrap();
+        std::fs::write(root.join("stdout.txt"), "hi").unwrap();
+        std::fs::write(dir.path().join("secret"), "x").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("wd/link")).unwrap();
+        assert!(resolve(&root, "stdout.txt").is_ok());
+        assert_eq!(resolve(&root, "../secret").unwrap_err().code, "InvalidUri");
+        assert_eq!(
+            resolve(&root, "../../etc/passwd").unwrap_err().code,
+            "InvalidUri"
+        );
+        assert_eq!(
+            resolve(&root, "/etc/passwd").unwrap_err().code,
+            "InvalidUri"
+        );
+        assert_eq!(resolve(&root, "wd/link").unwrap_err().code, "InvalidUri");
+        assert_eq!(
+            resolve(&root, "missing.txt").unwrap_err().code,
+            "FileNotFound"
+        );
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-4", 10), Some((0, 4)));
+        assert_eq!(parse_range("bytes=5-", 10), Some((5, 9)));
+        assert_eq!(parse_range("bytes=-3", 10), Some((7, 9)));
+        assert_eq!(parse_range("bytes=8-100", 10), Some((8, 9)));
+        assert_eq!(parse_range("bytes=12-20", 10), None);
+        assert_eq!(parse_range("lines=1-2", 10), None);
+    }
+}

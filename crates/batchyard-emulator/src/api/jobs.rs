@@ -1,0 +1,314 @@
+//! Job operations.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::error::{ApiError, ApiResult};
+use super::odata::{self, Params};
+use crate::clock;
+use crate::engine::docs_util::{set_state, text, touch};
+use crate::engine::{Command, StopReason};
+use crate::store::docs::{self, Table};
+
+fn job_not_found() -> ApiError {
+    ApiError::not_found("JobNotFound", "job")
+}
+
+/// Reads a job or answers 404 JobNotFound.
+pub fn load(state: &Shared, job: &str) -> ApiResult<Value> {
+    state
+        .store
+        .read(|c| docs::get(c, Table::Jobs, "", job))?
+        .map(|d| d.value)
+        .ok_or_else(job_not_found)
+}
+
+pub async fn create(State(state): State<Shared>, body: Bytes) -> ApiResult<Response> {
+    let mut doc = odata::body_object(&body)?;
+    let id = odata::required_id(&doc, "id")?.to_string();
+    let pool_info = doc
+        .get("poolInfo")
+        .ok_or_else(|| ApiError::missing_property("poolInfo"))?;
+    if pool_info.get("poolId").and_then(Value::as_str).is_none() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "UnsupportedProperty",
+            "The emulator runs jobs only on an existing pool: poolInfo.poolId is required (auto pools are not supported).",
+        )
+        .with("PropertyName", "poolInfo"));
+    }
+    odata::check_metadata(&doc)?;
+    if doc.get("jobPreparationTask").is_some() || doc.get("jobReleaseTask").is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "UnsupportedProperty",
+            "Job preparation and release tasks are not supported by the emulator.",
+        )
+        .with("PropertyName", "jobPreparationTask"));
+    }
+    let now = clock::now();
+    let defaults = json!({
+        "url": format!("{}/jobs/{id}", state.base_url),
+        "creationTime": now,
+        "state": "active",
+        "stateTransitionTime": now,
+        "priority": 0,
+        "maxParallelTasks": -1,
+        "allowTaskPreemption": false,
+        "usesTaskDependencies": false,
+        "onAllTasksComplete": "noaction",
+        "onTaskFailure": "noaction",
+        "constraints": {"maxWallClockTime": "P10675199DT2H48M5.4775807S", "maxTaskRetryCount": 0},
+        "executionInfo": {"startTime": now, "poolId": pool_info["poolId"]},
+    });
+    if let (Some(map), Some(defaults)) = (doc.as_object_mut(), defaults.as_object()) {
+        for (k, v) in defaults {
+            map.entry(k.clone()).or_insert(v.clone());
+        }
+    }
+    touch(&mut doc, &now);
+    let inserted = state
+        .store
+        .write(|tx| docs::insert(tx, Table::Jobs, "", &id, &doc))?;
+    if !inserted {
+        return Err(ApiError::conflict(
+            "JobExists",
+            "The specified job already exists.",
+        ));
+    }
+    state.engine.wake();
+    Ok(odata::written(StatusCode::CREATED, &doc))
+}
+
+pub async fn list(
+    State(state): State<Shared>,
+    Query(params): Query<Params>,
+) -> ApiResult<Response> {
+    odata::list(
+        &state.store,
+        Table::Jobs,
+        None,
+        &params,
+        &format!("{}/jobs", state.base_url),
+    )
+}
+
+pub async fn get_one(
+    State(state): State<Shared>,
+    Path(job): Path<String>,
+    Query(params): Query<Params>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let doc = load(&state, &job)?;
+    if let Some(not_modified) = odata::preconditions(&headers, &doc, false)? {
+        return Ok(not_modified);
+    }
+    Ok(odata::doc_response(&doc, &params))
+}
+
+fn change_job(
+    state: &Shared,
+    job: &str,
+    headers: &HeaderMap,
+    change: impl FnOnce(&mut Value) -> ApiResult<()>,
+) -> ApiResult<Value> {
+    let doc = state.store.write(|tx| -> ApiResult<Value> {
+        let mut doc = docs::get(tx, Table::Jobs, "", job)?
+            .ok_or_else(job_not_found)?
+            .value;
+        odata::preconditions(headers, &doc, true)?;
+        if text(&doc, "state") == "deleting" {
+            return Err(ApiError::conflict(
+                "JobBeingDeleted",
+                "The specified job has been marked for deletion and is being garbage collected.",
+            ));
+        }
+        change(&mut doc)?;
+        touch(&mut doc, &clock::now());
+        docs::put(tx, Table::Jobs, "", job, &doc).map_err(ApiError::from)?;
+        Ok(doc)
+    })?;
+    state.engine.wake();
+    Ok(doc)
+}
+
+pub async fn patch(
+    State(state): State<Shared>,
+    Path(job): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let patch = odata::body_object(&body)?;
+    odata::check_metadata(&patch)?;
+    let doc = change_job(&state, &job, &headers, |doc| {
+        for (key, value) in patch.as_object().into_iter().flatten() {
+            match key.as_str() {
+                "priority"
+                | "maxParallelTasks"
+                | "allowTaskPreemption"
+                | "constraints"
+                | "metadata"
+                | "onTaskFailure"
+                | "networkConfiguration" => {
+                    doc[key] = value.clone();
+                }
+                "onAllTasksComplete" => {
+                    if value.as_str() == Some("noaction")
+                        && text(doc, "onAllTasksComplete") == "terminatejob"
+                    {
+                        return Err(ApiError::invalid_property(
+                            key,
+                            "onAllTasksComplete cannot be changed back to noaction",
+                        ));
+                    }
+                    doc[key] = value.clone();
+                }
+                "poolInfo" => {
+                    if text(doc, "state") != "disabled" {
+                        return Err(ApiError::conflict(
+                            "JobNotDisabled",
+                            "The pool of a job can be changed only while the job is disabled.",
+                        ));
+                    }
+                    doc[key] = value.clone();
+                }
+                other => {
+                    return Err(ApiError::invalid_property(
+                        other,
+                        "this property cannot be updated",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(odata::written(StatusCode::OK, &doc))
+}
+
+fn must_be_active(doc: &Value) -> ApiResult<()> {
+    match text(doc, "state") {
+        "completed" => Err(ApiError::conflict(
+            "JobCompleted",
+            "The specified job is already in a completed state.",
+        )),
+        "terminating" => Err(ApiError::conflict(
+            "JobBeingTerminated",
+            "The specified job is being terminated.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub async fn delete(
+    State(state): State<Shared>,
+    Path(job): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    change_job(&state, &job, &headers, |doc| {
+        set_state(doc, "deleting");
+        Ok(())
+    })?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+pub async fn terminate(
+    State(state): State<Shared>,
+    Path(job): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let reason = if body.is_empty() {
+        "UserTerminate".to_string()
+    } else {
+        let request = odata::body_object(&body)?;
+        match text(&request, "terminateReason") {
+            "" => "UserTerminate".to_string(),
+            other => other.to_string(),
+        }
+    };
+    change_job(&state, &job, &headers, |doc| {
+        must_be_active(doc)?;
+        set_state(doc, "terminating");
+        doc["executionInfo"]["terminateReason"] = json!(reason);
+        Ok(())
+    })?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+pub async fn disable(
+    State(state): State<Shared>,
+    Path(job): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let request = odata::body_object(&body)?;
+    let option = odata::required_str(&request, "disableTasks")?.to_string();
+    let reason = match option.as_str() {
+        "requeue" => Some(StopReason::Requeue),
+        "terminate" => Some(StopReason::Terminate),
+        "wait" => None,
+        _ => {
+            return Err(ApiError::invalid_property(
+                "disableTasks",
+                "must be requeue, terminate or wait",
+            ));
+        }
+    };
+    change_job(&state, &job, &headers, |doc| {
+        must_be_active(doc)?;
+        set_state(doc, "disabled");
+        Ok(())
+    })?;
+    if let Some(reason) = reason {
+        let running = state.store.read(|c| {
+            docs::list(
+                c,
+                Table::Tasks,
+                Some(&job),
+                0,
+                Some(&["running"]),
+                usize::MAX,
+            )
+        })?;
+        for task in running {
+            state.engine.send(Command::StopTask {
+                job: job.clone(),
+                task: text(&task.value, "id").to_string(),
+                reason,
+            });
+        }
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+pub async fn enable(
+    State(state): State<Shared>,
+    Path(job): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    change_job(&state, &job, &headers, |doc| {
+        must_be_active(doc)?;
+        set_state(doc, "active");
+        Ok(())
+    })?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+pub async fn task_counts(
+    State(state): State<Shared>,
+    Path(job): Path<String>,
+) -> ApiResult<Response> {
+    load(&state, &job)?;
+    let (counts, slots) = state
+        .store
+        .read(|c| crate::store::attempts::task_counts(c, &job))?;
+    let body = json!({
+        "taskCounts": counts,
+        "taskSlotCounts": slots,
+    });
+    Ok(axum::Json(body).into_response())
+}

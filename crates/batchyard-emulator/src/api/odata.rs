@@ -1,0 +1,267 @@
+//! Shared pieces of the OData protocol: list paging with skip tokens, `$filter`,
+//! `$select`, entity tags and the response shapes.
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::error::{ApiError, ApiResult};
+use super::filter::{self, Filter};
+use crate::store::docs::{self, Table};
+use crate::store::{Store, StoreError};
+
+/// Query parameters of a request.
+pub type Params = HashMap<String, String>;
+
+const JSON_TYPE: &str = "application/json;odata=minimalmetadata";
+
+/// Parses a request body as a JSON object.
+pub fn body_object(body: &[u8]) -> ApiResult<Value> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::invalid_body(e.to_string()))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid_body(
+            "the request body must be a JSON object",
+        ));
+    }
+    Ok(value)
+}
+
+/// A document as served: without the emulator's private fields.
+pub fn public(doc: &Value) -> Value {
+    let mut out = doc.clone();
+    if let Some(map) = out.as_object_mut() {
+        map.remove("_emulator");
+    }
+    out
+}
+
+fn select(doc: Value, fields: Option<&[String]>) -> Value {
+    let Some(fields) = fields else { return doc };
+    let Value::Object(map) = doc else { return doc };
+    let mut out = Map::new();
+    for field in fields {
+        let top = field.split('/').next().unwrap_or(field);
+        if let Some(v) = map.get(top) {
+            out.insert(top.to_string(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+fn select_fields(params: &Params) -> Option<Vec<String>> {
+    params.get("$select").map(|s| {
+        s.split(',')
+            .map(|f| f.trim().to_string())
+            .filter(|f| !f.is_empty())
+            .collect()
+    })
+}
+
+/// A JSON answer with the resource's entity tag.
+pub fn doc_response(doc: &Value, params: &Params) -> Response {
+    let fields = select_fields(params);
+    let mut response = (
+        StatusCode::OK,
+        axum::Json(select(public(doc), fields.as_deref())),
+    )
+        .into_response();
+    set_json(&mut response);
+    set_tags(response.headers_mut(), doc);
+    response
+}
+
+fn set_json(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_TYPE));
+}
+
+fn set_tags(headers: &mut HeaderMap, doc: &Value) {
+    if let Some(etag) = doc.get("eTag").and_then(Value::as_str)
+        && let Ok(v) = HeaderValue::from_str(etag)
+    {
+        headers.insert(header::ETAG, v);
+    }
+    if let Some(t) = doc
+        .get("lastModified")
+        .and_then(Value::as_str)
+        .and_then(crate::clock::parse_time)
+    {
+        let when = std::time::SystemTime::from(t);
+        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(when)) {
+            headers.insert(header::LAST_MODIFIED, v);
+        }
+    }
+}
+
+/// The answer to a create or update: status, entity tag, resource location.
+pub fn written(status: StatusCode, doc: &Value) -> Response {
+    let mut response = status.into_response();
+    set_tags(response.headers_mut(), doc);
+    if let Some(url) = doc.get("url").and_then(Value::as_str)
+        && let Ok(v) = HeaderValue::from_str(url)
+    {
+        response.headers_mut().insert("dataserviceid", v.clone());
+        if status == StatusCode::CREATED {
+            response.headers_mut().insert(header::LOCATION, v);
+        }
+    }
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    response
+}
+
+fn etag_matches(condition: &str, etag: &str) -> bool {
+    condition
+        .split(',')
+        .map(|c| c.trim().trim_matches('"'))
+        .any(|c| c == "*" || c == etag.trim_matches('"'))
+}
+
+/// Checks `If-Match` / `If-None-Match` against a resource. Writes fail with 412;
+/// a read whose `If-None-Match` matches answers 304 (returned as `Ok(Some)`).
+pub fn preconditions(headers: &HeaderMap, doc: &Value, write: bool) -> ApiResult<Option<Response>> {
+    let etag = doc.get("eTag").and_then(Value::as_str).unwrap_or("");
+    let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(cond) = header_text("if-match")
+        && !etag_matches(cond, etag)
+    {
+        return Err(ApiError::condition_not_met());
+    }
+    if let Some(cond) = header_text("if-none-match")
+        && etag_matches(cond, etag)
+    {
+        if write {
+            return Err(ApiError::condition_not_met());
+        }
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        set_tags(response.headers_mut(), doc);
+        return Ok(Some(response));
+    }
+    Ok(None)
+}
+
+/// Lists documents with `maxresults`, `$filter`, `$select` and `$skiptoken`.
+pub fn list(
+    store: &Store,
+    table: Table,
+    parent: Option<&str>,
+    params: &Params,
+    next_base: &str,
+) -> ApiResult<Response> {
+    let max = match params.get("maxresults") {
+        None => 1000,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                return Err(ApiError::invalid_query(
+                    "maxresults",
+                    "maxresults must be between 1 and 1000",
+                ));
+            }
+        },
+    };
+    let filter: Option<Filter> = match params.get("$filter").filter(|f| !f.trim().is_empty()) {
+        None => None,
+        Some(text) => Some(filter::parse(text).map_err(|e| ApiError::invalid_query("$filter", e))?),
+    };
+    let mut cursor = match params.get("$skiptoken") {
+        None => 0,
+        Some(token) => token.parse::<i64>().map_err(|_| {
+            ApiError::invalid_query(
+                "$skiptoken",
+                "the skip token is not one this service issued",
+            )
+        })?,
+    };
+    let states = filter.as_ref().and_then(Filter::states);
+    let state_refs: Option<Vec<&str>> = states
+        .as_ref()
+        .map(|s| s.iter().map(String::as_str).collect());
+    let fields = select_fields(params);
+    let mut page = Vec::new();
+    let mut more = false;
+    let mut last_seq = 0;
+    'scan: loop {
+        let batch = store.read(|c| -> Result<_, StoreError> {
+            docs::list(c, table, parent, cursor, state_refs.as_deref(), max + 1)
+        })?;
+        if batch.is_empty() {
+            break;
+        }
+        for doc in batch {
+            cursor = doc.seq;
+            if filter.as_ref().is_some_and(|f| !f.matches(&doc.value)) {
+                continue;
+            }
+            if page.len() == max {
+                more = true;
+                break 'scan;
+            }
+            last_seq = doc.seq;
+            page.push(select(public(&doc.value), fields.as_deref()));
+        }
+    }
+    let mut body = json!({ "value": page });
+    if more {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in params.iter().filter(|(k, _)| *k != "$skiptoken") {
+            query.append_pair(k, v);
+        }
+        query.append_pair("$skiptoken", &last_seq.to_string());
+        body["odata.nextLink"] = Value::String(format!("{next_base}?{}", query.finish()));
+    }
+    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+    set_json(&mut response);
+    Ok(response)
+}
+
+/// A required string property.
+pub fn required_str<'a>(body: &'a Value, name: &str) -> ApiResult<&'a str> {
+    match body.get(name) {
+        None | Some(Value::Null) => Err(ApiError::missing_property(name)),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(ApiError::invalid_property(name, "must be a string")),
+    }
+}
+
+/// Checks an id property against the service's rules.
+pub fn required_id<'a>(body: &'a Value, name: &str) -> ApiResult<&'a str> {
+    let id = required_str(body, name)?;
+    if !crate::ids::is_valid_id(id) {
+        return Err(ApiError::invalid_property(
+            name,
+            "The id may contain any combination of alphanumeric characters including hyphens and underscores, and cannot contain more than 64 characters.",
+        ));
+    }
+    Ok(id)
+}
+
+/// Checks `metadata` items: each needs a name and a value.
+pub fn check_metadata(body: &Value) -> ApiResult<()> {
+    let Some(items) = body.get("metadata") else {
+        return Ok(());
+    };
+    let Some(items) = items.as_array() else {
+        return Err(ApiError::invalid_property(
+            "metadata",
+            "must be a list of name/value pairs",
+        ));
+    };
+    for item in items {
+        if !item.get("name").is_some_and(Value::is_string)
+            || !item.get("value").is_some_and(Value::is_string)
+        {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidMetadata",
+                "Each metadata item needs a string name and value.",
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,548 @@
+//! Pool and node operations.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::error::{ApiError, ApiResult};
+use super::odata::{self, Params};
+use crate::clock;
+use crate::engine::docs_util::{int, private, set_state, text, touch};
+use crate::store::StoreError;
+use crate::store::docs::{self, Table};
+
+fn pool_not_found() -> ApiError {
+    ApiError::not_found("PoolNotFound", "pool")
+}
+
+fn load(state: &Shared, pool: &str) -> ApiResult<Value> {
+    state
+        .store
+        .read(|c| docs::get(c, Table::Pools, "", pool))?
+        .map(|d| d.value)
+        .ok_or_else(pool_not_found)
+}
+
+/// Evaluates the autoscale formulas batchyard generates: constant assignments to
+/// `$TargetDedicatedNodes`, `$TargetLowPriorityNodes` and `$NodeDeallocationOption`.
+/// Anything else is reported as an autoscale error rather than guessed at.
+fn evaluate_formula(formula: &str) -> Result<(i64, i64), String> {
+    let (mut dedicated, mut low) = (0, 0);
+    for statement in formula.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let Some((name, value)) = statement.split_once('=') else {
+            return Err(format!("'{statement}' is not an assignment"));
+        };
+        let (name, value) = (name.trim(), value.trim());
+        match name {
+            "$TargetDedicatedNodes" | "$TargetDedicated" => {
+                dedicated = value.parse().map_err(|_| unsupported(statement))?;
+            }
+            "$TargetLowPriorityNodes" => low = value.parse().map_err(|_| unsupported(statement))?,
+            "$NodeDeallocationOption" => {}
+            _ => return Err(unsupported(statement)),
+        }
+    }
+    Ok((dedicated.max(0), low.max(0)))
+}
+
+fn unsupported(statement: &str) -> String {
+    format!("the emulator evaluates only constant node targets; '{statement}' is not supported")
+}
+
+fn apply_autoscale(doc: &mut Value) {
+    let formula = text(doc, "autoScaleFormula").to_string();
+    let now = clock::now();
+    match evaluate_formula(&formula) {
+        Ok((dedicated, low)) => {
+            doc["targetDedicatedNodes"] = json!(dedicated);
+            doc["targetLowPriorityNodes"] = json!(low);
+            doc["allocationState"] = json!("resizing");
+            doc["autoScaleRun"] = json!({"timestamp": now, "results": format!("$TargetDedicatedNodes={dedicated};$TargetLowPriorityNodes={low}")});
+        }
+        Err(message) => {
+            doc["autoScaleRun"] = json!({"timestamp": now, "error": {"code": "AutoScalingFormulaEvaluationError", "message": message}});
+        }
+    }
+}
+
+pub async fn create(State(state): State<Shared>, body: Bytes) -> ApiResult<Response> {
+    let mut doc = odata::body_object(&body)?;
+    let id = odata::required_id(&doc, "id")?.to_string();
+    odata::required_str(&doc, "vmSize")?;
+    odata::check_metadata(&doc)?;
+    let autoscale = doc["enableAutoScale"].as_bool().unwrap_or(false);
+    if autoscale && doc.get("autoScaleFormula").is_none() {
+        return Err(ApiError::missing_property("autoScaleFormula"));
+    }
+    let now = clock::now();
+    let defaults = json!({
+        "url": format!("{}/pools/{id}", state.base_url),
+        "creationTime": now,
+        "state": "active",
+        "stateTransitionTime": now,
+        "allocationStateTransitionTime": now,
+        "currentDedicatedNodes": 0,
+        "currentLowPriorityNodes": 0,
+        "targetDedicatedNodes": 0,
+        "targetLowPriorityNodes": 0,
+        "enableAutoScale": false,
+        "enableInterNodeCommunication": false,
+        "taskSlotsPerNode": 1,
+        "taskSchedulingPolicy": {"nodeFillType": "spread"},
+        "resizeTimeout": "PT15M",
+    });
+    if let (Some(map), Some(defaults)) = (doc.as_object_mut(), defaults.as_object()) {
+        for (k, v) in defaults {
+            map.entry(k.clone()).or_insert(v.clone());
+        }
+    }
+    let slots = int(&doc, "taskSlotsPerNode", 1);
+    if !(1..=256).contains(&slots) {
+        return Err(ApiError::invalid_property(
+            "taskSlotsPerNode",
+            "must be between 1 and 256",
+        ));
+    }
+    touch(&mut doc, &now);
+    doc["vmSize"] = json!(text(&doc, "vmSize").to_ascii_lowercase());
+    if autoscale {
+        apply_autoscale(&mut doc);
+    }
+    let wants_nodes =
+        int(&doc, "targetDedicatedNodes", 0) + int(&doc, "targetLowPriorityNodes", 0) > 0;
+    doc["allocationState"] = json!(if wants_nodes { "resizing" } else { "steady" });
+    let inserted = state
+        .store
+        .write(|tx| docs::insert(tx, Table::Pools, "", &id, &doc))?;
+    if !inserted {
+        return Err(ApiError::conflict(
+            "PoolExists",
+            "The specified pool already exists.",
+        ));
+    }
+    state.engine.wake();
+    Ok(odata::written(StatusCode::CREATED, &doc))
+}
+
+pub async fn list(
+    State(state): State<Shared>,
+    Query(params): Query<Params>,
+) -> ApiResult<Response> {
+    odata::list(
+        &state.store,
+        Table::Pools,
+        None,
+        &params,
+        &format!("{}/pools", state.base_url),
+    )
+}
+
+pub async fn get_one(
+    State(state): State<Shared>,
+    Path(pool): Path<String>,
+    Query(params): Query<Params>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let doc = load(&state, &pool)?;
+    if let Some(not_modified) = odata::preconditions(&headers, &doc, false)? {
+        return Ok(not_modified);
+    }
+    Ok(odata::doc_response(&doc, &params))
+}
+
+/// Changes a pool in one transaction after checking preconditions and state.
+fn change_pool(
+    state: &Shared,
+    pool: &str,
+    headers: &HeaderMap,
+    change: impl FnOnce(&mut Value) -> ApiResult<()>,
+) -> ApiResult<Value> {
+    let doc = state.store.write(|tx| -> ApiResult<Value> {
+        let mut doc = docs::get(tx, Table::Pools, "", pool)?
+            .ok_or_else(pool_not_found)?
+            .value;
+        odata::preconditions(headers, &doc, true)?;
+        if text(&doc, "state") == "deleting" {
+            return Err(ApiError::conflict(
+                "PoolBeingDeleted",
+                "The specified pool has been marked for deletion and is being reclaimed.",
+            ));
+        }
+        change(&mut doc)?;
+        touch(&mut doc, &clock::now());
+        docs::put(tx, Table::Pools, "", pool, &doc).map_err(ApiError::from)?;
+        Ok(doc)
+    })?;
+    state.engine.wake();
+    Ok(doc)
+}
+
+pub async fn delete(
+    State(state): State<Shared>,
+    Path(pool): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    change_pool(&state, &pool, &headers, |doc| {
+        set_state(doc, "deleting");
+        Ok(())
+    })?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+pub async fn patch(
+    State(state): State<Shared>,
+    Path(pool): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let patch = odata::body_object(&body)?;
+    odata::check_metadata(&patch)?;
+    let doc = change_pool(&state, &pool, &headers, |doc| {
+        let empty =
+            int(doc, "currentDedicatedNodes", 0) + int(doc, "currentLowPriorityNodes", 0) == 0;
+        for (key, value) in patch.as_object().into_iter().flatten() {
+            match key.as_str() {
+                "startTask"
+                | "metadata"
+                | "certificateReferences"
+                | "applicationPackageReferences"
+                | "targetNodeCommunicationMode" => {
+                    doc[key] = value.clone();
+                }
+                "displayName"
+                | "vmSize"
+                | "enableInterNodeCommunication"
+                | "virtualMachineConfiguration"
+                | "taskSlotsPerNode"
+                | "taskSchedulingPolicy"
+                | "networkConfiguration"
+                | "resourceTags"
+                | "userAccounts"
+                | "mountConfiguration"
+                | "upgradePolicy" => {
+                    if !empty {
+                        return Err(ApiError::conflict(
+                            "PoolNotEmpty",
+                            format!(
+                                "The property {key} can be updated only when the pool has no nodes."
+                            ),
+                        ));
+                    }
+                    doc[key] = value.clone();
+                }
+                other => {
+                    return Err(ApiError::invalid_property(
+                        other,
+                        "this property cannot be updated",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(odata::written(StatusCode::OK, &doc))
+}
+
+pub async fn resize(
+    State(state): State<Shared>,
+    Path(pool): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let request = odata::body_object(&body)?;
+    change_pool(&state, &pool, &headers, |doc| {
+        if doc["enableAutoScale"].as_bool() == Some(true) {
+            return Err(ApiError::conflict(
+                "PoolAutoScaleEnabled",
+                "The pool has automatic scaling enabled; it cannot be resized manually.",
+            ));
+        }
+        if text(doc, "allocationState") != "steady" {
+            return Err(ApiError::conflict(
+                "PoolNotSteady",
+                "The pool is not in a steady allocation state; retry when the current resize ends.",
+            ));
+        }
+        for field in ["targetDedicatedNodes", "targetLowPriorityNodes"] {
+            if let Some(v) = request.get(field) {
+                let n = v.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
+                    ApiError::invalid_property(field, "must be a non-negative integer")
+                })?;
+                doc[field] = json!(n);
+            }
+        }
+        let option = match text(&request, "nodeDeallocationOption") {
+            "" => "requeue",
+            other => other,
+        };
+        private(doc)["deallocation"] = json!(option);
+        doc["allocationState"] = json!("resizing");
+        doc["allocationStateTransitionTime"] = json!(clock::now());
+        Ok(())
+    })?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+pub async fn stop_resize(
+    State(state): State<Shared>,
+    Path(pool): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    change_pool(&state, &pool, &headers, |doc| {
+        if text(doc, "allocationState") == "resizing" {
+            // The nodes already allocated stay; the target follows them.
+            doc["allocationState"] = json!("steady");
+            let d = int(doc, "currentDedicatedNodes", 0);
+            let l = int(doc, "currentLowPriorityNodes", 0);
+            doc["targetDedicatedNodes"] = json!(d);
+            doc["targetLowPriorityNodes"] = json!(l);
+        }
+        Ok(())
+    })?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+pub async fn remove_nodes(
+    State(state): State<Shared>,
+    Path(pool): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let request = odata::body_object(&body)?;
+    let ids: Vec<String> = request
+        .get("nodeList")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::missing_property("nodeList"))?
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect();
+    if ids.is_empty() || ids.len() > 100 {
+        return Err(ApiError::invalid_property(
+            "nodeList",
+            "must name between 1 and 100 nodes",
+        ));
+    }
+    let option = match text(&request, "nodeDeallocationOption") {
+        "" => "requeue".to_string(),
+        other => other.to_string(),
+    };
+    let mut fields = Vec::new();
+    for id in &ids {
+        let node = state
+            .store
+            .read(|c| docs::get(c, Table::Nodes, &pool, id))?
+            .ok_or_else(|| ApiError::not_found("NodeNotFound", "node"))?;
+        fields.push(if node.value["isDedicated"].as_bool().unwrap_or(true) {
+            "targetDedicatedNodes"
+        } else {
+            "targetLowPriorityNodes"
+        });
+    }
+    change_pool(&state, &pool, &headers, move |doc| {
+        if text(doc, "allocationState") != "steady" {
+            return Err(ApiError::conflict(
+                "PoolNotSteady",
+                "The pool is not in a steady allocation state; retry when the current resize ends.",
+            ));
+        }
+        for field in fields {
+            doc[field] = json!((int(doc, field, 0) - 1).max(0));
+        }
+        private(doc)["deallocation"] = json!(option);
+        private(doc)["removeNodes"] = json!(ids);
+        doc["allocationState"] = json!("resizing");
+        Ok(())
+    })
+    .and_then(|doc| mark_removed(&state, &pool, &doc))?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+fn mark_removed(state: &Shared, pool: &str, doc: &Value) -> ApiResult<()> {
+    let ids: Vec<String> = doc
+        .pointer("/_emulator/removeNodes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect();
+    let option = doc
+        .pointer("/_emulator/deallocation")
+        .cloned()
+        .unwrap_or(json!("requeue"));
+    state.store.write(|tx| -> Result<(), StoreError> {
+        for id in &ids {
+            if let Some(mut node) = docs::get(tx, Table::Nodes, pool, id)? {
+                private(&mut node.value)["remove"] = option.clone();
+                docs::put(tx, Table::Nodes, pool, id, &node.value)?;
+            }
+        }
+        Ok(())
+    })?;
+    state.engine.wake();
+    Ok(())
+}
+
+pub async fn enable_autoscale(
+    State(state): State<Shared>,
+    Path(pool): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let request = odata::body_object(&body)?;
+    let doc = change_pool(&state, &pool, &headers, |doc| {
+        if text(doc, "allocationState") != "steady" {
+            return Err(ApiError::conflict(
+                "PoolNotSteady",
+                "The pool is being resized; enable autoscale when it is steady.",
+            ));
+        }
+        if let Some(f) = request.get("autoScaleFormula") {
+            doc["autoScaleFormula"] = f.clone();
+        }
+        if let Some(i) = request.get("autoScaleEvaluationInterval") {
+            doc["autoScaleEvaluationInterval"] = i.clone();
+        }
+        if doc.get("autoScaleFormula").is_none() {
+            return Err(ApiError::missing_property("autoScaleFormula"));
+        }
+        doc["enableAutoScale"] = json!(true);
+        apply_autoscale(doc);
+        Ok(())
+    })?;
+    Ok(odata::written(StatusCode::OK, &doc))
+}
+
+pub async fn disable_autoscale(
+    State(state): State<Shared>,
+    Path(pool): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let doc = change_pool(&state, &pool, &headers, |doc| {
+        doc["enableAutoScale"] = json!(false);
+        Ok(())
+    })?;
+    Ok(odata::written(StatusCode::OK, &doc))
+}
+
+pub async fn list_nodes(
+    State(state): State<Shared>,
+    Path(pool): Path<String>,
+    Query(params): Query<Params>,
+) -> ApiResult<Response> {
+    load(&state, &pool)?;
+    odata::list(
+        &state.store,
+        Table::Nodes,
+        Some(&pool),
+        &params,
+        &format!("{}/pools/{pool}/nodes", state.base_url),
+    )
+}
+
+pub async fn get_node(
+    State(state): State<Shared>,
+    Path((pool, node)): Path<(String, String)>,
+    Query(params): Query<Params>,
+) -> ApiResult<Response> {
+    load(&state, &pool)?;
+    let doc = state
+        .store
+        .read(|c| docs::get(c, Table::Nodes, &pool, &node))?
+        .ok_or_else(|| ApiError::not_found("NodeNotFound", "node"))?;
+    Ok(odata::doc_response(&doc.value, &params))
+}
+
+const NODE_COUNT_KEYS: &[(&str, &str)] = &[
+    ("creating", "creating"),
+    ("idle", "idle"),
+    ("offline", "offline"),
+    ("preempted", "preempted"),
+    ("rebooting", "rebooting"),
+    ("reimaging", "reimaging"),
+    ("running", "running"),
+    ("starting", "starting"),
+    ("starttaskfailed", "startTaskFailed"),
+    ("leavingpool", "leavingPool"),
+    ("unknown", "unknown"),
+    ("unusable", "unusable"),
+    ("waitingforstarttask", "waitingForStartTask"),
+    ("deallocated", "deallocated"),
+    ("deallocating", "deallocating"),
+    ("upgradingos", "upgradingOS"),
+];
+
+pub async fn node_counts(State(state): State<Shared>) -> ApiResult<Response> {
+    let pools = state
+        .store
+        .read(|c| docs::list(c, Table::Pools, None, 0, None, usize::MAX))?;
+    let mut out = Vec::new();
+    for pool in pools {
+        let id = text(&pool.value, "id").to_string();
+        let nodes = state
+            .store
+            .read(|c| docs::list(c, Table::Nodes, Some(&id), 0, None, usize::MAX))?;
+        let mut counts = [json!({}), json!({})];
+        for (i, dedicated) in [true, false].into_iter().enumerate() {
+            let mine: Vec<&Value> = nodes
+                .iter()
+                .map(|n| &n.value)
+                .filter(|n| n["isDedicated"].as_bool() == Some(dedicated))
+                .collect();
+            for (state_name, key) in NODE_COUNT_KEYS {
+                counts[i][*key] = json!(
+                    mine.iter()
+                        .filter(|n| text(n, "state") == *state_name)
+                        .count()
+                );
+            }
+            counts[i]["total"] = json!(mine.len());
+        }
+        let [dedicated, low] = counts;
+        out.push(json!({"poolId": id, "dedicated": dedicated, "lowPriority": low}));
+    }
+    Ok(axum::Json(json!({ "value": out })).into_response())
+}
+
+pub async fn supported_images() -> Response {
+    let image = |offer: &str, sku: &str, agent: &str| {
+        json!({
+            "nodeAgentSKUId": agent,
+            "imageReference": {"publisher": "canonical", "offer": offer, "sku": sku, "version": "latest"},
+            "osType": "linux",
+            "capabilities": ["DockerCompatible"],
+            "verificationType": "verified",
+        })
+    };
+    axum::Json(json!({"value": [
+        image("0001-com-ubuntu-server-jammy", "22_04-lts", "batch.node.ubuntu 22.04"),
+        image("ubuntu-24_04-lts", "server", "batch.node.ubuntu 24.04"),
+    ]}))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn autoscale_subset() {
+        assert_eq!(
+            evaluate_formula("$TargetDedicatedNodes = 3; $TargetLowPriorityNodes=1;"),
+            Ok((3, 1))
+        );
+        assert_eq!(
+            evaluate_formula(
+                "$TargetDedicatedNodes = 2; $NodeDeallocationOption = taskcompletion;"
+            ),
+            Ok((2, 0))
+        );
+        let err = evaluate_formula("$TargetDedicatedNodes = max($PendingTasks.GetSample(1), 2);")
+            .unwrap_err();
+        assert!(err.contains("not supported"), "{err}");
+    }
+}

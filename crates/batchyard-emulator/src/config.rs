@@ -1,0 +1,96 @@
+//! How an emulator is started.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Shared Key credentials the emulator verifies requests against.
+#[derive(Debug, Clone)]
+pub struct AccountKey {
+    /// Account name, as in `SharedKey NAME:signature`.
+    pub name: String,
+    /// Base64 account key.
+    pub key: String,
+}
+
+/// Faults injected on demand, drawn from a seeded generator so a run is reproducible.
+/// Rates are probabilities in 0..=1 per request (per task for `task_server_error`).
+#[derive(Debug, Clone, Default)]
+pub struct FaultConfig {
+    /// Seed of the generator.
+    pub seed: u64,
+    /// Rate of 429 TooManyRequests answers (with `Retry-After`).
+    pub throttle: f64,
+    /// Rate of 503 ServerBusy answers.
+    pub server_busy: f64,
+    /// Rate of 500 OperationTimedOut answers.
+    pub timeout: f64,
+    /// Rate of connections dropped before an answer is complete.
+    pub drop_connection: f64,
+    /// Latency added to every request.
+    pub latency: Duration,
+    /// Rate of per-task `servererror` results inside add-collection answers.
+    pub task_server_error: f64,
+}
+
+impl FaultConfig {
+    /// Whether any fault is configured.
+    pub fn any(&self) -> bool {
+        self.throttle > 0.0
+            || self.server_busy > 0.0
+            || self.timeout > 0.0
+            || self.drop_connection > 0.0
+            || !self.latency.is_zero()
+            || self.task_server_error > 0.0
+    }
+}
+
+/// Everything the emulator needs to start.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// SQLite state file; created when missing.
+    pub state_path: PathBuf,
+    /// Root of the node directory trees; defaults to `<state file>.nodes` beside it.
+    pub work_dir: Option<PathBuf>,
+    /// Listening address; loopback unless the caller opts into another.
+    pub bind: SocketAddr,
+    /// When set, every request must carry a valid Shared Key signature.
+    pub account: Option<AccountKey>,
+    /// Faults to inject.
+    pub faults: FaultConfig,
+    /// Time a node spends booting (creating + starting) before it can run tasks.
+    pub boot_delay: Duration,
+    /// Run container tasks on the host when Docker cannot run them (warned once).
+    pub containers_on_host: bool,
+    /// How often the scheduler looks for work when nothing wakes it.
+    pub tick: Duration,
+}
+
+impl EmulatorConfig {
+    /// A configuration with defaults: loopback on a free port, fast boots, no auth.
+    pub fn new(state_path: impl Into<PathBuf>) -> Self {
+        Self {
+            state_path: state_path.into(),
+            work_dir: None,
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            account: None,
+            faults: FaultConfig::default(),
+            boot_delay: Duration::from_millis(100),
+            containers_on_host: false,
+            tick: Duration::from_millis(50),
+        }
+    }
+
+    /// The directory holding node trees.
+    pub fn work_dir(&self) -> PathBuf {
+        self.work_dir.clone().unwrap_or_else(|| {
+            let mut name = self
+                .state_path
+                .file_name()
+                .map(|n| n.to_os_string())
+                .unwrap_or_else(|| "emulator".into());
+            name.push(".nodes");
+            self.state_path.with_file_name(name)
+        })
+    }
+}

@@ -1,0 +1,247 @@
+//! The simulated Batch back end: node lifecycles, scheduling and task execution.
+//!
+//! One loop owns everything that changes without a request: it wakes on a timer, on
+//! a request that created work, or when a process ends. HTTP handlers only write the
+//! documents they are asked to write and wake the loop; the loop writes the rest.
+
+pub mod cmdline;
+mod container;
+pub mod docs_util;
+pub mod executor;
+pub mod layout;
+mod nodes;
+mod recovery;
+mod scheduler;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+
+use crate::store::Store;
+pub use executor::Outcome;
+
+/// What a running process is stopped for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Put the task back in the queue (node removed, pool deleted): `requeueCount`+1.
+    Requeue,
+    /// End the task as failed (task or job terminated).
+    Terminate,
+    /// The task or job is being deleted; record nothing.
+    Discard,
+}
+
+/// Messages from handlers to the loop.
+#[derive(Debug)]
+pub enum Command {
+    /// Stop a running task.
+    StopTask {
+        /// Job id.
+        job: String,
+        /// Task id.
+        task: String,
+        /// Why.
+        reason: StopReason,
+    },
+}
+
+/// A process that ended.
+#[derive(Debug)]
+enum Finished {
+    Task {
+        job: String,
+        task: String,
+        attempt: i64,
+        outcome: Outcome,
+    },
+    StartTask {
+        pool: String,
+        node: String,
+        outcome: Outcome,
+    },
+}
+
+/// Handle given to the HTTP layer.
+#[derive(Clone)]
+pub struct EngineHandle {
+    wake: Arc<Notify>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl EngineHandle {
+    /// Asks the loop to look for work now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Sends a command and wakes the loop.
+    pub fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
+        self.wake();
+    }
+}
+
+/// Settings the loop needs.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Root of node directories.
+    pub work_dir: PathBuf,
+    /// Account name shown to tasks.
+    pub account: String,
+    /// Service URL shown to tasks.
+    pub url: String,
+    /// Node boot time.
+    pub boot_delay: Duration,
+    /// Idle polling interval.
+    pub tick: Duration,
+    /// Run container tasks on the host when Docker cannot.
+    pub containers_on_host: bool,
+}
+
+struct RunningTask {
+    pool: String,
+    node: String,
+    slots: i64,
+    attempt: i64,
+    stop: Option<oneshot::Sender<()>>,
+    reason: Option<StopReason>,
+}
+
+/// The loop's state.
+pub struct Engine {
+    store: Arc<Store>,
+    settings: EngineSettings,
+    running: HashMap<(String, String), RunningTask>,
+    start_tasks: HashMap<(String, String), oneshot::Sender<()>>,
+    finished_tx: mpsc::UnboundedSender<Finished>,
+    finished_rx: mpsc::UnboundedReceiver<Finished>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    wake: Arc<Notify>,
+    containers: container::DockerProbe,
+}
+
+fn key(a: &str, b: &str) -> (String, String) {
+    (a.to_ascii_lowercase(), b.to_ascii_lowercase())
+}
+
+impl Engine {
+    /// Creates the loop and the handle that drives it.
+    pub fn new(store: Arc<Store>, settings: EngineSettings) -> (Self, EngineHandle) {
+        let (finished_tx, finished_rx) = mpsc::unbounded_channel();
+        let (commands_tx, commands) = mpsc::unbounded_channel();
+        let wake = Arc::new(Notify::new());
+        let handle = EngineHandle {
+            wake: wake.clone(),
+            commands: commands_tx,
+        };
+        let containers = container::DockerProbe::new(settings.containers_on_host);
+        (
+            Self {
+                store,
+                settings,
+                running: HashMap::new(),
+                start_tasks: HashMap::new(),
+                finished_tx,
+                finished_rx,
+                commands,
+                wake,
+                containers,
+            },
+            handle,
+        )
+    }
+
+    /// Runs until `shutdown` turns true; running processes are stopped on the way
+    /// out and requeued on the next start, as on a lost node.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        if let Err(err) = recovery::recover(&mut self).await {
+            tracing::error!(error = %err, "recovering the previous run's tasks failed");
+        }
+        loop {
+            if let Err(err) = self.step().await {
+                tracing::error!(error = %err, "scheduler step failed");
+            }
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.tick) => {}
+                Some(done) = self.finished_rx.recv() => self.finish(done),
+                Some(command) = self.commands.recv() => self.command(command),
+            }
+            // Drain whatever else arrived, so a burst of exits costs one step.
+            while let Ok(done) = self.finished_rx.try_recv() {
+                self.finish(done);
+            }
+            while let Ok(command) = self.commands.try_recv() {
+                self.command(command);
+            }
+        }
+        for (_, task) in self.running.iter_mut() {
+            if let Some(stop) = task.stop.take() {
+                let _ = stop.send(());
+            }
+        }
+        for (_, stop) in self.start_tasks.drain() {
+            let _ = stop.send(());
+        }
+        // Give the processes a moment to be killed before the runtime goes away.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    async fn step(&mut self) -> Result<(), crate::store::StoreError> {
+        nodes::step(self).await?;
+        scheduler::step(self).await?;
+        Ok(())
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::StopTask { job, task, reason } => self.stop_task(&job, &task, reason),
+        }
+    }
+
+    fn stop_task(&mut self, job: &str, task: &str, reason: StopReason) {
+        if let Some(running) = self.running.get_mut(&key(job, task)) {
+            running.reason = Some(reason);
+            if let Some(stop) = running.stop.take() {
+                let _ = stop.send(());
+            }
+        }
+    }
+
+    fn finish(&mut self, done: Finished) {
+        let result = match done {
+            Finished::Task {
+                job,
+                task,
+                attempt,
+                outcome,
+            } => scheduler::task_finished(self, &job, &task, attempt, outcome),
+            Finished::StartTask {
+                pool,
+                node,
+                outcome,
+            } => {
+                self.start_tasks.remove(&key(&pool, &node));
+                nodes::start_task_finished(self, &pool, &node, outcome)
+            }
+        };
+        if let Err(err) = result {
+            tracing::error!(error = %err, "recording a finished process failed");
+        }
+    }
+
+    /// Slots in use on each node of a pool.
+    fn used_slots(&self, pool: &str) -> HashMap<String, i64> {
+        let mut used = HashMap::new();
+        for task in self.running.values() {
+            if task.pool.eq_ignore_ascii_case(pool) {
+                *used.entry(task.node.clone()).or_insert(0) += task.slots;
+            }
+        }
+        used
+    }
+}

@@ -1,0 +1,97 @@
+//! Picking up after a previous run that was killed.
+//!
+//! Batch handles a lost node by requeueing its running tasks; the emulator does the
+//! same for tasks that were running when it died. A task whose process finished
+//! while the emulator was down left its exit code in the task directory: that run
+//! counts, so it is recorded and not run again.
+
+use serde_json::{Value, json};
+
+use super::docs_util::{private, set_state};
+use super::executor::{Outcome, kill_group, process_alive_with_marker, read_exit_file};
+use super::layout::NodeLayout;
+use super::{Engine, RunningTask, StopReason, key, scheduler};
+use crate::store::docs::{self, Table};
+use crate::store::{StoreError, attempts};
+
+pub(super) async fn recover(engine: &mut Engine) -> Result<(), StoreError> {
+    let open = engine.store.read(attempts::open_attempts)?;
+    for attempt in open {
+        let marker = format!("{}/{}/{}", attempt.job_id, attempt.task_id, attempt.attempt);
+        if let Some(pid) = attempt.pid.filter(|p| *p > 0)
+            && process_alive_with_marker(pid, &marker)
+        {
+            kill_group(pid).await;
+        }
+        let layout = NodeLayout::new(
+            &engine.settings.work_dir,
+            &attempt.pool_id,
+            &attempt.node_id,
+        );
+        let exit_file = layout
+            .task_dir(&attempt.job_id, &attempt.task_id)
+            .join(format!(".exit-{}", attempt.attempt));
+        let exit_code = read_exit_file(&exit_file);
+        let reason = if exit_code.is_some() {
+            None
+        } else {
+            Some(StopReason::Requeue)
+        };
+        tracing::info!(job = %attempt.job_id, task = %attempt.task_id, finished = exit_code.is_some(), "recovering a task that was running at the last stop");
+        engine.running.insert(
+            key(&attempt.job_id, &attempt.task_id),
+            RunningTask {
+                pool: attempt.pool_id.clone(),
+                node: attempt.node_id.clone(),
+                slots: 0,
+                attempt: attempt.attempt,
+                stop: None,
+                reason,
+            },
+        );
+        let outcome = Outcome {
+            exit_code,
+            failure: None,
+            killed: exit_code.is_none(),
+        };
+        scheduler::task_finished(
+            engine,
+            &attempt.job_id,
+            &attempt.task_id,
+            attempt.attempt,
+            outcome,
+        )?;
+    }
+    // Nodes come back as after a reboot: no task runs on them, and a start task
+    // that had not finished runs again.
+    engine.store.write(|tx| -> Result<(), StoreError> {
+        let nodes = docs::list(
+            tx,
+            Table::Nodes,
+            None,
+            0,
+            Some(&["running", "waitingforstarttask"]),
+            usize::MAX,
+        )?;
+        for mut node in nodes {
+            let pool = node
+                .value
+                .pointer("/_emulator/pool")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let id = node.value["id"].as_str().unwrap_or("").to_string();
+            let Some(pool) = pool else { continue };
+            if node.state() == "waitingforstarttask" {
+                set_state(&mut node.value, "starting");
+                private(&mut node.value)["since"] = json!(0);
+            } else {
+                set_state(&mut node.value, "idle");
+            }
+            node.value["runningTasksCount"] = json!(0);
+            node.value["runningTaskSlotsCount"] = json!(0);
+            docs::put(tx, Table::Nodes, &pool, &id, &node.value)?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}

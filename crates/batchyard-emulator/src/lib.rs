@@ -1,0 +1,17 @@
+//! batchyard-emulator: a local Azure Batch service.
+//!
+//! It speaks the Batch data-plane REST protocol (same paths, `api-version`, JSON
+//! shapes, paging, errors), keeps its state in one SQLite file, and runs tasks on
+//! this machine as processes or Docker containers. Embed it with [`Emulator::start`]
+//! or run it with [`serve`].
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod engine;
+pub mod ids;
+mod server;
+pub mod store;
+
+pub use config::{AccountKey, EmulatorConfig, FaultConfig};
+pub use server::{Emulator, EmulatorError, RunningEmulator, serve};

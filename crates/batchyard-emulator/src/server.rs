@@ -1,0 +1,160 @@
+//! Starting and stopping an emulator.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState, Faults};
+use crate::config::EmulatorConfig;
+use crate::engine::{Engine, EngineSettings};
+use crate::store::{Store, StoreError};
+
+/// Why an emulator could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    /// The state file could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The listening address could not be bound (in use, not permitted).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Requested address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The state directory or node directory could not be created.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A background task of the emulator failed.
+    #[error("the emulator stopped unexpectedly: {0}")]
+    Stopped(String),
+}
+
+/// Entry point for embedding.
+pub struct Emulator;
+
+/// A started emulator; stop it with [`RunningEmulator::shutdown`].
+pub struct RunningEmulator {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    engine: JoinHandle<()>,
+}
+
+impl Emulator {
+    /// Opens the state, starts the scheduler and listens. Must run inside a Tokio
+    /// runtime.
+    pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
+        if let Some(parent) = config
+            .state_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            fs_err::create_dir_all(parent)?;
+        }
+        let work_dir = config.work_dir();
+        fs_err::create_dir_all(&work_dir)?;
+        // Later paths are derived from this one and compared after canonicalization.
+        let work_dir = fs_err::canonicalize(&work_dir)?;
+        if !config.bind.ip().is_loopback() {
+            tracing::warn!(addr = %config.bind, "the emulator listens beyond loopback: anyone who can reach this address can run commands on this machine");
+        }
+        let store = Arc::new(Store::open(&config.state_path)?);
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| EmulatorError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+        let account = config
+            .account
+            .as_ref()
+            .map_or("emulator".to_string(), |a| a.name.clone());
+        let (engine, handle) = Engine::new(
+            store.clone(),
+            EngineSettings {
+                work_dir: work_dir.clone(),
+                account,
+                url: base_url.clone(),
+                boot_delay: config.boot_delay,
+                tick: config.tick,
+                containers_on_host: config.containers_on_host,
+            },
+        );
+        let (stop, stop_rx) = watch::channel(false);
+        let engine = tokio::spawn(engine.run(stop_rx.clone()));
+        let state = Arc::new(AppState {
+            store,
+            engine: handle,
+            base_url,
+            account: config.account.clone(),
+            faults: Faults::new(config.faults.clone()),
+            work_dir,
+        });
+        let app = api::router(state);
+        let mut server_stop = stop_rx;
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = server_stop.wait_for(|stop| *stop).await;
+                })
+                .await
+        });
+        Ok(RunningEmulator {
+            addr,
+            stop,
+            server,
+            engine,
+        })
+    }
+}
+
+impl RunningEmulator {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL to give Batch clients, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting requests, finishes the ones in flight, stops running
+    /// processes (they are requeued on the next start) and closes the state.
+    pub async fn shutdown(self) -> Result<(), EmulatorError> {
+        let _ = self.stop.send(true);
+        let served = self
+            .server
+            .await
+            .map_err(|e| EmulatorError::Stopped(e.to_string()))?;
+        self.engine
+            .await
+            .map_err(|e| EmulatorError::Stopped(e.to_string()))?;
+        served?;
+        Ok(())
+    }
+
+    /// Waits until the process receives Ctrl-C or SIGTERM, then shuts down.
+    pub async fn run_until_signal(self) -> Result<(), EmulatorError> {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        self.shutdown().await
+    }
+}
+
+/// Runs an emulator in the foreground until a signal: the body of
+/// `batchyard emulator serve`. Prints the URL on stdout once listening.
+pub async fn serve(config: EmulatorConfig) -> Result<(), EmulatorError> {
+    let running = Emulator::start(config).await?;
+    println!("{}", running.url());
+    running.run_until_signal().await
+}

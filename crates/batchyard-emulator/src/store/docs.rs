@@ -1,0 +1,265 @@
+//! Generic access to the four document tables.
+//!
+//! Pools and jobs are keyed by id; nodes by (pool, id); tasks by (job, id). `parent`
+//! carries the pool or job id for the two child tables. Creation order is SQLite's
+//! rowid, which also serves as the paging cursor.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use super::StoreError;
+
+/// The document tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// Pools, keyed by id.
+    Pools,
+    /// Compute nodes, keyed by (pool id, node id).
+    Nodes,
+    /// Jobs, keyed by id.
+    Jobs,
+    /// Tasks, keyed by (job id, task id).
+    Tasks,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Pools => "pools",
+            Table::Nodes => "nodes",
+            Table::Jobs => "jobs",
+            Table::Tasks => "tasks",
+        }
+    }
+
+    fn parent_column(self) -> Option<&'static str> {
+        match self {
+            Table::Nodes => Some("pool_id"),
+            Table::Tasks => Some("job_id"),
+            Table::Pools | Table::Jobs => None,
+        }
+    }
+
+    fn key_clause(self) -> String {
+        match self.parent_column() {
+            Some(parent) => format!("{parent} = ?1 AND id = ?2"),
+            None => "?1 = ?1 AND id = ?2".to_string(),
+        }
+    }
+}
+
+/// One stored document and its creation order.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    /// Creation order (rowid); increasing within a table.
+    pub seq: i64,
+    /// The resource in its Batch JSON shape.
+    pub value: Value,
+}
+
+impl Doc {
+    /// The document's `state` field, or "" when it has none.
+    pub fn state(&self) -> &str {
+        self.value
+            .get("state")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+}
+
+fn state_of(doc: &Value) -> &str {
+    doc.get("state").and_then(Value::as_str).unwrap_or("")
+}
+
+fn decode(seq: i64, text: &str) -> Result<Doc, StoreError> {
+    Ok(Doc {
+        seq,
+        value: serde_json::from_str(text)?,
+    })
+}
+
+/// Reads one document.
+pub fn get(
+    conn: &Connection,
+    table: Table,
+    parent: &str,
+    id: &str,
+) -> Result<Option<Doc>, StoreError> {
+    let sql = format!(
+        "SELECT rowid, doc FROM {} WHERE {}",
+        table.name(),
+        table.key_clause()
+    );
+    let row = conn
+        .prepare_cached(&sql)?
+        .query_row(params![parent, id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
+        .optional()?;
+    row.map(|(seq, text)| decode(seq, &text)).transpose()
+}
+
+/// Inserts a new document; returns false (and changes nothing) when the id exists.
+pub fn insert(
+    conn: &Connection,
+    table: Table,
+    parent: &str,
+    id: &str,
+    doc: &Value,
+) -> Result<bool, StoreError> {
+    let text = serde_json::to_string(doc)?;
+    let sql = match table.parent_column() {
+        Some(parent_col) => format!(
+            "INSERT OR IGNORE INTO {} ({parent_col}, id, state, doc) VALUES (?1, ?2, ?3, ?4)",
+            table.name()
+        ),
+        None => format!(
+            "INSERT OR IGNORE INTO {} (id, state, doc) SELECT ?2, ?3, ?4 WHERE ?1 = ?1",
+            table.name()
+        ),
+    };
+    let changed = conn
+        .prepare_cached(&sql)?
+        .execute(params![parent, id, state_of(doc), text])?;
+    Ok(changed == 1)
+}
+
+/// Replaces an existing document; returns false when it does not exist.
+pub fn put(
+    conn: &Connection,
+    table: Table,
+    parent: &str,
+    id: &str,
+    doc: &Value,
+) -> Result<bool, StoreError> {
+    let text = serde_json::to_string(doc)?;
+    let sql = format!(
+        "UPDATE {} SET state = ?3, doc = ?4 WHERE {}",
+        table.name(),
+        table.key_clause()
+    );
+    let changed = conn
+        .prepare_cached(&sql)?
+        .execute(params![parent, id, state_of(doc), text])?;
+    Ok(changed == 1)
+}
+
+/// Deletes one document; returns false when it did not exist.
+pub fn delete(conn: &Connection, table: Table, parent: &str, id: &str) -> Result<bool, StoreError> {
+    let sql = format!("DELETE FROM {} WHERE {}", table.name(), table.key_clause());
+    Ok(conn.prepare_cached(&sql)?.execute(params![parent, id])? == 1)
+}
+
+/// Deletes every child of a pool (its nodes) or of a job (its tasks).
+pub fn delete_children(conn: &Connection, table: Table, parent: &str) -> Result<usize, StoreError> {
+    let Some(parent_col) = table.parent_column() else {
+        return Ok(0);
+    };
+    let sql = format!("DELETE FROM {} WHERE {parent_col} = ?1", table.name());
+    Ok(conn.prepare_cached(&sql)?.execute(params![parent])?)
+}
+
+/// Lists documents in creation order, after the cursor `after_seq`, at most `limit`,
+/// optionally only those whose state is one of `states`.
+pub fn list(
+    conn: &Connection,
+    table: Table,
+    parent: Option<&str>,
+    after_seq: i64,
+    states: Option<&[&str]>,
+    limit: usize,
+) -> Result<Vec<Doc>, StoreError> {
+    let mut sql = format!("SELECT rowid, doc FROM {} WHERE rowid > ?1", table.name());
+    let mut args: Vec<String> = vec![after_seq.to_string()];
+    if let (Some(parent), Some(col)) = (parent, table.parent_column()) {
+        args.push(parent.to_string());
+        sql.push_str(&format!(" AND {col} = ?{}", args.len()));
+    }
+    if let Some(states) = states {
+        let mut marks = Vec::new();
+        for state in states {
+            args.push((*state).to_string());
+            marks.push(format!("?{}", args.len()));
+        }
+        sql.push_str(&format!(" AND state IN ({})", marks.join(",")));
+    }
+    sql.push_str(&format!(
+        " ORDER BY rowid LIMIT {}",
+        limit.min(i64::MAX as usize)
+    ));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, text) = row?;
+        out.push(decode(seq, &text)?);
+    }
+    Ok(out)
+}
+
+/// Counts a parent's children by state (task counts, node counts).
+pub fn count_by_state(
+    conn: &Connection,
+    table: Table,
+    parent: &str,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let Some(col) = table.parent_column() else {
+        return Ok(Vec::new());
+    };
+    let sql = format!(
+        "SELECT state, COUNT(*) FROM {} WHERE {col} = ?1 GROUP BY state",
+        table.name()
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![parent], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use serde_json::json;
+
+    #[test]
+    fn tasks_are_keyed_by_job_and_listed_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        store
+            .write(|tx| -> Result<(), StoreError> {
+                for i in 0..5 {
+                    let doc = json!({"id": format!("t{i}"), "state": if i % 2 == 0 {"active"} else {"completed"}});
+                    assert!(insert(tx, Table::Tasks, "job", &format!("t{i}"), &doc)?);
+                }
+                // Same task id in another job is a different task.
+                assert!(insert(tx, Table::Tasks, "other", "t0", &json!({"state": "active"}))?);
+                // Ids are case-insensitive, as in Batch.
+                assert!(!insert(tx, Table::Tasks, "JOB", "T0", &json!({"state": "active"}))?);
+                Ok(())
+            })
+            .unwrap();
+        store
+            .read(|c| -> Result<(), StoreError> {
+                let page = list(c, Table::Tasks, Some("job"), 0, None, 2)?;
+                let ids: Vec<_> = page.iter().map(|d| d.value["id"].clone()).collect();
+                assert_eq!(ids, vec![json!("t0"), json!("t1")]);
+                let rest = list(
+                    c,
+                    Table::Tasks,
+                    Some("job"),
+                    page[1].seq,
+                    Some(&["active"]),
+                    10,
+                )?;
+                let ids: Vec<_> = rest.iter().map(|d| d.value["id"].clone()).collect();
+                assert_eq!(ids, vec![json!("t2"), json!("t4")]);
+                let mut counts = count_by_state(c, Table::Tasks, "job")?;
+                counts.sort();
+                assert_eq!(counts, vec![("active".into(), 3), ("completed".into(), 2)]);
+                Ok(())
+            })
+            .unwrap();
+    }
+}

@@ -1,0 +1,178 @@
+//! The emulator's state: one SQLite file in WAL mode.
+//!
+//! Every resource is kept as its Batch JSON document plus the few columns the service
+//! queries on (id, state, creation order). Every change runs in one transaction, so a
+//! kill at any moment leaves either the old or the new document, never half of one.
+
+pub mod attempts;
+pub mod docs;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, Transaction};
+
+pub use attempts::Attempt;
+pub use docs::{Doc, Table};
+
+/// The schema version this build writes; stored in SQLite's `user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// What can go wrong while reading or writing the state file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused an operation (file unreadable, disk full, corrupt database).
+    #[error("the emulator state database failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored document is not valid JSON; the file was edited or corrupted.
+    #[error("a stored document is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The file was written by a newer emulator whose schema this build does not know.
+    #[error(
+        "the state file has schema version {found}, newer than {supported} known to this build; use a newer batchyard or another state file"
+    )]
+    NewerSchema {
+        /// Version found in the file.
+        found: i64,
+        /// Highest version this build supports.
+        supported: i64,
+    },
+    /// The state lock was poisoned by a panic in another thread.
+    #[error("the emulator state is unavailable after an internal failure")]
+    Poisoned,
+}
+
+/// Handle on the state database. Cheap to share behind an `Arc`.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the state file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // WAL keeps readers and the writer apart and makes each commit one append;
+        // NORMAL sync is durable against a process kill (not a power cut), which is
+        // the failure the emulator promises to survive.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.conn.lock().map_err(|_| StoreError::Poisoned)
+    }
+
+    /// Runs `f` inside one transaction; commits when it returns `Ok`.
+    pub fn write<T, E>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction().map_err(StoreError::from)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    /// Runs a read-only closure on the connection.
+    pub fn read<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let conn = self.lock()?;
+        f(&conn)
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found < 1 {
+        conn.execute_batch(
+            "BEGIN;
+             CREATE TABLE pools (
+                 id TEXT NOT NULL COLLATE NOCASE PRIMARY KEY,
+                 state TEXT NOT NULL,
+                 doc TEXT NOT NULL);
+             CREATE TABLE nodes (
+                 pool_id TEXT NOT NULL COLLATE NOCASE,
+                 id TEXT NOT NULL COLLATE NOCASE,
+                 state TEXT NOT NULL,
+                 doc TEXT NOT NULL,
+                 PRIMARY KEY (pool_id, id));
+             CREATE TABLE jobs (
+                 id TEXT NOT NULL COLLATE NOCASE PRIMARY KEY,
+                 state TEXT NOT NULL,
+                 doc TEXT NOT NULL);
+             CREATE TABLE tasks (
+                 job_id TEXT NOT NULL COLLATE NOCASE,
+                 id TEXT NOT NULL COLLATE NOCASE,
+                 state TEXT NOT NULL,
+                 doc TEXT NOT NULL,
+                 PRIMARY KEY (job_id, id));
+             CREATE INDEX tasks_by_job_state ON tasks (job_id, state);
+             CREATE TABLE task_attempts (
+                 job_id TEXT NOT NULL COLLATE NOCASE,
+                 task_id TEXT NOT NULL COLLATE NOCASE,
+                 attempt INTEGER NOT NULL,
+                 pool_id TEXT NOT NULL,
+                 node_id TEXT NOT NULL,
+                 pid INTEGER,
+                 started TEXT NOT NULL,
+                 ended TEXT,
+                 exit_code INTEGER,
+                 outcome TEXT,
+                 PRIMARY KEY (job_id, task_id, attempt));
+             CREATE INDEX task_attempts_open ON task_attempts (ended);
+             PRAGMA user_version = 1;
+             COMMIT;",
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_is_versioned_and_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = Store::open(&path).unwrap();
+        let (version, mode): (i64, String) = store
+            .read(|c| -> Result<_, StoreError> {
+                let v = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                let m = c.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+                Ok((v, m))
+            })
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(mode, "wal");
+        drop(store);
+        // Reopening an up-to-date file is a no-op, not a second migration.
+        Store::open(&path).unwrap();
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = Store::open(&path).err().unwrap();
+        assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }));
+    }
+}

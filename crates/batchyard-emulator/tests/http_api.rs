@@ -1,0 +1,412 @@
+//! The Batch REST API over real HTTP, real SQLite and real processes.
+#![allow(clippy::unwrap_used)] // Test helpers panic on purpose: a failure is the test failing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Harness;
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_job_collections_paging_and_files() {
+    let mut h = Harness::start().await;
+    h.create_pool(
+        "pool-1",
+        2,
+        4,
+        json!({"startTask": {"commandLine": "/bin/sh -c \"echo node $AZ_BATCH_NODE_ID ready > $AZ_BATCH_NODE_SHARED_DIR/ready\"", "waitForSuccess": true}}),
+    )
+    .await;
+    let (status, again) = h
+        .post("/pools", json!({"id": "POOL-1", "vmSize": "x"}))
+        .await;
+    assert_eq!((status, again["code"].as_str()), (409, Some("PoolExists")));
+
+    let nodes = h.wait_idle("pool-1", 2).await;
+    for node in nodes["value"].as_array().unwrap() {
+        assert_eq!(node["startTaskInfo"]["result"], "success", "{node}");
+        assert_eq!(node["startTaskInfo"]["exitCode"], 0);
+    }
+    let (_, pool) = h.get("/pools/pool-1").await;
+    assert_eq!(pool["allocationState"], "steady");
+    assert_eq!(pool["currentDedicatedNodes"], 2);
+
+    let (status, body) = h
+        .post(
+            "/jobs",
+            json!({"id": "job-1", "poolInfo": {"poolId": "pool-1"}, "usesTaskDependencies": true}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    // 250 tasks in three collections; tasks print their own id without a shell
+    // expanding anything but what /bin/sh -c is given explicitly.
+    let ids: Vec<String> = (0..250).map(|i| i.to_string()).collect();
+    for chunk in ids.chunks(100) {
+        let value: Vec<Value> = chunk
+            .iter()
+            .map(|id| json!({"id": id, "commandLine": "/bin/sh -c \"echo out-$AZ_BATCH_TASK_ID-$AZ_BATCH_JOB_ID\""}))
+            .collect();
+        let (status, body) = h
+            .post("/jobs/job-1/addtaskcollection", json!({"value": value}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let results = body["value"].as_array().unwrap();
+        assert_eq!(results.len(), chunk.len());
+        assert!(results.iter().all(|r| r["status"] == "success"), "{body}");
+    }
+    // A merge task depending on a range, and a retried duplicate that reports TaskExists.
+    let (status, body) = h
+        .post(
+            "/jobs/job-1/addtaskcollection",
+            json!({"value": [
+                {"id": "merge", "commandLine": "/bin/echo merged", "dependsOn": {"taskIdRanges": [{"start": 0, "end": 249}]}},
+                {"id": "7", "commandLine": "/bin/true"},
+                {"id": "bad id!", "commandLine": "/bin/true"}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let by_id = |id: &str| {
+        body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["taskId"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_id("merge")["status"], "success");
+    assert_eq!(by_id("7")["error"]["code"], "TaskExists");
+    assert_eq!(by_id("bad id!")["error"]["code"], "InvalidPropertyValue");
+
+    // Paging: 251 tasks, 100 per page, following odata.nextLink.
+    let mut next = Some(h.at("/jobs/job-1/tasks?maxresults=100&$select=id,state"));
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    while let Some(url) = next {
+        let page: Value = h.http.get(&url).send().await.unwrap().json().await.unwrap();
+        pages += 1;
+        for task in page["value"].as_array().unwrap() {
+            assert!(
+                task.get("commandLine").is_none(),
+                "$select keeps only id and state"
+            );
+            seen.push(task["id"].as_str().unwrap().to_string());
+        }
+        next = page["odata.nextLink"].as_str().map(str::to_string);
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 251);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 251, "no task listed twice");
+
+    // Terminate the job when all tasks are done, then wait for it.
+    let (status, _) = h
+        .patch("/jobs/job-1", json!({"onAllTasksComplete": "terminatejob"}))
+        .await;
+    assert_eq!(status, 200);
+    let job = h
+        .wait_for(
+            "/jobs/job-1",
+            "job completion",
+            Duration::from_secs(60),
+            |j| j["state"] == "completed",
+        )
+        .await;
+    assert_eq!(job["executionInfo"]["terminateReason"], "AllTasksComplete");
+
+    let (_, counts) = h.get("/jobs/job-1/taskcounts").await;
+    assert_eq!(counts["taskCounts"]["succeeded"], 251, "{counts}");
+    assert_eq!(counts["taskCounts"]["failed"], 0);
+
+    // The merge task ran after every task of its range.
+    let (_, merge) = h.get("/jobs/job-1/tasks/merge").await;
+    let merge_start = merge["executionInfo"]["startTime"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, failed) = h
+        .get("/jobs/job-1/tasks?$filter=state eq 'completed' and executionInfo/result eq 'failure'")
+        .await;
+    assert_eq!(failed["value"].as_array().unwrap().len(), 0);
+    let (_, done) = h
+        .get("/jobs/job-1/tasks?$filter=startswith(id,'24')&$select=id,executionInfo")
+        .await;
+    for t in done["value"].as_array().unwrap() {
+        assert!(
+            t["executionInfo"]["endTime"].as_str().unwrap() <= merge_start.as_str(),
+            "{t}"
+        );
+    }
+
+    // stdout through the files API, whole and with ocp-range.
+    let stdout = h
+        .http
+        .get(h.at("/jobs/job-1/tasks/42/files/stdout.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stdout.status(), 200);
+    assert_eq!(stdout.headers()["ocp-batch-file-isdirectory"], "false");
+    assert_eq!(stdout.text().await.unwrap(), "out-42-job-1\n");
+    let part = h
+        .http
+        .get(h.at("/jobs/job-1/tasks/42/files/stdout.txt"))
+        .header("ocp-range", "bytes=4-5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.text().await.unwrap(), "42");
+    let (_, files) = h.get("/jobs/job-1/tasks/42/files?recursive=true").await;
+    let names: Vec<&str> = files["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"stdout.txt") && names.contains(&"stderr.txt") && names.contains(&"wd"),
+        "{names:?}"
+    );
+
+    // The start task wrote into the node's shared directory.
+    let (_, node_list) = h.get("/pools/pool-1/nodes").await;
+    let node_id = node_list["value"][0]["id"].as_str().unwrap();
+    let ready = std::fs::read_to_string(
+        h.dir
+            .path()
+            .join("state.db.nodes/pool-1")
+            .join(node_id)
+            .join("shared/ready"),
+    )
+    .unwrap();
+    assert_eq!(ready, format!("node {node_id} ready\n"));
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_retries_and_job_actions() {
+    let mut h = Harness::start().await;
+    h.create_pool("p", 1, 2, json!({})).await;
+    h.wait_idle("p", 1).await;
+    let (status, _) = h
+        .post("/jobs", json!({"id": "j", "poolInfo": {"poolId": "p"}, "onTaskFailure": "performexitoptionsjobaction"}))
+        .await;
+    assert_eq!(status, 201);
+    let (status, body) = h
+        .post("/jobs/j/tasks", json!({"id": "flaky", "commandLine": "/bin/sh -c \"exit 3\"", "constraints": {"maxTaskRetryCount": 2}}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let task = h
+        .wait_for(
+            "/jobs/j/tasks/flaky",
+            "failed task",
+            Duration::from_secs(20),
+            |t| t["state"] == "completed",
+        )
+        .await;
+    assert_eq!(task["executionInfo"]["retryCount"], 2);
+    assert_eq!(task["executionInfo"]["exitCode"], 3);
+    assert_eq!(task["executionInfo"]["result"], "failure");
+    assert_eq!(
+        task["executionInfo"]["failureInfo"]["code"],
+        "FailureExitCode"
+    );
+
+    // Wall-clock limit.
+    h.post("/jobs/j/tasks", json!({"id": "slow", "commandLine": "/bin/sleep 30", "constraints": {"maxWallClockTime": "PT0.3S"}})).await;
+    let slow = h
+        .wait_for(
+            "/jobs/j/tasks/slow",
+            "timed-out task",
+            Duration::from_secs(20),
+            |t| t["state"] == "completed",
+        )
+        .await;
+    assert_eq!(slow["executionInfo"]["failureInfo"]["code"], "TaskEnded");
+
+    // A missing program fails the task instead of the emulator.
+    h.post(
+        "/jobs/j/tasks",
+        json!({"id": "missing", "commandLine": "/no/such/program"}),
+    )
+    .await;
+    let missing = h
+        .wait_for(
+            "/jobs/j/tasks/missing",
+            "missing program",
+            Duration::from_secs(20),
+            |t| t["state"] == "completed",
+        )
+        .await;
+    assert_eq!(missing["executionInfo"]["exitCode"], 127);
+
+    // An exit code mapped to jobAction terminate ends the job.
+    h.post(
+        "/jobs/j/tasks",
+        json!({"id": "fatal", "commandLine": "/bin/sh -c \"exit 9\"",
+               "exitConditions": {"exitCodes": [{"code": 9, "exitOptions": {"jobAction": "terminate"}}]}}),
+    )
+    .await;
+    let job = h
+        .wait_for("/jobs/j", "job terminated", Duration::from_secs(20), |j| {
+            j["state"] == "completed"
+        })
+        .await;
+    assert_eq!(job["executionInfo"]["terminateReason"], "TaskFailed");
+    let (status, body) = h
+        .post(
+            "/jobs/j/tasks",
+            json!({"id": "late", "commandLine": "/bin/true"}),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("JobCompleted")));
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn protocol_errors_and_conditions() {
+    let mut h = Harness::start().await;
+    // api-version is required and checked.
+    let r = h.http.get(format!("{}/pools", h.url)).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().contains_key("request-id"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "MissingRequiredQueryParameter");
+    assert!(
+        body["message"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("RequestId:")
+    );
+    let r = h
+        .http
+        .get(format!("{}/pools?api-version=2019-01-01.0", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["code"],
+        "UnsupportedRequestVersion"
+    );
+    let r = h
+        .http
+        .get(format!("{}/pools?api-version=2025-06-01", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the Python SDK's api-version is accepted");
+
+    // client-request-id is echoed when asked.
+    let r = h
+        .http
+        .get(h.at("/pools"))
+        .header("client-request-id", "0f6c1c2e-7d2e-4a3c-9b7e-111111111111")
+        .header("return-client-request-id", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["client-request-id"],
+        "0f6c1c2e-7d2e-4a3c-9b7e-111111111111"
+    );
+
+    assert_eq!(h.get("/pools/nope").await.1["code"], "PoolNotFound");
+    assert_eq!(h.get("/jobs/nope/tasks/x").await.1["code"], "JobNotFound");
+    let (status, body) = h
+        .post("/pools", json!({"id": "a".repeat(65), "vmSize": "x"}))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("InvalidPropertyValue"))
+    );
+    let (status, body) = h.post("/pools", json!({"id": "p"})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("MissingRequiredProperty"))
+    );
+    let r = h
+        .http
+        .post(h.at("/pools"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["code"],
+        "InvalidRequestBody"
+    );
+
+    // ETag / If-Match.
+    h.create_pool("p", 0, 1, json!({})).await;
+    let r = h.http.get(h.at("/pools/p")).send().await.unwrap();
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    let r = h
+        .http
+        .get(h.at("/pools/p"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    let r = h
+        .http
+        .patch(h.at("/pools/p"))
+        .header("if-match", "0x8D000000000000")
+        .body(json!({"metadata": [{"name": "a", "value": "b"}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 412);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "ConditionNotMet");
+    assert!(
+        h.get("/pools/p").await.1.get("metadata").is_none(),
+        "a failed condition changes nothing"
+    );
+    let r = h
+        .http
+        .patch(h.at("/pools/p"))
+        .header("if-match", &etag)
+        .body(json!({"metadata": [{"name": "a", "value": "b"}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_ne!(r.headers()["etag"].to_str().unwrap(), etag);
+
+    // Collections over 100 tasks and bodies over 1 MB are refused whole.
+    h.post("/jobs", json!({"id": "j", "poolInfo": {"poolId": "p"}}))
+        .await;
+    let many: Vec<Value> = (0..101)
+        .map(|i| json!({"id": format!("t{i}"), "commandLine": "/bin/true"}))
+        .collect();
+    let (status, _) = h
+        .post("/jobs/j/addtaskcollection", json!({"value": many}))
+        .await;
+    assert_eq!(status, 400);
+    let big: Vec<Value> = (0..100).map(|i| json!({"id": format!("t{i}"), "commandLine": format!("/bin/echo {}", "x".repeat(11_000))})).collect();
+    let (status, body) = h
+        .post("/jobs/j/addtaskcollection", json!({"value": big}))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("RequestBodyTooLarge"))
+    );
+    let (_, tasks) = h.get("/jobs/j/tasks").await;
+    assert_eq!(
+        tasks["value"].as_array().unwrap().len(),
+        0,
+        "nothing was added"
+    );
+
+    // $filter syntax errors are the client's.
+    let (status, body) = h.get("/jobs/j/tasks?$filter=state%20eq").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("InvalidQueryParameterValue"))
+    );
+    h.shutdown().await;
+}
