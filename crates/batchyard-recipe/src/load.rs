@@ -56,10 +56,15 @@ pub fn load(name: &str, text: &str, overrides: &Variables) -> Loaded {
     let tree = match crate::source::parse(text) {
         Ok(tree) => tree,
         Err(err) => {
+            let help = if err.message.contains("duplicate") {
+                "each key may appear once in a mapping: remove or rename one of them"
+            } else {
+                "fix the YAML syntax: check indentation, quotes and brackets around this point"
+            };
             loaded.diagnostics.push(
                 Diagnostic::error("", format!("invalid YAML: {}", err.message))
                     .with_label("here")
-                    .with_help("fix the YAML syntax: check indentation, quotes and brackets around this point")
+                    .with_help(help)
                     .at_span(err.span),
             );
             return loaded;
@@ -117,19 +122,14 @@ pub fn load(name: &str, text: &str, overrides: &Variables) -> Loaded {
     loaded.diagnostics.extend(crate::checks::check(&value));
 
     if !schema_failed && failed.is_empty() {
-        match serde_path_to_error::deserialize::<_, Recipe>(&value) {
+        let mut typed = value.clone();
+        if let Some(root) = typed.as_object_mut() {
+            root.retain(|k, _| !k.starts_with("x-"));
+        }
+        match serde_path_to_error::deserialize::<_, Recipe>(&typed) {
             Ok(recipe) if !has_errors(&loaded.diagnostics) => loaded.recipe = Some(recipe),
             Ok(_) => {}
-            Err(err) => {
-                let path = err.path().to_string();
-                let pointer = to_pointer(&path);
-                let message = err.into_inner().to_string();
-                let mut d = Diagnostic::error(pointer, message);
-                if d.message.contains("duration") {
-                    d = d.with_help(crate::model::DurationError::help());
-                }
-                loaded.diagnostics.push(d);
-            }
+            Err(err) => loaded.diagnostics.push(typed_error(&value, &err)),
         }
     }
     loaded.tree = Some(tree);
@@ -137,6 +137,29 @@ pub fn load(name: &str, text: &str, overrides: &Variables) -> Loaded {
     let tree = loaded.tree.as_ref();
     loaded.diagnostics.sort_by_key(|d| span_for(tree, d).start);
     loaded
+}
+
+/// A typed deserialization error as a diagnostic. Tasks are deserialized through
+/// [`crate::model::TaskSpec`], which hides the path inside the task; deserializing that task
+/// again recovers it.
+fn typed_error(value: &Value, err: &serde_path_to_error::Error<serde_json::Error>) -> Diagnostic {
+    let mut pointer = to_pointer(&err.path().to_string());
+    let mut message = err.inner().to_string();
+    let parts: Vec<&str> = pointer.split('/').collect();
+    if parts.len() == 5
+        && parts[1] == "jobs"
+        && parts[3] == "tasks"
+        && let Some(task) = value.pointer(&pointer)
+        && let Err(inner) = serde_path_to_error::deserialize::<_, Task>(task)
+    {
+        pointer.push_str(&to_pointer(&inner.path().to_string()));
+        message = inner.inner().to_string();
+    }
+    let mut d = Diagnostic::error(pointer, message).with_label("invalid value");
+    if d.message.contains("duration") {
+        d = d.with_help(crate::model::DurationError::help());
+    }
+    d
 }
 
 /// Whether `path` lies inside a factory task but outside its `factory` key.

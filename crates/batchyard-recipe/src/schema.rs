@@ -16,6 +16,13 @@ pub fn recipe_schema() -> &'static Value {
     SCHEMA.get_or_init(|| {
         let mut schema = schemars::schema_for!(Recipe).to_value();
         strip_null(&mut schema);
+        // Top-level `x-` keys are free, to hold YAML anchors for reuse (as in Compose files).
+        if let Some(root) = schema.as_object_mut() {
+            root.insert(
+                "patternProperties".into(),
+                serde_json::json!({ EXTENSION_PATTERN: {} }),
+            );
+        }
         schema
     })
 }
@@ -57,6 +64,9 @@ fn strip_null(node: &mut Value) {
         _ => {}
     }
 }
+
+/// Top-level keys matching this are extension keys, ignored by batchyard.
+pub const EXTENSION_PATTERN: &str = "^x-";
 
 /// The schema as pretty JSON text with a trailing newline (what `batchyard schema` prints).
 pub fn recipe_schema_text() -> String {
@@ -153,7 +163,7 @@ fn to_diagnostics(
             vec![d]
         }
         ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. } => {
-            vec![alternatives(path, &tokens, instance)]
+            alternatives(path, &tokens, instance)
         }
         _ => {
             let mut d = Diagnostic::error(path, tidy(text));
@@ -167,10 +177,19 @@ fn to_diagnostics(
 
 /// A value that matches none of several shapes: for tagged choices (a factory kind, a
 /// secret source) name the valid tags; otherwise say what the field takes.
-fn alternatives(path: &str, tokens: &[String], instance: &Value) -> Diagnostic {
+fn alternatives(path: &str, tokens: &[String], instance: &Value) -> Vec<Diagnostic> {
     let root = recipe_schema();
     let tags = choice_tags(root, tokens);
     if let (Some(obj), false) = (instance.as_object(), tags.is_empty()) {
+        if let (1, Some((tag, inner))) = (obj.len(), obj.iter().next())
+            && tags.contains(tag)
+        {
+            let inner_path = format!("{path}/{}", escape_token(tag));
+            let found = validate_at(&inner_path, inner);
+            if !found.is_empty() {
+                return drop_missing_explained_by_typo(found);
+            }
+        }
         if obj.len() == 1 {
             if let Some(key) = obj.keys().next().filter(|k| !tags.contains(k)) {
                 let mut help = String::new();
@@ -178,17 +197,21 @@ fn alternatives(path: &str, tokens: &[String], instance: &Value) -> Diagnostic {
                     help.push_str(&format!("did you mean `{close}`? "));
                 }
                 help.push_str(&format!("valid choices are: {}", tags.join(", ")));
-                return Diagnostic::error(
-                    format!("{path}/{}", escape_token(key)),
-                    format!("unknown choice `{key}`"),
-                )
-                .with_label("not one of the choices")
-                .with_help(help)
-                .at_key();
+                return vec![
+                    Diagnostic::error(
+                        format!("{path}/{}", escape_token(key)),
+                        format!("unknown choice `{key}`"),
+                    )
+                    .with_label("not one of the choices")
+                    .with_help(help)
+                    .at_key(),
+                ];
             }
         } else {
-            return Diagnostic::error(path, "exactly one choice must be given here")
-                .with_help(format!("valid choices are: {}", tags.join(", ")));
+            return vec![
+                Diagnostic::error(path, "exactly one choice must be given here")
+                    .with_help(format!("valid choices are: {}", tags.join(", "))),
+            ];
         }
     }
     let shown = short(instance);
@@ -197,7 +220,7 @@ fn alternatives(path: &str, tokens: &[String], instance: &Value) -> Diagnostic {
     if let Some(desc) = description(root, tokens) {
         d = d.with_help(desc);
     }
-    d
+    vec![d]
 }
 
 fn short(instance: &Value) -> String {
@@ -209,9 +232,47 @@ fn short(instance: &Value) -> String {
     }
 }
 
+/// Validates `instance` against the schema that applies at `path` on its own, to find the
+/// precise error inside one branch of a choice.
+fn validate_at(path: &str, instance: &Value) -> Vec<Diagnostic> {
+    let root = recipe_schema();
+    let tokens = tokens(path);
+    let Some(node) = schemas_at(root, &tokens)
+        .into_iter()
+        .find(|n| n.get("properties").is_some() || n.get("type").is_some())
+    else {
+        return Vec::new();
+    };
+    let mut schema = node.clone();
+    if let (Some(obj), Some(defs)) = (schema.as_object_mut(), root.get("$defs")) {
+        obj.insert("$defs".into(), defs.clone());
+    }
+    let Ok(validator) = jsonschema::validator_for(&schema) else {
+        return Vec::new();
+    };
+    validator
+        .iter_errors(instance)
+        .flat_map(|err| {
+            let sub = format!("{path}{}", err.instance_path().as_str());
+            to_diagnostics(&sub, err.instance(), err.kind(), &err.to_string())
+        })
+        .collect()
+}
+
 /// jsonschema's wording, cut to something a person reads.
 fn tidy(text: &str) -> String {
-    let text = text.replace("\"integer\"", "integer");
+    let mut text = text.to_owned();
+    for (json, word) in [
+        ("of type \"object\"", "a mapping"),
+        ("of type \"array\"", "a list"),
+        ("of type \"string\"", "a string"),
+        ("of type \"integer\"", "an integer"),
+        ("of type integer", "an integer"),
+        ("of type \"number\"", "a number"),
+        ("of type \"boolean\"", "`true` or `false`"),
+    ] {
+        text = text.replace(json, word);
+    }
     if text.chars().count() > 200 {
         format!("{}…", text.chars().take(200).collect::<String>())
     } else {

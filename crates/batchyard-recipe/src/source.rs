@@ -307,12 +307,15 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
         });
     }
     serde_saphyr::from_str_with_options::<Node>(text, options).map_err(|err| {
-        let span = err.location().map(|l| byte_span(&l)).unwrap_or(0..0);
-        let span = if span.start > text.len() {
-            text.len()..text.len()
-        } else {
-            span
-        };
+        // Parser errors carry a line and column but not always a byte offset.
+        let span = err.location().map_or(0..0, |l| {
+            let start = offset_of(text, l.line(), l.column());
+            let end = text[start..]
+                .chars()
+                .next()
+                .map_or(start, |c| start + c.len_utf8());
+            start..end
+        });
         SyntaxError {
             message: first_line(&err.to_string()),
             span,
@@ -320,13 +323,28 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     })
 }
 
+/// Byte offset of a 1-based line and column (in characters), clamped to the text.
+fn offset_of(text: &str, line: u64, column: u64) -> usize {
+    let skip = usize::try_from(line.saturating_sub(1)).unwrap_or(usize::MAX);
+    let line_start: usize = text.split_inclusive('\n').take(skip).map(str::len).sum();
+    let line_start = line_start.min(text.len());
+    let rest = &text[line_start..];
+    let col = usize::try_from(column.saturating_sub(1)).unwrap_or(0);
+    line_start + rest.char_indices().nth(col).map_or(rest.len(), |(i, _)| i)
+}
+
 fn first_line(message: &str) -> String {
     let line = message.lines().next().unwrap_or(message).trim();
     // The parser appends "at line X column Y"; the report shows the position itself.
-    match line.rfind(" at line ") {
-        Some(i) => line[..i].to_owned(),
-        None => line.to_owned(),
-    }
+    let line = match line.rfind(" at line ") {
+        Some(i) => &line[..i],
+        None => line,
+    };
+    // The parser's advice names its own API; the help line says what to do in a recipe.
+    line.split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(line)
+        .to_owned()
 }
 
 #[cfg(test)]

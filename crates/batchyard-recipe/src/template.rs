@@ -214,7 +214,7 @@ impl Expression {
 fn convert(err: &tera::Error) -> TemplateError {
     match err.kind() {
         tera::ErrorKind::SyntaxError(report) | tera::ErrorKind::RenderingError(report) => {
-            let (message, help) = split_help(report.message());
+            let (message, help) = split_help(first_line(report.message()));
             TemplateError {
                 message,
                 help,
@@ -223,7 +223,12 @@ fn convert(err: &tera::Error) -> TemplateError {
         }
         other => {
             let text = other.to_string();
-            let (message, help) = split_help(&text);
+            let (message, mut help) = split_help(first_line(&text));
+            if message.starts_with("Unknown filter") {
+                help = Some(
+                    "batchyard adds `shell_quote` and `tojson` to tera's built-in filters".into(),
+                );
+            }
             TemplateError {
                 message,
                 help,
@@ -231,6 +236,12 @@ fn convert(err: &tera::Error) -> TemplateError {
             }
         }
     }
+}
+
+/// Some tera messages embed a whole rendered report; its first line is the message.
+fn first_line(text: &str) -> &str {
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first)
 }
 
 /// tera appends "Available variables: ..." to the message; it reads better as help.

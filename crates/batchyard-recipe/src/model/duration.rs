@@ -222,7 +222,7 @@ impl<'de> Deserialize<'de> for Duration {
                     .map_err(|_| E::custom("a duration cannot be negative"))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
-                Duration::parse(v).map_err(|e| E::custom(format!("{e}; {HELP}")))
+                Duration::parse(v).map_err(E::custom)
             }
         }
         d.deserialize_any(Visitor)

@@ -1,8 +1,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// A secret value, named but never written in the recipe. Rendered output, plans and logs
-/// show only where it comes from, never the value.
+/// A secret, written as `{env: NAME}` or `{keyvault: URL}`: the value itself never appears
+/// in a recipe. Rendered output, plans and logs show only where it comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Secret {
