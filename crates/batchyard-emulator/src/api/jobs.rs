@@ -41,6 +41,7 @@ pub async fn create(State(state): State<Shared>, body: Bytes) -> ApiResult<Respo
         )
         .with("PropertyName", "poolInfo"));
     }
+    odata::check_model::<batchyard_batch::models::BatchJobCreateOptions>(&doc)?;
     odata::check_metadata(&doc)?;
     if doc.get("jobPreparationTask").is_some() || doc.get("jobReleaseTask").is_some() {
         return Err(ApiError::new(

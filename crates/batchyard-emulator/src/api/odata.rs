@@ -29,6 +29,26 @@ pub fn body_object(body: &[u8]) -> ApiResult<Value> {
     Ok(value)
 }
 
+/// Checks a request body against the operation's model from the Batch spec
+/// (`BatchPoolCreateOptions`, `BatchTaskCreateOptions`, ...): wrong types and missing
+/// required properties are the client's error. The body itself is kept as sent, so
+/// properties the emulator does not act on still read back unchanged.
+pub fn check_model<T: serde::de::DeserializeOwned>(body: &Value) -> ApiResult<()> {
+    match serde_json::from_value::<T>(body.clone()) {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            let text = err.to_string();
+            match text
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split('`').next())
+            {
+                Some(field) => Err(ApiError::missing_property(field)),
+                None => Err(ApiError::invalid_body(text)),
+            }
+        }
+    }
+}
+
 /// A document as served: without the emulator's private fields.
 pub fn public(doc: &Value) -> Value {
     let mut out = doc.clone();

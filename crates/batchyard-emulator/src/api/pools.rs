@@ -72,6 +72,7 @@ pub async fn create(State(state): State<Shared>, body: Bytes) -> ApiResult<Respo
     let mut doc = odata::body_object(&body)?;
     let id = odata::required_id(&doc, "id")?.to_string();
     odata::required_str(&doc, "vmSize")?;
+    odata::check_model::<batchyard_batch::models::BatchPoolCreateOptions>(&doc)?;
     odata::check_metadata(&doc)?;
     let autoscale = doc["enableAutoScale"].as_bool().unwrap_or(false);
     if autoscale && doc.get("autoScaleFormula").is_none() {

@@ -40,36 +40,47 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
-fn percent_decode(text: &str) -> String {
-    url::form_urlencoded::parse(format!("x={text}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
-}
-
 /// The string a client signs for this request.
 pub fn string_to_sign(method: &Method, uri: &Uri, headers: &HeaderMap, account: &str) -> String {
-    string_to_sign_with(method, uri, headers, account, false)
+    string_to_sign_with(method, uri, headers, account, Variant::Documented)
 }
 
-/// As [`string_to_sign`]; `zero_length_as_empty` signs `Content-Length: 0` as an empty
-/// line, which some clients do (others sign the `0`; both are accepted).
+/// Client flavours of the string to sign. Microsoft's page and Microsoft's SDKs differ
+/// in details, and the service accepts what its SDKs send, so the emulator accepts
+/// every flavour and checks the signature against each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    /// As documented: every query value (multi-values sorted, comma-joined), headers
+    /// verbatim.
+    Documented,
+    /// As documented, but `Content-Length: 0` signed as an empty line.
+    DocumentedEmptyLength,
+    /// As the Python SDK (azure-batch 15.x) signs: first value of each query
+    /// parameter, empty values and empty `ocp-*` headers left out, `Content-Length`
+    /// signed as `0` when absent on a method with a body.
+    PythonSdk,
+}
+
 fn string_to_sign_with(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     account: &str,
-    zero_length_as_empty: bool,
+    variant: Variant,
 ) -> String {
     let mut out = String::new();
     out.push_str(method.as_str());
     out.push('\n');
-    let content_length = header(headers, "content-length");
-    let content_length = if zero_length_as_empty && content_length == "0" {
-        ""
-    } else {
-        content_length
-    };
+    let mut content_length = header(headers, "content-length");
+    match variant {
+        Variant::DocumentedEmptyLength if content_length == "0" => content_length = "",
+        Variant::PythonSdk
+            if content_length.is_empty() && method != Method::GET && method != Method::HEAD =>
+        {
+            content_length = "0";
+        }
+        _ => {}
+    }
     let date = if headers.contains_key("ocp-date") {
         ""
     } else {
@@ -96,9 +107,13 @@ fn string_to_sign_with(
         .filter(|(name, _)| name.as_str().starts_with("ocp-"))
         .filter_map(|(name, value)| {
             let value = value.to_str().ok()?;
-            let folded = value.split_whitespace().collect::<Vec<_>>().join(" ");
-            Some((name.as_str().to_string(), folded))
+            let value = match variant {
+                Variant::PythonSdk => value.to_string(),
+                _ => value.split_whitespace().collect::<Vec<_>>().join(" "),
+            };
+            Some((name.as_str().to_string(), value))
         })
+        .filter(|(_, value)| variant != Variant::PythonSdk || !value.is_empty())
         .collect();
     ocp.sort();
     for (name, value) in ocp {
@@ -108,15 +123,15 @@ fn string_to_sign_with(
     out.push_str(account);
     out.push_str(uri.path());
     let mut params: Vec<(String, Vec<String>)> = Vec::new();
-    if let Some(query) = uri.query() {
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let name = percent_decode(name).to_ascii_lowercase();
-            let value = percent_decode(value);
-            match params.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, values)) => values.push(value),
-                None => params.push((name, vec![value])),
-            }
+    for (name, value) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        let (name, value) = (name.to_ascii_lowercase(), value.into_owned());
+        if variant == Variant::PythonSdk && value.is_empty() {
+            continue;
+        }
+        match params.iter_mut().find(|(n, _)| *n == name) {
+            Some(_) if variant == Variant::PythonSdk => {}
+            Some((_, values)) => values.push(value),
+            None => params.push((name, vec![value])),
         }
     }
     params.sort();
@@ -166,14 +181,21 @@ pub fn verify(
     if skew > MAX_CLOCK_SKEW {
         return Err(AuthFailure::StaleDate);
     }
-    let matches = |zero_as_empty: bool| {
+    let matches = |variant: Variant| {
         sign(
             key,
-            &string_to_sign_with(method, uri, headers, account, zero_as_empty),
+            &string_to_sign_with(method, uri, headers, account, variant),
         )
         .is_some_and(|expected| constant_time_eq(&expected, signature))
     };
-    if matches(false) || (header(headers, "content-length") == "0" && matches(true)) {
+    if [
+        Variant::Documented,
+        Variant::DocumentedEmptyLength,
+        Variant::PythonSdk,
+    ]
+    .into_iter()
+    .any(matches)
+    {
         Ok(())
     } else {
         Err(AuthFailure::BadSignature)

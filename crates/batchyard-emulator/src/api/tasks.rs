@@ -48,6 +48,7 @@ fn new_task(state: &Shared, job: &Value, mut doc: Value) -> ApiResult<(String, V
     }
     let id = odata::required_id(&doc, "id")?.to_string();
     odata::required_str(&doc, "commandLine")?;
+    odata::check_model::<batchyard_batch::models::BatchTaskCreateOptions>(&doc)?;
     if doc.get("dependsOn").is_some() && job["usesTaskDependencies"].as_bool() != Some(true) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
