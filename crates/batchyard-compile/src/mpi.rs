@@ -103,12 +103,13 @@ pub fn launch_command(l: &Launch<'_>) -> String {
 }
 
 /// The coordination command Batch runs on every node before the primary starts, when the
-/// recipe gives none. MS-MPI needs its SMPD daemon on each node (Batch's documented command);
-/// the Linux launchers reach the nodes over SSH and need nothing.
-pub fn default_coordination_command(runtime: MpiRuntime) -> Option<String> {
+/// recipe gives none (the spec requires one). MS-MPI needs its SMPD daemon on each node
+/// (Batch's documented command); the Linux launchers start their processes themselves, so
+/// there the command only marks the node ready.
+pub fn default_coordination_command(runtime: MpiRuntime) -> String {
     match runtime {
-        MpiRuntime::Msmpi => Some(r#"cmd /c start cmd /c ""%MSMPI_BIN%\smpd.exe"" -d"#.into()),
-        _ => None,
+        MpiRuntime::Msmpi => r#"cmd /c start cmd /c ""%MSMPI_BIN%\smpd.exe"" -d"#.into(),
+        _ => "/bin/bash -c true".into(),
     }
 }
 
@@ -203,12 +204,11 @@ mod tests {
 
     #[test]
     fn msmpi_uses_smpd_coordination() {
-        assert!(
-            default_coordination_command(MpiRuntime::Msmpi)
-                .unwrap()
-                .contains("smpd.exe")
+        assert!(default_coordination_command(MpiRuntime::Msmpi).contains("smpd.exe"));
+        assert_eq!(
+            default_coordination_command(MpiRuntime::Openmpi),
+            "/bin/bash -c true"
         );
-        assert!(default_coordination_command(MpiRuntime::Openmpi).is_none());
         assert!(launch(MpiRuntime::Msmpi, ND).starts_with("cmd /c mpiexec -c 4"));
     }
 }

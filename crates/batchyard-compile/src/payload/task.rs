@@ -70,10 +70,8 @@ pub fn build(
         let coordination = m
             .coordination_command
             .clone()
-            .or_else(|| mpi::default_coordination_command(m.runtime));
-        if let Some(c) = coordination {
-            mi.insert("coordinationCommandLine".into(), json!(c));
-        }
+            .unwrap_or_else(|| mpi::default_coordination_command(m.runtime));
+        mi.insert("coordinationCommandLine".into(), json!(coordination));
         put_value(
             &mut mi,
             "commonResourceFiles",
