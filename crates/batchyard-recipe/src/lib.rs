@@ -10,6 +10,7 @@ pub mod checks;
 pub mod diagnostic;
 pub mod load;
 pub mod model;
+pub mod reference;
 pub mod render;
 pub mod report;
 pub mod schema;

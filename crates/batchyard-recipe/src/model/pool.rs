@@ -37,7 +37,7 @@ pub struct Pool {
     pub inter_node_communication: Option<bool>,
     /// How many task slots each node has (concurrent tasks of one slot each).
     #[serde(default = "one", skip_serializing_if = "is_one")]
-    #[schemars(range(min = 1, max = 256))]
+    #[schemars(range(min = 1, max = 256), extend("default" = 1))]
     pub task_slots_per_node: u32,
     /// Whether tasks fill one node before the next (`pack`) or spread across nodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
