@@ -455,7 +455,9 @@ mod tests {
         assert_eq!(total, 40);
         // Each task is 129 bytes serialized: 7 fit (12 + 7*129 + 6 commas = 921),
         // an 8th (1 comma + 129) would pass 1,000.
-        let one = serde_json::to_vec(&task("t00", &"x".repeat(100))).unwrap().len();
+        let one = serde_json::to_vec(&task("t00", &"x".repeat(100)))
+            .unwrap()
+            .len();
         assert_eq!(one, 129);
         assert_eq!(sizes[0].clone().unwrap(), (7, 921));
     }

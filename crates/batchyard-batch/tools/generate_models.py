@@ -230,6 +230,29 @@ class Generator:
             if name not in STRING_ALIASES:
                 self.module_of.setdefault(name, "common")
 
+    def find_response_types(self, spec):
+        """Definitions reachable from a response schema: their required fields may be
+        left out by the service when the caller asks for `$select`, so they default."""
+        queue = []
+        for methods in spec["paths"].values():
+            for op in methods.values():
+                for code, response in op["responses"].items():
+                    if code.startswith("2") and "$ref" in response.get("schema", {}):
+                        queue.append(ref_name(response["schema"]))
+        seen = set()
+        while queue:
+            name = queue.pop()
+            if name in seen or name in STRING_ALIASES:
+                continue
+            seen.add(name)
+            queue.extend(refs_of(self.defs[name]))
+        self.response_types = seen
+
+    def type_has_default(self, ty):
+        if ty.startswith(("Vec<", "BTreeMap<")) or ty in ("String", "i32", "i64", "f64", "bool"):
+            return True
+        return ty in self.defs and self.has_default(ty)
+
     def is_enum(self, name):
         return "enum" in self.defs[name]
 
@@ -294,6 +317,8 @@ class Generator:
             if serde_camel(rust_name) != wire:
                 attrs.append(f'rename = "{wire}"')
             if wire in required:
+                if name in self.response_types and self.type_has_default(ty):
+                    attrs.append("default")
                 if int64_as_string:
                     attrs.append('with = "crate::models::int64_string"')
             else:
@@ -348,6 +373,7 @@ def main():
     spec = json.loads(SPEC.read_text())
     gen = Generator(spec)
     gen.assign_modules()
+    gen.find_response_types(spec)
     for module, doc, _roots in GROUPS:
         gen.emit_module(module, doc)
 

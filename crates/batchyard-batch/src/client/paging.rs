@@ -65,20 +65,23 @@ impl BatchClient {
             Err(e) => return stream::once(async move { Err(e) }).boxed(),
         };
         let client = self.clone();
-        stream::try_unfold(Some(first), move |next| {
-            let client = client.clone();
-            async move {
-                let Some(url) = next else {
-                    return Ok::<_, ClientError>(None);
-                };
-                let page: Page<T> = client.json(client.call(Method::GET, url)).await?;
-                let next = page
-                    .next_link
-                    .map(|link| client.next_page_url(&link))
-                    .transpose()?;
-                Ok(Some((page.value, next)))
-            }
-        })
+        // The state is the next page's URL, or the error found while resolving it, which
+        // is reported only after the items of the page that carried the link.
+        stream::try_unfold(
+            Some(Ok(first)),
+            move |next: Option<Result<Url, ClientError>>| {
+                let client = client.clone();
+                async move {
+                    let Some(url) = next else {
+                        return Ok::<_, ClientError>(None);
+                    };
+                    let url = url?;
+                    let page: Page<T> = client.json(client.call(Method::GET, url)).await?;
+                    let next = page.next_link.map(|link| client.next_page_url(&link));
+                    Ok(Some((page.value, next)))
+                }
+            },
+        )
         .map_ok(|items| stream::iter(items.into_iter().map(Ok)))
         .try_flatten()
         .boxed()

@@ -27,10 +27,13 @@ pub struct BatchAccountListSupportedImagesResult {
 #[serde(rename_all = "camelCase")]
 pub struct BatchApplication {
     /// A string that uniquely identifies the application within the Account.
+    #[serde(default)]
     pub id: String,
     /// The display name for the application.
+    #[serde(default)]
     pub display_name: String,
     /// The list of available versions of the application.
+    #[serde(default)]
     pub versions: Vec<String>,
 }
 
@@ -57,8 +60,10 @@ pub struct BatchApplicationListResult {
 pub struct BatchCertificate {
     /// The X.509 thumbprint of the Certificate. This is a sequence of up to 40 hex digits (it may
     /// include spaces but these are removed).
+    #[serde(default)]
     pub thumbprint: String,
     /// The algorithm used to derive the thumbprint. This must be sha1.
+    #[serde(default)]
     pub thumbprint_algorithm: String,
     /// The URL of the Certificate.
     ///
@@ -99,6 +104,7 @@ pub struct BatchCertificate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_certificate_error: Option<BatchCertificateDeleteError>,
     /// The base64-encoded contents of the Certificate. The maximum size is 10KB.
+    #[serde(default)]
     pub data: String,
     /// The format of the Certificate data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -178,39 +184,55 @@ string_enum! {
 #[serde(rename_all = "camelCase")]
 pub struct BatchNodeCounts {
     /// The number of Compute Nodes in the creating state.
+    #[serde(default)]
     pub creating: i32,
     /// The number of Compute Nodes in the idle state.
+    #[serde(default)]
     pub idle: i32,
     /// The number of Compute Nodes in the offline state.
+    #[serde(default)]
     pub offline: i32,
     /// The number of Compute Nodes in the preempted state.
+    #[serde(default)]
     pub preempted: i32,
     /// The count of Compute Nodes in the rebooting state.
+    #[serde(default)]
     pub rebooting: i32,
     /// The number of Compute Nodes in the reimaging state.
+    #[serde(default)]
     pub reimaging: i32,
     /// The number of Compute Nodes in the running state.
+    #[serde(default)]
     pub running: i32,
     /// The number of Compute Nodes in the starting state.
+    #[serde(default)]
     pub starting: i32,
     /// The number of Compute Nodes in the startTaskFailed state.
+    #[serde(default)]
     pub start_task_failed: i32,
     /// The number of Compute Nodes in the leavingPool state.
+    #[serde(default)]
     pub leaving_pool: i32,
     /// The number of Compute Nodes in the unknown state.
+    #[serde(default)]
     pub unknown: i32,
     /// The number of Compute Nodes in the unusable state.
+    #[serde(default)]
     pub unusable: i32,
     /// The number of Compute Nodes in the waitingForStartTask state.
+    #[serde(default)]
     pub waiting_for_start_task: i32,
     /// The number of Compute Nodes in the deallocated state.
+    #[serde(default)]
     pub deallocated: i32,
     /// The number of Compute Nodes in the deallocating state.
+    #[serde(default)]
     pub deallocating: i32,
     /// The total number of Compute Nodes.
+    #[serde(default)]
     pub total: i32,
     /// The number of Compute Nodes in the upgradingOS state.
-    #[serde(rename = "upgradingOS")]
+    #[serde(rename = "upgradingOS", default)]
     pub upgrading_os: i32,
 }
 
@@ -235,6 +257,7 @@ pub struct BatchPoolListUsageMetricsResult {
 #[serde(rename_all = "camelCase")]
 pub struct BatchPoolNodeCounts {
     /// The ID of the Pool.
+    #[serde(default)]
     pub pool_id: String,
     /// The number of dedicated Compute Nodes in each state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -265,17 +288,22 @@ pub struct BatchPoolNodeCountsListResult {
 #[serde(rename_all = "camelCase")]
 pub struct BatchPoolUsageMetrics {
     /// The ID of the Pool whose metrics are aggregated in this entry.
+    #[serde(default)]
     pub pool_id: String,
     /// The start time of the aggregation interval covered by this entry.
+    #[serde(default)]
     pub start_time: String,
     /// The end time of the aggregation interval covered by this entry.
+    #[serde(default)]
     pub end_time: String,
     /// The size of virtual machines in the Pool. All VMs in a Pool are the same size. For
     /// information about available sizes of virtual machines in Pools, see Choose a VM size for
     /// Compute Nodes in an Azure Batch Pool
     /// (https://learn.microsoft.com/azure/batch/batch-pool-vm-sizes).
+    #[serde(default)]
     pub vm_size: String,
     /// The total core hours used in the Pool during this aggregation interval.
+    #[serde(default)]
     pub total_core_hours: f64,
 }
 
@@ -285,9 +313,10 @@ pub struct BatchPoolUsageMetrics {
 #[serde(rename_all = "camelCase")]
 pub struct BatchSupportedImage {
     /// The ID of the Compute Node agent SKU which the Image supports.
-    #[serde(rename = "nodeAgentSKUId")]
+    #[serde(rename = "nodeAgentSKUId", default)]
     pub node_agent_sku_id: String,
     /// The reference to the Azure Virtual Machine's Marketplace Image.
+    #[serde(default)]
     pub image_reference: BatchVmImageReference,
     /// The type of operating system (e.g. Windows or Linux) of the Image.
     pub os_type: OSType,

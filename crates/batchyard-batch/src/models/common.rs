@@ -40,6 +40,7 @@ pub struct BatchApplicationPackageReference {
     /// The ID of the application to deploy. When creating a pool, the package's application ID must
     /// be fully qualified
     /// (/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Batch/batchAccounts/{accountName}/applications/{applicationName}).
+    #[serde(default)]
     pub application_id: String,
     /// The version of the application to deploy. If omitted, the default version is deployed. If
     /// this is omitted on a Pool, and no default version is specified for this application, the
@@ -77,8 +78,10 @@ string_enum! {
 #[serde(rename_all = "camelCase")]
 pub struct BatchMetadataItem {
     /// The name of the metadata item.
+    #[serde(default)]
     pub name: String,
     /// The value of the metadata item.
+    #[serde(default)]
     pub value: String,
 }
 
@@ -115,6 +118,7 @@ pub struct BatchStartTask {
     /// the command line refers to file paths, it should use a relative path (relative to the Task
     /// working directory), or use the Batch provided environment variable
     /// (https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables).
+    #[serde(default)]
     pub command_line: String,
     /// The settings for the container under which the StartTask runs. When this is specified, all
     /// directories recursively below the AZ_BATCH_NODE_ROOT_DIR (the root of Azure Batch
@@ -219,6 +223,7 @@ pub struct BatchTaskContainerSettings {
     /// The Image to use to create the container in which the Task will run. This is the full Image
     /// reference, as would be specified to "docker pull". If no tag is provided as part of the
     /// Image name, the tag ":latest" is used as a default.
+    #[serde(default)]
     pub image_name: String,
     /// The private registry which contains the container Image. This setting can be omitted if was
     /// already provided at Pool creation.
@@ -345,6 +350,7 @@ string_enum! {
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentSetting {
     /// The name of the environment variable.
+    #[serde(default)]
     pub name: String,
     /// The value of the environment variable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -383,8 +389,10 @@ pub struct OutputFile {
     /// match a file named abc*). Note that both \ and / are treated as directory separators on
     /// Windows, but only / is on Linux. Environment variables (%var% on Windows or $var on Linux)
     /// are expanded prior to the pattern being applied.
+    #[serde(default)]
     pub file_pattern: String,
     /// The destination for the output file(s).
+    #[serde(default)]
     pub destination: OutputFileDestination,
     /// Additional options for the upload operation, including under what conditions to perform the
     /// upload.
@@ -406,6 +414,7 @@ pub struct OutputFileBlobContainerDestination {
     /// The URL of the container within Azure Blob Storage to which to upload the file(s). If not
     /// using a managed identity, the URL must include a Shared Access Signature (SAS) granting
     /// write permissions to the container.
+    #[serde(default)]
     pub container_url: String,
     /// The reference to the user assigned identity to use to access Azure Blob Storage specified by
     /// containerUrl. The identity must have write access to the Azure Blob Storage container.
@@ -455,6 +464,7 @@ pub struct OutputFileUploadConfig {
 #[serde(rename_all = "camelCase")]
 pub struct OutputFileUploadHeader {
     /// The case-insensitive name of the header to be used while uploading output files.
+    #[serde(default)]
     pub name: String,
     /// The value of the header to be used while uploading output files.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -206,6 +206,7 @@ pub struct BatchJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub common_environment_settings: Option<Vec<EnvironmentSetting>>,
     /// The Pool settings associated with the Job.
+    #[serde(default)]
     pub pool_info: BatchPoolInfo,
     /// The action the Batch service should take when all Tasks in the Job are in the completed
     /// state. The default is noaction.
@@ -391,6 +392,7 @@ pub struct BatchJobDisableOptions {
 #[serde(rename_all = "camelCase")]
 pub struct BatchJobExecutionInfo {
     /// The start time of the Job. This is the time at which the Job was created.
+    #[serde(default)]
     pub start_time: String,
     /// The completion time of the Job. This property is set only if the Job is in the completed
     /// state.
@@ -471,6 +473,7 @@ pub struct BatchJobManagerTask {
     /// A string that uniquely identifies the Job Manager Task within the Job. The ID can contain
     /// any combination of alphanumeric characters including hyphens and underscores and cannot
     /// contain more than 64 characters.
+    #[serde(default)]
     pub id: String,
     /// The display name of the Job Manager Task. It need not be unique and can contain any Unicode
     /// characters up to a maximum length of 1024.
@@ -483,6 +486,7 @@ pub struct BatchJobManagerTask {
     /// the command line refers to file paths, it should use a relative path (relative to the Task
     /// working directory), or use the Batch provided environment variable
     /// (https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables).
+    #[serde(default)]
     pub command_line: String,
     /// The settings for the container under which the Job Manager Task runs. If the Pool that will
     /// run this Task has containerConfiguration set, this must be set as well. If the Pool that
@@ -592,6 +596,7 @@ pub struct BatchJobNetworkConfiguration {
     /// port 22 for Linux and port 3389 for Windows. Port 443 is also required to be open for
     /// outbound connections for communications to Azure Storage. For more details see:
     /// https://learn.microsoft.com/azure/batch/batch-api-basics#virtual-network-vnet-and-firewall-configuration.
+    #[serde(default)]
     pub subnet_id: String,
     /// Whether to withdraw Compute Nodes from the virtual network to DNC when the job is terminated
     /// or deleted.  If true, nodes will remain joined to the virtual network to DNC. If false,
@@ -724,6 +729,7 @@ pub struct BatchJobPreparationTask {
     /// in Linux. If the command line refers to file paths, it should use a relative path (relative
     /// to the Task working directory), or use the Batch provided environment variable
     /// (https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables).
+    #[serde(default)]
     pub command_line: String,
     /// The settings for the container under which the Job Preparation Task runs. When this is
     /// specified, all directories recursively below the AZ_BATCH_NODE_ROOT_DIR (the root of Azure
@@ -781,6 +787,7 @@ pub struct BatchJobPreparationTask {
 pub struct BatchJobPreparationTaskExecutionInfo {
     /// The time at which the Task started running. If the Task has been restarted or retried, this
     /// is the most recent time at which the Task started running.
+    #[serde(default)]
     pub start_time: String,
     /// The time at which the Job Preparation Task completed. This property is set only if the Task
     /// is in the Completed state.
@@ -817,6 +824,7 @@ pub struct BatchJobPreparationTaskExecutionInfo {
     /// limit specified by the constraints. Task application failures (non-zero exit code) are
     /// retried, pre-processing errors (the Task could not be run) and file upload errors are not
     /// retried. The Batch service will retry the Task up to the limit specified by the constraints.
+    #[serde(default)]
     pub retry_count: i32,
     /// The most recent time at which a retry of the Job Preparation Task started running. This
     /// property is set only if the Task was retried (i.e. retryCount is nonzero). If present, this
@@ -878,6 +886,7 @@ pub struct BatchJobReleaseTask {
     /// the command line refers to file paths, it should use a relative path (relative to the Task
     /// working directory), or use the Batch provided environment variable
     /// (https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables).
+    #[serde(default)]
     pub command_line: String,
     /// The settings for the container under which the Job Release Task runs. When this is
     /// specified, all directories recursively below the AZ_BATCH_NODE_ROOT_DIR (the root of Azure
@@ -924,6 +933,7 @@ pub struct BatchJobReleaseTask {
 pub struct BatchJobReleaseTaskExecutionInfo {
     /// The time at which the Task started running. If the Task has been restarted or retried, this
     /// is the most recent time at which the Task started running.
+    #[serde(default)]
     pub start_time: String,
     /// The time at which the Job Release Task completed. This property is set only if the Task is
     /// in the Completed state.
@@ -1021,53 +1031,70 @@ string_enum! {
 #[serde(rename_all = "camelCase")]
 pub struct BatchJobStatistics {
     /// The URL of the statistics.
+    #[serde(default)]
     pub url: String,
     /// The start time of the time range covered by the statistics.
+    #[serde(default)]
     pub start_time: String,
     /// The time at which the statistics were last updated. All statistics are limited to the range
     /// between startTime and lastUpdateTime.
+    #[serde(default)]
     pub last_update_time: String,
     /// The total user mode CPU time (summed across all cores and all Compute Nodes) consumed by all
     /// Tasks in the Job.
-    #[serde(rename = "userCPUTime")]
+    #[serde(rename = "userCPUTime", default)]
     pub user_cpu_time: String,
     /// The total kernel mode CPU time (summed across all cores and all Compute Nodes) consumed by
     /// all Tasks in the Job.
-    #[serde(rename = "kernelCPUTime")]
+    #[serde(rename = "kernelCPUTime", default)]
     pub kernel_cpu_time: String,
     /// The total wall clock time of all Tasks in the Job.  The wall clock time is the elapsed time
     /// from when the Task started running on a Compute Node to when it finished (or to the last
     /// time the statistics were updated, if the Task had not finished by then). If a Task was
     /// retried, this includes the wall clock time of all the Task retries.
+    #[serde(default)]
     pub wall_clock_time: String,
     /// The total number of disk read operations made by all Tasks in the Job.
-    #[serde(rename = "readIOps", with = "crate::models::int64_string")]
+    #[serde(rename = "readIOps", default, with = "crate::models::int64_string")]
     pub read_iops: i64,
     /// The total number of disk write operations made by all Tasks in the Job.
-    #[serde(rename = "writeIOps", with = "crate::models::int64_string")]
+    #[serde(rename = "writeIOps", default, with = "crate::models::int64_string")]
     pub write_iops: i64,
     /// The total amount of data in GiB read from disk by all Tasks in the Job.
-    #[serde(rename = "readIOGiB")]
+    #[serde(rename = "readIOGiB", default)]
     pub read_io_gi_b: f64,
     /// The total amount of data in GiB written to disk by all Tasks in the Job.
-    #[serde(rename = "writeIOGiB")]
+    #[serde(rename = "writeIOGiB", default)]
     pub write_io_gi_b: f64,
     /// The total number of Tasks successfully completed in the Job during the given time range. A
     /// Task completes successfully if it returns exit code 0.
-    #[serde(rename = "numSucceededTasks", with = "crate::models::int64_string")]
+    #[serde(
+        rename = "numSucceededTasks",
+        default,
+        with = "crate::models::int64_string"
+    )]
     pub succeeded_tasks_count: i64,
     /// The total number of Tasks in the Job that failed during the given time range. A Task fails
     /// if it exhausts its maximum retry count without returning exit code 0.
-    #[serde(rename = "numFailedTasks", with = "crate::models::int64_string")]
+    #[serde(
+        rename = "numFailedTasks",
+        default,
+        with = "crate::models::int64_string"
+    )]
     pub failed_tasks_count: i64,
     /// The total number of retries on all the Tasks in the Job during the given time range.
-    #[serde(rename = "numTaskRetries", with = "crate::models::int64_string")]
+    #[serde(
+        rename = "numTaskRetries",
+        default,
+        with = "crate::models::int64_string"
+    )]
     pub task_retries_count: i64,
     /// The total wait time of all Tasks in the Job. The wait time for a Task is defined as the
     /// elapsed time between the creation of the Task and the start of Task execution. (If the Task
     /// is retried due to failures, the wait time is the time to the most recent Task execution.)
     /// This value is only reported in the Account lifetime statistics; it is not included in the
     /// Job statistics.
+    #[serde(default)]
     pub wait_time: String,
 }
 
@@ -1206,16 +1233,21 @@ string_enum! {
 #[serde(rename_all = "camelCase")]
 pub struct BatchTaskCounts {
     /// The number of Tasks in the active state.
+    #[serde(default)]
     pub active: i32,
     /// The number of Tasks in the running or preparing state.
+    #[serde(default)]
     pub running: i32,
     /// The number of Tasks in the completed state.
+    #[serde(default)]
     pub completed: i32,
     /// The number of Tasks which succeeded. A Task succeeds if its result (found in the
     /// executionInfo property) is 'success'.
+    #[serde(default)]
     pub succeeded: i32,
     /// The number of Tasks which failed. A Task fails if its result (found in the executionInfo
     /// property) is 'failure'.
+    #[serde(default)]
     pub failed: i32,
 }
 
@@ -1224,8 +1256,10 @@ pub struct BatchTaskCounts {
 #[serde(rename_all = "camelCase")]
 pub struct BatchTaskCountsResult {
     /// The number of Tasks per state.
+    #[serde(default)]
     pub task_counts: BatchTaskCounts,
     /// The number of TaskSlots required by Tasks per state.
+    #[serde(default)]
     pub task_slot_counts: BatchTaskSlotCounts,
 }
 
@@ -1244,14 +1278,19 @@ string_enum! {
 #[serde(rename_all = "camelCase")]
 pub struct BatchTaskSlotCounts {
     /// The number of TaskSlots for active Tasks.
+    #[serde(default)]
     pub active: i32,
     /// The number of TaskSlots for running Tasks.
+    #[serde(default)]
     pub running: i32,
     /// The number of TaskSlots for completed Tasks.
+    #[serde(default)]
     pub completed: i32,
     /// The number of TaskSlots for succeeded Tasks.
+    #[serde(default)]
     pub succeeded: i32,
     /// The number of TaskSlots for failed Tasks.
+    #[serde(default)]
     pub failed: i32,
 }
 

@@ -8,7 +8,9 @@
 //! Conventions, all chosen so that talking to a newer server never breaks a call:
 //! - Fields the spec marks required are plain values; every other field is an `Option`
 //!   that is left out of the JSON when `None` (absent and "not set" are the same thing).
-//! - Unknown fields in a response are ignored, never an error.
+//! - Unknown fields in a response are ignored, never an error. In types that appear in
+//!   responses, required fields whose type has a default also deserialize when absent,
+//!   because `$select` makes the service leave them out.
 //! - Enums are the spec's extensible ("modelAsString") enums: each has one variant per
 //!   documented value plus `Unrecognized(String)`, which keeps a value this crate does
 //!   not know so it survives a read-modify-write. Values match case-insensitively.

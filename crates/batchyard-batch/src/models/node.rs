@@ -131,9 +131,11 @@ pub struct BatchNodeAgentInfo {
     /// The version of the Batch Compute Node agent running on the Compute Node. This version number
     /// can be checked against the Compute Node agent release notes located at
     /// https://github.com/Azure/Batch/blob/master/changelogs/nodeagent/CHANGELOG.md.
+    #[serde(default)]
     pub version: String,
     /// The time when the Compute Node agent was updated on the Compute Node. This is the most
     /// recent time that the Compute Node agent was updated to a new version.
+    #[serde(default)]
     pub last_update_time: String,
 }
 
@@ -200,6 +202,7 @@ pub struct BatchNodeDisableSchedulingOptions {
 #[serde(rename_all = "camelCase")]
 pub struct BatchNodeEndpointConfiguration {
     /// The list of inbound endpoints that are accessible on the Compute Node.
+    #[serde(default)]
     pub inbound_endpoints: Vec<InboundEndpoint>,
 }
 
@@ -350,9 +353,10 @@ pub struct BatchNodeRemoteLoginSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6_remote_login_port: Option<i32>,
     /// The IP address used for remote login to the Compute Node.
-    #[serde(rename = "remoteLoginIPAddress")]
+    #[serde(rename = "remoteLoginIPAddress", default)]
     pub remote_login_ip_address: String,
     /// The port used for remote login to the Compute Node.
+    #[serde(default)]
     pub remote_login_port: i32,
 }
 
@@ -491,6 +495,7 @@ pub struct BatchStartTaskInfo {
     /// The time at which the StartTask started running. This value is reset every time the Task is
     /// restarted or retried (that is, this is the most recent time at which the StartTask started
     /// running).
+    #[serde(default)]
     pub start_time: String,
     /// The time at which the StartTask stopped running. This is the end time of the most recent run
     /// of the StartTask, if that run has completed (even if that run failed and a retry is
@@ -518,6 +523,7 @@ pub struct BatchStartTaskInfo {
     /// failures (non-zero exit code) are retried, pre-processing errors (the Task could not be run)
     /// and file upload errors are not retried. The Batch service will retry the Task up to the
     /// limit specified by the constraints.
+    #[serde(default)]
     pub retry_count: i32,
     /// The most recent time at which a retry of the Task started running. This element is present
     /// only if the Task was retried (i.e. retryCount is nonzero). If present, this is typically the
@@ -580,6 +586,7 @@ pub struct BatchTaskExecutionInfo {
     /// failures (non-zero exit code) are retried, pre-processing errors (the Task could not be run)
     /// and file upload errors are not retried. The Batch service will retry the Task up to the
     /// limit specified by the constraints.
+    #[serde(default)]
     pub retry_count: i32,
     /// The most recent time at which a retry of the Task started running. This element is present
     /// only if the Task was retried (i.e. retryCount is nonzero). If present, this is typically the
@@ -593,6 +600,7 @@ pub struct BatchTaskExecutionInfo {
     /// when the Job is being disabled, the user can specify that running Tasks on the Compute Nodes
     /// be requeued for execution. This count tracks how many times the Task has been requeued for
     /// these reasons.
+    #[serde(default)]
     pub requeue_count: i32,
     /// The most recent time at which the Task has been requeued by the Batch service as the result
     /// of a user request. This property is set only if the requeueCount is nonzero.
@@ -659,9 +667,10 @@ pub struct FileProperties {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creation_time: Option<String>,
     /// The time at which the file was last modified.
+    #[serde(default)]
     pub last_modified: String,
     /// The length of the file.
-    #[serde(with = "crate::models::int64_string")]
+    #[serde(default, with = "crate::models::int64_string")]
     pub content_length: i64,
     /// The content type of the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -677,18 +686,21 @@ pub struct FileProperties {
 #[serde(rename_all = "camelCase")]
 pub struct InboundEndpoint {
     /// The name of the endpoint.
+    #[serde(default)]
     pub name: String,
     /// The protocol of the endpoint.
     pub protocol: InboundEndpointProtocol,
     /// The public IP address of the Compute Node.
-    #[serde(rename = "publicIPAddress")]
+    #[serde(rename = "publicIPAddress", default)]
     pub public_ip_address: String,
     /// The public fully qualified domain name for the Compute Node.
-    #[serde(rename = "publicFQDN")]
+    #[serde(rename = "publicFQDN", default)]
     pub public_fqdn: String,
     /// The public port number of the endpoint.
+    #[serde(default)]
     pub frontend_port: i32,
     /// The backend port number of the endpoint.
+    #[serde(default)]
     pub backend_port: i32,
 }
 
@@ -771,8 +783,10 @@ pub struct UploadBatchServiceLogsResult {
     /// The virtual directory within Azure Blob Storage container to which the Batch Service log
     /// file(s) will be uploaded. The virtual directory name is part of the blob name for each log
     /// file uploaded, and it is built based poolId, nodeId and a unique identifier.
+    #[serde(default)]
     pub virtual_directory_name: String,
     /// The number of log files which will be uploaded.
+    #[serde(default)]
     pub number_of_files_uploaded: i32,
 }
 

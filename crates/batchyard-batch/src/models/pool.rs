@@ -27,6 +27,7 @@ string_enum! {
 #[serde(rename_all = "camelCase")]
 pub struct AutoScaleRun {
     /// The time at which the autoscale formula was last evaluated.
+    #[serde(default)]
     pub timestamp: String,
     /// The final values of all variables used in the evaluation of the autoscale formula. Each
     /// variable value is returned in the form $variable=value, and variables are separated by
@@ -596,34 +597,48 @@ pub struct BatchPoolResizeOptions {
 #[serde(rename_all = "camelCase")]
 pub struct BatchPoolResourceStatistics {
     /// The start time of the time range covered by the statistics.
+    #[serde(default)]
     pub start_time: String,
     /// The time at which the statistics were last updated. All statistics are limited to the range
     /// between startTime and lastUpdateTime.
+    #[serde(default)]
     pub last_update_time: String,
     /// The average CPU usage across all Compute Nodes in the Pool (percentage per node).
-    #[serde(rename = "avgCPUPercentage")]
+    #[serde(rename = "avgCPUPercentage", default)]
     pub avg_cpu_percentage: f64,
     /// The average memory usage in GiB across all Compute Nodes in the Pool.
+    #[serde(default)]
     pub avg_memory_gi_b: f64,
     /// The peak memory usage in GiB across all Compute Nodes in the Pool.
+    #[serde(default)]
     pub peak_memory_gi_b: f64,
     /// The average used disk space in GiB across all Compute Nodes in the Pool.
+    #[serde(default)]
     pub avg_disk_gi_b: f64,
     /// The peak used disk space in GiB across all Compute Nodes in the Pool.
+    #[serde(default)]
     pub peak_disk_gi_b: f64,
     /// The total number of disk read operations across all Compute Nodes in the Pool.
-    #[serde(rename = "diskReadIOps", with = "crate::models::int64_string")]
+    #[serde(rename = "diskReadIOps", default, with = "crate::models::int64_string")]
     pub disk_read_iops: i64,
     /// The total number of disk write operations across all Compute Nodes in the Pool.
-    #[serde(rename = "diskWriteIOps", with = "crate::models::int64_string")]
+    #[serde(
+        rename = "diskWriteIOps",
+        default,
+        with = "crate::models::int64_string"
+    )]
     pub disk_write_iops: i64,
     /// The total amount of data in GiB of disk reads across all Compute Nodes in the Pool.
+    #[serde(default)]
     pub disk_read_gi_b: f64,
     /// The total amount of data in GiB of disk writes across all Compute Nodes in the Pool.
+    #[serde(default)]
     pub disk_write_gi_b: f64,
     /// The total amount of data in GiB of network reads across all Compute Nodes in the Pool.
+    #[serde(default)]
     pub network_read_gi_b: f64,
     /// The total amount of data in GiB of network writes across all Compute Nodes in the Pool.
+    #[serde(default)]
     pub network_write_gi_b: f64,
 }
 
@@ -639,6 +654,7 @@ pub struct BatchPoolSpecification {
     /// size. For information about available sizes of virtual machines in Pools, see Choose a VM
     /// size for Compute Nodes in an Azure Batch Pool
     /// (https://learn.microsoft.com/azure/batch/batch-pool-vm-sizes).
+    #[serde(default)]
     pub vm_size: String,
     /// The virtual machine configuration for the Pool. This property must be specified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -884,11 +900,14 @@ string_enum! {
 #[serde(rename_all = "camelCase")]
 pub struct BatchPoolStatistics {
     /// The URL for the statistics.
+    #[serde(default)]
     pub url: String,
     /// The start time of the time range covered by the statistics.
+    #[serde(default)]
     pub start_time: String,
     /// The time at which the statistics were last updated. All statistics are limited to the range
     /// between startTime and lastUpdateTime.
+    #[serde(default)]
     pub last_update_time: String,
     /// Statistics related to Pool usage, such as the amount of core-time used.
     #[serde(
@@ -1013,11 +1032,14 @@ pub struct BatchPoolUpdateOptions {
 #[serde(rename_all = "camelCase")]
 pub struct BatchPoolUsageStatistics {
     /// The start time of the time range covered by the statistics.
+    #[serde(default)]
     pub start_time: String,
     /// The time at which the statistics were last updated. All statistics are limited to the range
     /// between startTime and lastUpdateTime.
+    #[serde(default)]
     pub last_update_time: String,
     /// The aggregated wall-clock time of the dedicated Compute Node cores being part of the Pool.
+    #[serde(default)]
     pub dedicated_core_time: String,
 }
 

@@ -373,6 +373,7 @@ pub struct BatchJobSchedule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<BatchJobScheduleConfiguration>,
     /// The details of the Jobs to be created on this schedule.
+    #[serde(default)]
     pub job_specification: BatchJobSpecification,
     /// Information about Jobs that have been and will be run under this schedule.
     ///
@@ -525,57 +526,74 @@ string_enum! {
 #[serde(rename_all = "camelCase")]
 pub struct BatchJobScheduleStatistics {
     /// The URL of the statistics.
+    #[serde(default)]
     pub url: String,
     /// The start time of the time range covered by the statistics.
+    #[serde(default)]
     pub start_time: String,
     /// The time at which the statistics were last updated. All statistics are limited to the range
     /// between startTime and lastUpdateTime.
+    #[serde(default)]
     pub last_update_time: String,
     /// The total user mode CPU time (summed across all cores and all Compute Nodes) consumed by all
     /// Tasks in all Jobs created under the schedule.
-    #[serde(rename = "userCPUTime")]
+    #[serde(rename = "userCPUTime", default)]
     pub user_cpu_time: String,
     /// The total kernel mode CPU time (summed across all cores and all Compute Nodes) consumed by
     /// all Tasks in all Jobs created under the schedule.
-    #[serde(rename = "kernelCPUTime")]
+    #[serde(rename = "kernelCPUTime", default)]
     pub kernel_cpu_time: String,
     /// The total wall clock time of all the Tasks in all the Jobs created under the schedule. The
     /// wall clock time is the elapsed time from when the Task started running on a Compute Node to
     /// when it finished (or to the last time the statistics were updated, if the Task had not
     /// finished by then). If a Task was retried, this includes the wall clock time of all the Task
     /// retries.
+    #[serde(default)]
     pub wall_clock_time: String,
     /// The total number of disk read operations made by all Tasks in all Jobs created under the
     /// schedule.
-    #[serde(rename = "readIOps", with = "crate::models::int64_string")]
+    #[serde(rename = "readIOps", default, with = "crate::models::int64_string")]
     pub read_iops: i64,
     /// The total number of disk write operations made by all Tasks in all Jobs created under the
     /// schedule.
-    #[serde(rename = "writeIOps", with = "crate::models::int64_string")]
+    #[serde(rename = "writeIOps", default, with = "crate::models::int64_string")]
     pub write_iops: i64,
     /// The total gibibytes read from disk by all Tasks in all Jobs created under the schedule.
-    #[serde(rename = "readIOGiB")]
+    #[serde(rename = "readIOGiB", default)]
     pub read_io_gi_b: f64,
     /// The total gibibytes written to disk by all Tasks in all Jobs created under the schedule.
-    #[serde(rename = "writeIOGiB")]
+    #[serde(rename = "writeIOGiB", default)]
     pub write_io_gi_b: f64,
     /// The total number of Tasks successfully completed during the given time range in Jobs created
     /// under the schedule. A Task completes successfully if it returns exit code 0.
-    #[serde(rename = "numSucceededTasks", with = "crate::models::int64_string")]
+    #[serde(
+        rename = "numSucceededTasks",
+        default,
+        with = "crate::models::int64_string"
+    )]
     pub succeeded_tasks_count: i64,
     /// The total number of Tasks that failed during the given time range in Jobs created under the
     /// schedule. A Task fails if it exhausts its maximum retry count without returning exit code 0.
-    #[serde(rename = "numFailedTasks", with = "crate::models::int64_string")]
+    #[serde(
+        rename = "numFailedTasks",
+        default,
+        with = "crate::models::int64_string"
+    )]
     pub failed_tasks_count: i64,
     /// The total number of retries during the given time range on all Tasks in all Jobs created
     /// under the schedule.
-    #[serde(rename = "numTaskRetries", with = "crate::models::int64_string")]
+    #[serde(
+        rename = "numTaskRetries",
+        default,
+        with = "crate::models::int64_string"
+    )]
     pub task_retries_count: i64,
     /// The total wait time of all Tasks in all Jobs created under the schedule. The wait time for a
     /// Task is defined as the elapsed time between the creation of the Task and the start of Task
     /// execution. (If the Task is retried due to failures, the wait time is the time to the most
     /// recent Task execution.). This value is only reported in the Account lifetime statistics; it
     /// is not included in the Job statistics.
+    #[serde(default)]
     pub wait_time: String,
 }
 
@@ -687,6 +705,7 @@ pub struct BatchJobSpecification {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub common_environment_settings: Option<Vec<EnvironmentSetting>>,
     /// The Pool on which the Batch service runs the Tasks of Jobs created under this schedule.
+    #[serde(default)]
     pub pool_info: BatchPoolInfo,
     /// A list of name-value pairs associated with each Job created under this schedule as metadata.
     /// The Batch service does not assign any meaning to metadata; it is solely for the use of user

@@ -16,6 +16,7 @@ pub struct BatchAffinityInfo {
     /// that Compute Node. Note that this is just a soft affinity. If the target Compute Node is
     /// busy or unavailable at the time the Task is scheduled, then the Task will be scheduled
     /// elsewhere.
+    #[serde(default)]
     pub affinity_id: String,
 }
 
@@ -458,6 +459,7 @@ pub struct BatchTaskCreateResult {
     /// The status of the add Task request.
     pub status: BatchTaskAddStatus,
     /// The ID of the Task for which this is the result.
+    #[serde(default)]
     pub task_id: String,
     /// The ETag of the Task, if the Task was successfully added. You can use this to detect whether
     /// the Task has changed between requests. In particular, you can be pass the ETag with an
@@ -513,8 +515,10 @@ pub struct BatchTaskGroup {
 #[serde(rename_all = "camelCase")]
 pub struct BatchTaskIdRange {
     /// The first Task ID in the range.
+    #[serde(default)]
     pub start: i32,
     /// The last Task ID in the range.
+    #[serde(default)]
     pub end: i32,
 }
 
@@ -555,40 +559,45 @@ pub struct BatchTaskListSubtasksResult {
 #[serde(rename_all = "camelCase")]
 pub struct BatchTaskStatistics {
     /// The URL of the statistics.
+    #[serde(default)]
     pub url: String,
     /// The start time of the time range covered by the statistics.
+    #[serde(default)]
     pub start_time: String,
     /// The time at which the statistics were last updated. All statistics are limited to the range
     /// between startTime and lastUpdateTime.
+    #[serde(default)]
     pub last_update_time: String,
     /// The total user mode CPU time (summed across all cores and all Compute Nodes) consumed by the
     /// Task.
-    #[serde(rename = "userCPUTime")]
+    #[serde(rename = "userCPUTime", default)]
     pub user_cpu_time: String,
     /// The total kernel mode CPU time (summed across all cores and all Compute Nodes) consumed by
     /// the Task.
-    #[serde(rename = "kernelCPUTime")]
+    #[serde(rename = "kernelCPUTime", default)]
     pub kernel_cpu_time: String,
     /// The total wall clock time of the Task. The wall clock time is the elapsed time from when the
     /// Task started running on a Compute Node to when it finished (or to the last time the
     /// statistics were updated, if the Task had not finished by then). If the Task was retried,
     /// this includes the wall clock time of all the Task retries.
+    #[serde(default)]
     pub wall_clock_time: String,
     /// The total number of disk read operations made by the Task.
-    #[serde(rename = "readIOps", with = "crate::models::int64_string")]
+    #[serde(rename = "readIOps", default, with = "crate::models::int64_string")]
     pub read_iops: i64,
     /// The total number of disk write operations made by the Task.
-    #[serde(rename = "writeIOps", with = "crate::models::int64_string")]
+    #[serde(rename = "writeIOps", default, with = "crate::models::int64_string")]
     pub write_iops: i64,
     /// The total gibibytes read from disk by the Task.
-    #[serde(rename = "readIOGiB")]
+    #[serde(rename = "readIOGiB", default)]
     pub read_io_gi_b: f64,
     /// The total gibibytes written to disk by the Task.
-    #[serde(rename = "writeIOGiB")]
+    #[serde(rename = "writeIOGiB", default)]
     pub write_io_gi_b: f64,
     /// The total wait time of the Task. The wait time for a Task is defined as the elapsed time
     /// between the creation of the Task and the start of Task execution. (If the Task is retried
     /// due to failures, the wait time is the time to the most recent Task execution.).
+    #[serde(default)]
     pub wait_time: String,
 }
 
@@ -609,8 +618,10 @@ string_enum! {
 #[serde(rename_all = "camelCase")]
 pub struct ExitCodeMapping {
     /// A process exit code.
+    #[serde(default)]
     pub code: i32,
     /// How the Batch service should respond if the Task exits with this exit code.
+    #[serde(default)]
     pub exit_options: ExitOptions,
 }
 
@@ -620,11 +631,14 @@ pub struct ExitCodeMapping {
 #[serde(rename_all = "camelCase")]
 pub struct ExitCodeRangeMapping {
     /// The first exit code in the range.
+    #[serde(default)]
     pub start: i32,
     /// The last exit code in the range.
+    #[serde(default)]
     pub end: i32,
     /// How the Batch service should respond if the Task exits with an exit code in the range start
     /// to end (inclusive).
+    #[serde(default)]
     pub exit_options: ExitOptions,
 }
 
@@ -688,6 +702,7 @@ pub struct MultiInstanceSettings {
     /// The command line to run on all the Compute Nodes to enable them to coordinate when the
     /// primary runs the main Task command. A typical coordination command line launches a
     /// background service and verifies that the service is ready to process inter-node messages.
+    #[serde(default)]
     pub coordination_command_line: String,
     /// A list of files that the Batch service will download before running the coordination command
     /// line. The difference between common resource files and Task resource files is that common

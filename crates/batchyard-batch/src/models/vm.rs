@@ -39,8 +39,10 @@ pub struct AutomaticOsUpgradePolicy {
 #[serde(rename_all = "camelCase")]
 pub struct AzureBlobFileSystemConfiguration {
     /// The Azure Storage Account name.
+    #[serde(default)]
     pub account_name: String,
     /// The Azure Blob Storage Container name.
+    #[serde(default)]
     pub container_name: String,
     /// The Azure Storage Account key. This property is mutually exclusive with both sasKey and
     /// identity; exactly one must be specified.
@@ -57,6 +59,7 @@ pub struct AzureBlobFileSystemConfiguration {
     /// The relative path on the compute node where the file system will be mounted. All file
     /// systems are mounted relative to the Batch mounts directory, accessible via the
     /// AZ_BATCH_NODE_MOUNTS_DIR environment variable.
+    #[serde(default)]
     pub relative_mount_path: String,
     /// The reference to the user assigned identity to use to access containerName. This property is
     /// mutually exclusive with both accountKey and sasKey; exactly one must be specified.
@@ -69,14 +72,18 @@ pub struct AzureBlobFileSystemConfiguration {
 #[serde(rename_all = "camelCase")]
 pub struct AzureFileShareConfiguration {
     /// The Azure Storage account name.
+    #[serde(default)]
     pub account_name: String,
     /// The Azure Storage account key.
+    #[serde(default)]
     pub account_key: String,
     /// The Azure Files URL. This is of the form 'https://{account}.file.core.windows.net/'.
+    #[serde(default)]
     pub azure_file_url: String,
     /// The relative path on the compute node where the file system will be mounted. All file
     /// systems are mounted relative to the Batch mounts directory, accessible via the
     /// AZ_BATCH_NODE_MOUNTS_DIR environment variable.
+    #[serde(default)]
     pub relative_mount_path: String,
     /// Additional command line options to pass to the mount command. These are 'net use' options in
     /// Windows and 'mount' options in Linux.
@@ -93,8 +100,10 @@ pub struct AzureFileShareConfiguration {
 #[serde(rename_all = "camelCase")]
 pub struct BatchCertificateReference {
     /// The thumbprint of the Certificate.
+    #[serde(default)]
     pub thumbprint: String,
     /// The algorithm with which the thumbprint is associated. This must be sha1.
+    #[serde(default)]
     pub thumbprint_algorithm: String,
     /// The location of the Certificate store on the Compute Node into which to install the
     /// Certificate. The default value is currentuser. This property is applicable only for Pools
@@ -209,18 +218,21 @@ pub struct BatchInboundNatPool {
     /// numbers, underscores, periods, and hyphens. Names must start with a letter or number, must
     /// end with a letter, number, or underscore, and cannot exceed 77 characters.  If any invalid
     /// values are provided the request fails with HTTP status code 400.
+    #[serde(default)]
     pub name: String,
     /// The protocol of the endpoint.
     pub protocol: InboundEndpointProtocol,
     /// The port number on the Compute Node. This must be unique within a Batch Pool. Acceptable
     /// values are between 1 and 65535 except for 29876 and 29877 as these are reserved. If any
     /// reserved values are provided the request fails with HTTP status code 400.
+    #[serde(default)]
     pub backend_port: i32,
     /// The first port number in the range of external ports that will be used to provide inbound
     /// access to the backendPort on individual Compute Nodes. Acceptable values range between 1 and
     /// 65534 except ports from 50000 to 55000 which are reserved. All ranges within a Pool must be
     /// distinct and cannot overlap. Each range must contain at least 40 ports. If any reserved or
     /// overlapping values are provided the request fails with HTTP status code 400.
+    #[serde(default)]
     pub frontend_port_range_start: i32,
     /// The last port number in the range of external ports that will be used to provide inbound
     /// access to the backendPort on individual Compute Nodes. Acceptable values range between 1 and
@@ -228,6 +240,7 @@ pub struct BatchInboundNatPool {
     /// within a Pool must be distinct and cannot overlap. Each range must contain at least 40
     /// ports. If any reserved or overlapping values are provided the request fails with HTTP status
     /// code 400.
+    #[serde(default)]
     pub frontend_port_range_end: i32,
     /// A list of network security group rules that will be applied to the endpoint. The maximum
     /// number of rules that can be specified across all the endpoints on a Batch Pool is 25. If no
@@ -326,7 +339,7 @@ pub struct BatchPoolEndpointConfiguration {
     /// Compute Node externally. The maximum number of inbound NAT Pools per Batch Pool is 5. If the
     /// maximum number of inbound NAT Pools is exceeded the request fails with HTTP status code 400.
     /// This cannot be specified if the IPAddressProvisioningType is NoPublicIPAddresses.
-    #[serde(rename = "inboundNATPools")]
+    #[serde(rename = "inboundNATPools", default)]
     pub inbound_nat_pools: Vec<BatchInboundNatPool>,
 }
 
@@ -452,6 +465,7 @@ pub struct BatchUefiSettings {
 #[serde(rename_all = "camelCase")]
 pub struct BatchUserAssignedIdentity {
     /// The ARM resource id of the user assigned identity.
+    #[serde(default)]
     pub resource_id: String,
     /// The client id of the user assigned identity.
     ///
@@ -548,18 +562,22 @@ string_enum! {
 #[serde(rename_all = "camelCase")]
 pub struct CifsMountConfiguration {
     /// The user to use for authentication against the CIFS file system.
+    #[serde(default)]
     pub username: String,
     /// The URI of the file system to mount.
+    #[serde(default)]
     pub source: String,
     /// The relative path on the compute node where the file system will be mounted. All file
     /// systems are mounted relative to the Batch mounts directory, accessible via the
     /// AZ_BATCH_NODE_MOUNTS_DIR environment variable.
+    #[serde(default)]
     pub relative_mount_path: String,
     /// Additional command line options to pass to the mount command. These are 'net use' options in
     /// Windows and 'mount' options in Linux.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_options: Option<String>,
     /// The password to use for authentication against the CIFS file system.
+    #[serde(default)]
     pub password: String,
 }
 
@@ -582,7 +600,7 @@ pub struct DataDisk {
     /// The logical unit number. The logicalUnitNumber is used to uniquely identify each data disk.
     /// If attaching multiple disks, each should have a distinct logicalUnitNumber. The value must
     /// be between 0 and 63, inclusive.
-    #[serde(rename = "lun")]
+    #[serde(rename = "lun", default)]
     pub logical_unit_number: i32,
     /// The type of caching to be enabled for the data disks. The default value for caching is
     /// readwrite. For information about the caching options see:
@@ -590,7 +608,7 @@ pub struct DataDisk {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caching: Option<CachingType>,
     /// The initial disk size in gigabytes.
-    #[serde(rename = "diskSizeGB")]
+    #[serde(rename = "diskSizeGB", default)]
     pub disk_size_gb: i32,
     /// The managed disk parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -929,12 +947,14 @@ pub struct NetworkSecurityGroupRule {
     /// takes precedence over the rule that has an order of 250. Allowed priorities are 150 to 4096.
     /// If any reserved or duplicate values are provided the request fails with HTTP status code
     /// 400.
+    #[serde(default)]
     pub priority: i32,
     /// The action that should be taken for a specified IP address, subnet range or tag.
     pub access: NetworkSecurityGroupRuleAccess,
     /// The source address prefix or tag to match for the rule. Valid values are a single IP address
     /// (i.e. 10.10.10.10), IP subnet (i.e. 192.168.1.0/24), default tag, or * (for all addresses).
     /// If any other values are provided the request fails with HTTP status code 400.
+    #[serde(default)]
     pub source_address_prefix: String,
     /// The source port ranges to match for the rule. Valid values are '*' (for all ports 0 -
     /// 65535), a specific port (i.e. 22), or a port range (i.e. 100-200). The ports must be in the
@@ -960,10 +980,12 @@ string_enum! {
 #[serde(rename_all = "camelCase")]
 pub struct NfsMountConfiguration {
     /// The URI of the file system to mount.
+    #[serde(default)]
     pub source: String,
     /// The relative path on the compute node where the file system will be mounted. All file
     /// systems are mounted relative to the Batch mounts directory, accessible via the
     /// AZ_BATCH_NODE_MOUNTS_DIR environment variable.
+    #[serde(default)]
     pub relative_mount_path: String,
     /// Additional command line options to pass to the mount command. These are 'net use' options in
     /// Windows and 'mount' options in Linux.
@@ -1095,6 +1117,7 @@ pub struct ServiceArtifactReference {
     /// The service artifact reference id of ServiceArtifactReference. The service artifact
     /// reference id in the form of
     /// /subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.Compute/galleries/{galleryName}/serviceArtifacts/{serviceArtifactName}/vmArtifactsProfiles/{vmArtifactsProfilesName}
+    #[serde(default)]
     pub id: String,
 }
 
@@ -1193,8 +1216,10 @@ pub struct UpgradePolicyUpdate {
 pub struct UserAccount {
     /// The name of the user Account. Names can contain any Unicode characters up to a maximum
     /// length of 20.
+    #[serde(default)]
     pub name: String,
     /// The password for the user Account.
+    #[serde(default)]
     pub password: String,
     /// The elevation level of the user Account. The default value is nonAdmin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1215,10 +1240,13 @@ pub struct UserAccount {
 #[serde(rename_all = "camelCase")]
 pub struct VMExtension {
     /// The name of the virtual machine extension.
+    #[serde(default)]
     pub name: String,
     /// The name of the extension handler publisher.
+    #[serde(default)]
     pub publisher: String,
     /// The type of the extension.
+    #[serde(default)]
     pub r#type: String,
     /// The version of script handler.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1252,6 +1280,7 @@ pub struct VMExtension {
 pub struct VirtualMachineConfiguration {
     /// A reference to the Azure Virtual Machines Marketplace Image or the custom Virtual Machine
     /// Image to use.
+    #[serde(default)]
     pub image_reference: BatchVmImageReference,
     /// The SKU of the Batch Compute Node agent to be provisioned on Compute Nodes in the Pool. The
     /// Batch Compute Node agent is a program that runs on each Compute Node in the Pool, and
@@ -1260,7 +1289,7 @@ pub struct VirtualMachineConfiguration {
     /// operating systems. You must specify a Compute Node agent SKU which matches the selected
     /// Image reference. To get the list of supported Compute Node agent SKUs along with their list
     /// of verified Image references, see the 'List supported Compute Node agent SKUs' operation.
-    #[serde(rename = "nodeAgentSKUId")]
+    #[serde(rename = "nodeAgentSKUId", default)]
     pub node_agent_sku_id: String,
     /// Windows operating system settings on the virtual machine. This property must not be
     /// specified if the imageReference property specifies a Linux OS Image.
