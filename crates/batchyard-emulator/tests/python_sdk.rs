@@ -21,35 +21,50 @@ fn required() -> bool {
 async fn python_sdk_round_trip() {
     let here = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python");
     let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("azure-batch-venv");
-    let setup = Command::new("sh").arg(format!("{here}/setup-venv.sh")).arg(&venv).output();
+    let setup = Command::new("sh")
+        .arg(format!("{here}/setup-venv.sh"))
+        .arg(&venv)
+        .output();
     let ready = setup.as_ref().is_ok_and(|o| o.status.success());
     if !ready {
         let why = match &setup {
             Ok(o) => String::from_utf8_lossy(&o.stderr).to_string(),
             Err(e) => e.to_string(),
         };
-        assert!(!required(), "BATCHYARD_REQUIRE_PYTHON_SDK=1 but the SDK venv could not be made: {why}");
+        assert!(
+            !required(),
+            "BATCHYARD_REQUIRE_PYTHON_SDK=1 but the SDK venv could not be made: {why}"
+        );
         eprintln!("skipping: cannot set up azure-batch ({why})");
         return;
     }
     let key = base64::engine::general_purpose::STANDARD.encode(b"python-sdk-test-key-0123456789");
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::start_with(dir, |c| {
-        c.account = Some(AccountKey { name: "sdkacct".into(), key: key.clone() });
+        c.account = Some(AccountKey {
+            name: "sdkacct".into(),
+            key: key.clone(),
+        });
     })
     .await;
     let url = h.url.clone();
     let script = format!("{here}/sdk_round_trip.py");
     let python = venv.join("bin/python");
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(python).arg(script).args([url.as_str(), "sdkacct", key.as_str()]).output()
+        Command::new(python)
+            .arg(script)
+            .args([url.as_str(), "sdkacct", key.as_str()])
+            .output()
     })
     .await
     .unwrap()
     .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert!(output.status.success(), "SDK script failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        output.status.success(),
+        "SDK script failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert!(stdout.contains("pool: 2 idle nodes"), "{stdout}");
     assert!(stdout.contains("tasks: 250 added"), "{stdout}");
     assert!(stdout.contains("list: 250 tasks in 3 pages"), "{stdout}");
