@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, has_errors};
@@ -239,9 +240,10 @@ impl Loaded {
         let mut fields = Vec::new();
         let mut errors = Vec::new();
         let skeleton = Value::Object(factory.template.clone());
+        let globals = context(&recipe.recipe, &self.variables);
         collect_templates(&skeleton, String::new(), &mut |pointer, text| match self
             .engine
-            .compile(text)
+            .compile_with(text, &globals)
         {
             Ok(compiled) => fields.push((pointer, compiled)),
             Err(err) => {
@@ -257,12 +259,10 @@ impl Loaded {
         if !errors.is_empty() {
             return Some(Err(errors));
         }
-        let ctx = context(&recipe.recipe, &self.variables);
         Some(Ok(TaskTemplate {
             base,
             skeleton,
             fields,
-            context: ctx,
         }))
     }
 }
@@ -294,7 +294,6 @@ pub struct TaskTemplate {
     base: String,
     skeleton: Value,
     fields: Vec<(String, Compiled)>,
-    context: tera::Context,
 }
 
 impl TaskTemplate {
@@ -306,7 +305,8 @@ impl TaskTemplate {
     /// Renders the task for one item (`item`, `index` in scope) and checks it as a task.
     pub fn render(&self, item: &Value, index: u64) -> Result<Task, Diagnostic> {
         let mut value = self.skeleton.clone();
-        let mut ctx = self.context.clone();
+        // The recipe's variables are the templates' globals; only the item is per render.
+        let mut ctx = tera::Context::new();
         ctx.insert("item", item);
         ctx.insert("index", &index);
         for (pointer, compiled) in &self.fields {
@@ -325,6 +325,10 @@ impl TaskTemplate {
                 *slot = rendered;
             }
         }
+        // The fast path; on failure deserialize again to learn where it failed.
+        if let Ok(task) = Task::deserialize(&value) {
+            return Ok(task);
+        }
         serde_path_to_error::deserialize::<_, Task>(&value).map_err(|err| {
             let pointer = to_pointer(&err.path().to_string());
             Diagnostic::error(
@@ -339,6 +343,23 @@ impl TaskTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn factory_tasks_render_per_item_with_variables() {
+        let text = "recipe: r\nvariables:\n  image: img:1\n  slots: 2\npools:\n  - {id: p, vm_size: s, os: o, nodes: {dedicated: 1}, task_slots_per_node: 2}\njobs:\n  - id: j\n    pool: p\n    tasks:\n      - id: \"t-{{ item.lr }}-{{ index }}\"\n        command: run --lr {{ item.lr }} --image {{ var.image }} {{ image }}\n        required_slots: \"{{ slots }}\"\n        factory: {product: {lr: [1, 2]}}\n";
+        let loaded = load("r.yaml", text, &Variables::new());
+        assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+        let template = loaded.task_template(0, 0).unwrap().unwrap();
+        let task = template.render(&serde_json::json!({"lr": 0.5}), 7).unwrap();
+        assert_eq!(task.id, "t-0.5-7");
+        assert_eq!(task.command, "run --lr 0.5 --image img:1 img:1");
+        assert_eq!(task.required_slots, Some(2));
+        let err = template
+            .render(&serde_json::json!({"other": 1}), 0)
+            .unwrap_err();
+        assert_eq!(err.path, "/jobs/0/tasks/0/id");
+        assert!(err.message.contains("lr"), "{}", err.message);
+    }
 
     #[test]
     fn pointers_from_serde_paths() {
