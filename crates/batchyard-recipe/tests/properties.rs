@@ -180,10 +180,10 @@ proptest! {
     fn arbitrary_templates_never_panic(text in template_text()) {
         let engine = batchyard_recipe::template::Engine::new();
         let ctx = batchyard_recipe::render::context("r", &[("n".to_owned(), serde_json::json!(2))].into_iter().collect());
-        if let Err(err) = engine.render(&text, &ctx) {
-            if let Some(range) = err.range {
-                prop_assert!(range.start <= range.end);
-            }
+        if let Err(err) = engine.render(&text, &ctx)
+            && let Some(range) = err.range
+        {
+            prop_assert!(range.start <= range.end);
         }
         let _ = engine.compile(&text);
     }
