@@ -41,6 +41,12 @@ const ENVELOPE_BYTES: usize = 12;
 
 /// How [`BatchClient::add_tasks`] packs and sends tasks. Defaults are the service limits
 /// and a moderate parallelism.
+///
+/// Retried: whole calls per the client's [`crate::RetryPolicy`]; single tasks answered
+/// `servererror` (or missing from an answer) up to `max_task_attempts`; chunks answered
+/// 413, split in halves. Idempotent: yes, task ids are the caller's, so a repeat comes
+/// back `TaskExists` and counts as already present. The caller decides what to do with
+/// the tasks in [`BulkAddReport::failed`] and whether an already present task matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkAddOptions {
     /// Tasks per `addtaskcollection` call. Default and service maximum: 100.

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use azure_core::credentials::{AccessToken, Secret, TokenCredential};
 use azure_identity::{
     AzureCliCredential, ClientSecretCredential, ManagedIdentityCredential,
-    WorkloadIdentityCredential,
+    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use time::OffsetDateTime;
@@ -77,27 +77,37 @@ impl EntraIdAuth {
     /// environment is absent are left out; managed identity and the Azure CLI are always
     /// in the chain and fail at token time when unavailable.
     pub fn from_environment() -> Result<Self, AuthError> {
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Self::from_variables(|name| std::env::var(name).ok())
+    }
+
+    /// The same chain, reading variables through `lookup` (empty values count as unset).
+    pub fn from_variables(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, AuthError> {
+        let env = |name: &str| lookup(name).filter(|v| !v.is_empty());
         let token_error = |credential: &str, e: azure_core::Error| AuthError::Token {
             credential: credential.to_owned(),
             message: e.to_string(),
         };
         let mut chain = Vec::new();
-        if let (Some(tenant), Some(client), Some(secret)) = (
-            env("AZURE_TENANT_ID"),
-            env("AZURE_CLIENT_ID"),
-            env("AZURE_CLIENT_SECRET"),
-        ) {
+        let (tenant, client) = (env("AZURE_TENANT_ID"), env("AZURE_CLIENT_ID"));
+        if let (Some(tenant), Some(client), Some(secret)) =
+            (&tenant, &client, env("AZURE_CLIENT_SECRET"))
+        {
             let credential =
-                ClientSecretCredential::new(&tenant, client, Secret::from(secret), None)
+                ClientSecretCredential::new(tenant, client.clone(), Secret::from(secret), None)
                     .map_err(|e| token_error("ClientSecretCredential", e))?;
             chain.push(NamedCredential {
                 name: "ClientSecretCredential".into(),
                 credential,
             });
         }
-        if env("AZURE_FEDERATED_TOKEN_FILE").is_some() {
-            let credential = WorkloadIdentityCredential::new(None)
+        if let Some(token_file) = env("AZURE_FEDERATED_TOKEN_FILE") {
+            let options = WorkloadIdentityCredentialOptions {
+                client_id: client,
+                tenant_id: tenant,
+                token_file_path: Some(token_file.into()),
+                ..Default::default()
+            };
+            let credential = WorkloadIdentityCredential::new(Some(options))
                 .map_err(|e| token_error("WorkloadIdentityCredential", e))?;
             chain.push(NamedCredential {
                 name: "WorkloadIdentityCredential".into(),
@@ -117,6 +127,11 @@ impl EntraIdAuth {
             credential,
         });
         Ok(Self::new(chain))
+    }
+
+    /// The names of the chain's credentials, in the order they are tried.
+    pub fn credential_names(&self) -> Vec<&str> {
+        self.chain.iter().map(|c| c.name.as_str()).collect()
     }
 
     /// The name of the credential in use, once one has produced a token.
@@ -207,5 +222,47 @@ impl Authenticator for EntraIdAuth {
 
     fn kind(&self) -> &'static str {
         "Microsoft Entra ID"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_chain_follows_the_environment_in_order() {
+        let token_file = std::env::temp_dir().join("batchyard-batch-federated-token");
+        std::fs::write(&token_file, "a.b.c").unwrap();
+        let all = |name: &str| -> Option<String> {
+            Some(match name {
+                "AZURE_TENANT_ID" => "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
+                "AZURE_CLIENT_ID" => "00000000-0000-0000-0000-000000000001".into(),
+                "AZURE_CLIENT_SECRET" => "s3cret".into(),
+                "AZURE_FEDERATED_TOKEN_FILE" => token_file.display().to_string(),
+                _ => return None,
+            })
+        };
+        let auth = EntraIdAuth::from_variables(all).unwrap();
+        assert_eq!(
+            auth.credential_names(),
+            [
+                "ClientSecretCredential",
+                "WorkloadIdentityCredential",
+                "ManagedIdentityCredential",
+                "AzureCliCredential"
+            ]
+        );
+        let none = EntraIdAuth::from_variables(|_| None).unwrap();
+        assert_eq!(
+            none.credential_names(),
+            ["ManagedIdentityCredential", "AzureCliCredential"]
+        );
+        let no_secret =
+            EntraIdAuth::from_variables(|n| all(n).filter(|_| n != "AZURE_CLIENT_SECRET")).unwrap();
+        assert_eq!(
+            no_secret.credential_names()[0],
+            "WorkloadIdentityCredential"
+        );
     }
 }

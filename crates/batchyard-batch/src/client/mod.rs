@@ -90,6 +90,23 @@ pub enum CreateOutcome {
 /// A client for one Batch account endpoint (Azure, or the batchyard emulator).
 ///
 /// Cheap to clone; clones share the connection pool and the credentials.
+///
+/// **Retried** (per [`ClientOptions::retry`], see [`RetryPolicy`]): every call, on 429,
+/// 500, 502, 503, 504, connection errors and timeouts, honouring `Retry-After`; a 401
+/// under Entra ID once with a fresh token. Every retry re-sends the same method, URL,
+/// body and `client-request-id`, with a fresh `ocp-date` and signature.
+///
+/// **Idempotent**: reads; creates, because ids are the caller's and a repeat answers
+/// "exists", which [`CreateOutcome::AlreadyExists`] reports (with `after_retry` telling
+/// whether this call's own earlier attempt may have created it); patches, replaces,
+/// resizes and autoscale settings, which set a state. Not idempotent at the service:
+/// deletes and terminates, whose repeat after a lost answer comes back 404 or 409
+/// (`PoolBeingDeleted`, `JobCompleted`, ...) and is returned as such.
+///
+/// **The caller decides**: whether an existing resource matches what it wanted; what a
+/// 404/409 after a delete or terminate means for it; whether to re-read and re-apply
+/// after a 412 `ConditionNotMet` from an `if_match` update; what to do with tasks a
+/// bulk add reports as failed.
 #[derive(Debug, Clone)]
 pub struct BatchClient {
     inner: Arc<Inner>,
