@@ -1,0 +1,49 @@
+//! Reconciliation: brings a Batch account to what a compiled recipe asks for.
+//!
+//! The stages, each a function from one type to the next:
+//!
+//! ```text
+//! Intent (compiled pools, jobs, tasks) ──observe──▶ Observed (live pools, nodes, jobs, task ids)
+//! Intent + Observed ──diff──▶ Plan (ordered actions, each with its reason)
+//! Plan ──apply──▶ Events (progress) and an ApplyReport
+//! ```
+//!
+//! - [`observe`] reads only; it lists tasks with `$select`, so large jobs stay cheap.
+//! - [`diff`] is pure: it compares normalized values (server defaults filled in, case of
+//!   VM sizes and enum values, whitespace of autoscale formulas, order of lists the service
+//!   does not order), so a plan made right after a successful apply is empty.
+//! - [`apply`] is idempotent: every action checks what is there before it acts, treats
+//!   "already exists" as success for what it creates and "not found" as success for what it
+//!   deletes, and sets a job's `onAllTasksComplete` only after its last task is in. An apply
+//!   interrupted at any point is finished by the next one, which plans only what is left.
+//! - Ownership: pools and jobs carry the metadata `batchyard.recipe`; only those with this
+//!   recipe's name are changed or deleted. Anything else with a wanted id is a
+//!   [`Change::Conflict`], and apply refuses to start while the plan has one.
+//! - [`follow`] watches jobs to the end and summarizes their tasks (`batchyard run`).
+//!
+//! Retries of individual requests (429, 5xx, dropped connections) belong to
+//! [`batchyard_batch::BatchClient`]; this crate adds waits with timeouts on top.
+
+mod apply;
+mod compare;
+mod diff;
+pub mod error;
+pub mod event;
+mod fields;
+pub mod follow;
+pub mod intent;
+pub mod observe;
+pub mod plan;
+mod wait;
+
+pub use apply::{ApplyOptions, ApplyReport, apply};
+pub use diff::{Mode, diff};
+pub use error::{ApplyError, ObserveError};
+pub use event::Event;
+pub use follow::{
+    FailedTask, FollowOptions, JobSummary, RunSummary, follow, stderr_tail, summarize,
+};
+pub use intent::{Intent, JobIntent};
+pub use observe::{NodeFailure, NodeSummary, Observed, ObservedJob, ObservedPool, observe};
+pub use plan::{Action, Change, FieldChange, Plan, Resource};
+pub use wait::PoolWait;
