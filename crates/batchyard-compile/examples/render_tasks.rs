@@ -28,7 +28,10 @@ fn main() -> ExitCode {
         eprintln!("{:#?}", loaded.diagnostics);
         return ExitCode::FAILURE;
     };
-    let base_dir = Path::new(&path).parent().unwrap_or(Path::new(".")).to_path_buf();
+    let base_dir = Path::new(&path)
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
     let desired = match compile(recipe, &CompileOptions { base_dir }) {
         Ok(d) => d,
         Err(diags) => {
@@ -44,7 +47,8 @@ fn main() -> ExitCode {
             match task {
                 Ok(t) => {
                     ok += 1;
-                    if serde_json::to_writer(&mut out, &t).is_err() || out.write_all(b"\n").is_err() {
+                    if serde_json::to_writer(&mut out, &t).is_err() || out.write_all(b"\n").is_err()
+                    {
                         return ExitCode::FAILURE;
                     }
                 }
@@ -59,5 +63,9 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     eprintln!("{ok} tasks rendered, {failed} problems");
-    if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -59,10 +59,26 @@ impl SeenIds {
         Self::default()
     }
 
+    /// Room for `additional` more ids, so a big factory does not grow the set step by step
+    /// (each growth briefly holds the old and the new table).
+    pub fn reserve(&mut self, additional: usize) {
+        self.hashes.reserve(additional);
+    }
+
     /// Records `id`; false when it (or the same id in another case) was seen before.
     pub fn insert(&mut self, id: &str) -> bool {
-        // DefaultHasher::new() has fixed keys: stable within the process, which is all we need.
-        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(id.to_ascii_lowercase());
+        // Lower-case into a stack buffer: checked ids are at most 64 bytes, so the common
+        // case allocates nothing. DefaultHasher's keys are fixed, stable within the process.
+        let mut buf = [0u8; MAX_ID_LEN];
+        let h = if id.len() <= MAX_ID_LEN {
+            for (slot, b) in buf.iter_mut().zip(id.bytes()) {
+                *slot = b.to_ascii_lowercase();
+            }
+            BuildHasherDefault::<DefaultHasher>::default().hash_one(&buf[..id.len()])
+        } else {
+            BuildHasherDefault::<DefaultHasher>::default()
+                .hash_one(id.to_ascii_lowercase().as_bytes())
+        };
         self.hashes.insert(h)
     }
 

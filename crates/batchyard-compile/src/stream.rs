@@ -21,8 +21,8 @@ pub struct TaskStream<'a> {
     base_dir: &'a std::path::Path,
     /// Next task spec to start.
     next_spec: usize,
-    /// The factory being drained.
-    current: Option<(usize, TaskTemplate, Items<'a>, u64)>,
+    /// The factory being drained: its recipe path, template, items and next index.
+    current: Option<(String, TaskTemplate, Items<'a>, u64)>,
     seen: SeenIds,
     merge: Option<MergeBuilder>,
     merge_error: Option<String>,
@@ -112,15 +112,15 @@ impl Iterator for TaskStream<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             // Drain the current factory.
-            if let Some((spec, template, items, index)) = &mut self.current {
-                let spec = *spec;
+            if let Some((path, template, items, index)) = &mut self.current {
                 match items.next() {
                     Some(Ok(item)) => {
                         let i = *index;
                         *index += 1;
                         let rendered = template.render(&item, i);
-                        let path = self.path(spec);
-                        return Some(rendered.and_then(|t| {
+                        // Taken out and put back so `emit` may borrow the stream mutably.
+                        let path = std::mem::take(path);
+                        let result = rendered.and_then(|t| {
                             if t.depends_on == Some(DependsOn::All) {
                                 return Err(Diagnostic::error(
                                     format!("{path}/depends_on"),
@@ -131,11 +131,15 @@ impl Iterator for TaskStream<'_> {
                                 ));
                             }
                             self.emit(&t, &path, None)
-                        }));
+                        });
+                        if let Some(current) = &mut self.current {
+                            current.0 = path;
+                        }
+                        return Some(result);
                     }
                     Some(Err(e)) => {
                         return Some(Err(Diagnostic::error(
-                            format!("{}/factory", self.path(spec)),
+                            format!("{path}/factory"),
                             e.to_string(),
                         )));
                     }
@@ -161,8 +165,12 @@ impl Iterator for TaskStream<'_> {
                             Some(Err(mut diags)) => return diags.pop().map(Err),
                             None => continue,
                         };
+                        if let Some(n) = factory::count(&f.factory) {
+                            self.seen
+                                .reserve(usize::try_from(n).unwrap_or(usize::MAX).min(1 << 24));
+                        }
                         match factory::items(&f.factory, self.base_dir) {
-                            Ok(items) => self.current = Some((i, template, items, 0)),
+                            Ok(items) => self.current = Some((self.path(i), template, items, 0)),
                             Err(e) => {
                                 return Some(Err(Diagnostic::error(
                                     format!("{}/factory", self.path(i)),
