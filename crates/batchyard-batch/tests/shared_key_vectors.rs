@@ -43,11 +43,18 @@ fn string_to_sign_and_authorization_match_the_official_sdk() {
             case["string_to_sign"].as_str().unwrap(),
             "string to sign differs for {name:?}"
         );
+        let authorization = case["authorization"].as_str().unwrap();
         assert_eq!(
             credential.authorization(method, url.path(), url.query(), &headers),
-            case["authorization"].as_str().unwrap(),
+            authorization,
             "signature differs for {name:?}"
         );
+        assert!(credential.verify(authorization, method, url.path(), url.query(), &headers));
+        // Any change to what is signed breaks verification.
+        assert!(!credential.verify(authorization, "PUT", url.path(), url.query(), &headers));
+        assert!(!credential.verify(authorization, method, "/pools/other", url.query(), &headers));
+        let other = SharedKeyCredential::new("otheraccount", all["key"].as_str().unwrap()).unwrap();
+        assert!(!other.verify(authorization, method, url.path(), url.query(), &headers));
     }
 }
 

@@ -104,6 +104,35 @@ impl SharedKeyCredential {
     }
 }
 
+impl SharedKeyCredential {
+    /// Checks a received `Authorization` header against the request's parts, as a server
+    /// (the emulator) does: the account must match and the signature must be the one this
+    /// key makes, compared in constant time.
+    pub fn verify(
+        &self,
+        authorization: &str,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+    ) -> bool {
+        let Some((account, signature)) = authorization
+            .strip_prefix("SharedKey ")
+            .and_then(|rest| rest.rsplit_once(':'))
+        else {
+            return false;
+        };
+        let Ok(signature) = BASE64.decode(signature.trim()) else {
+            return false;
+        };
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
+            return false;
+        };
+        mac.update(string_to_sign(&self.account, method, path, query, headers).as_bytes());
+        account == self.account && mac.verify_slice(&signature).is_ok()
+    }
+}
+
 /// The Shared Key string to sign for a request (see the module docs for the layout).
 pub fn string_to_sign(
     account: &str,
