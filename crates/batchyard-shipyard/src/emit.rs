@@ -67,7 +67,10 @@ impl Map {
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Y> {
-        self.0.iter_mut().find(|e| e.key == key).map(|e| &mut e.value)
+        self.0
+            .iter_mut()
+            .find(|e| e.key == key)
+            .map(|e| &mut e.value)
     }
 
     /// The mapping at `key`, created empty when missing (or when `key` holds a non-mapping).
@@ -217,9 +220,10 @@ fn flow(items: &[Item]) -> Option<String> {
     if items.is_empty() {
         return Some("[]".into());
     }
-    if items.iter().any(|i| {
-        !i.comments.is_empty() || matches!(i.value, Y::Seq(_) | Y::Map(_))
-    }) {
+    if items
+        .iter()
+        .any(|i| !i.comments.is_empty() || matches!(i.value, Y::Seq(_) | Y::Map(_)))
+    {
         return None;
     }
     let parts: Vec<String> = items.iter().map(|i| scalar_text(&i.value)).collect();
@@ -272,7 +276,10 @@ fn scalar_text(value: &Y) -> String {
 pub fn escape_template(text: &str) -> String {
     if is_template(text) {
         // A literal `{% endraw %}` inside would end the raw block early: split it.
-        let inner = text.replace("{% endraw %}", "{% endraw %}{{ \"{% endraw %}\" }}{% raw %}");
+        let inner = text.replace(
+            "{% endraw %}",
+            "{% endraw %}{{ \"{% endraw %}\" }}{% raw %}",
+        );
         format!("{{% raw %}}{inner}{{% endraw %}}")
     } else {
         text.to_owned()

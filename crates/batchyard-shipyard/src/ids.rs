@@ -5,7 +5,13 @@
 pub fn sanitize_id(raw: &str) -> String {
     let mut out: String = raw
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     out = out.trim_matches('-').to_owned();
     out.truncate(64);
@@ -43,7 +49,10 @@ impl AutoId {
             return format!("{prefix}{{{{ index + {start} }}}}");
         }
         let base = 10u64.saturating_pow(u32::try_from(self.width).unwrap_or(u32::MAX));
-        format!("{prefix}{{{{ ((index + {}) | str)[1:] }}}}", base.saturating_add(start))
+        format!(
+            "{prefix}{{{{ ((index + {}) | str)[1:] }}}}",
+            base.saturating_add(start)
+        )
     }
 
     /// Whether `count` tasks from `start` stay inside the zero-padded width.
@@ -62,7 +71,10 @@ mod tests {
         let a = AutoId::default();
         assert_eq!(a.format(0), "task-00000");
         assert_eq!(a.format(123_456), "task-123456");
-        let b = AutoId { prefix: String::new(), width: 0 };
+        let b = AutoId {
+            prefix: String::new(),
+            width: 0,
+        };
         assert_eq!(b.format(7), "7");
         assert_eq!(a.template(3), "task-{{ ((index + 100003) | str)[1:] }}");
     }

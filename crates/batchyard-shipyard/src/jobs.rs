@@ -20,8 +20,14 @@ pub struct JobsCtx<'a> {
 fn auto_id(v: Option<V<'_>>, base: &AutoId) -> AutoId {
     let Some(v) = v else { return base.clone() };
     AutoId {
-        prefix: v.get("prefix").and_then(|p| p.str().map(str::to_owned)).unwrap_or_else(|| base.prefix.clone()),
-        width: v.get("zfill_width").and_then(|w| w.i64()).map_or(base.width, |w| usize::try_from(w).unwrap_or(0)),
+        prefix: v
+            .get("prefix")
+            .and_then(|p| p.str().map(str::to_owned))
+            .unwrap_or_else(|| base.prefix.clone()),
+        width: v
+            .get("zfill_width")
+            .and_then(|w| w.i64())
+            .map_or(base.width, |w| usize::try_from(w).unwrap_or(0)),
     }
 }
 
@@ -43,8 +49,14 @@ struct Defaults {
 pub fn convert(ctx: &mut Ctx, jc: &JobsCtx<'_>, job: &V<'_>, jobs: &mut Vec<(Map, u64)>) {
     let raw_id = job.get("id").and_then(|v| v.text()).unwrap_or_default();
     let id = sanitize_id(&raw_id);
-    if id != raw_id && let Some(v) = job.get("id") {
-        ctx.warn(&v, format!("`{raw_id}` is not a valid Batch job id; it became `{id}`"), None);
+    if id != raw_id
+        && let Some(v) = job.get("id")
+    {
+        ctx.warn(
+            &v,
+            format!("`{raw_id}` is not a valid Batch job id; it became `{id}`"),
+            None,
+        );
     }
     let existing = jobs.iter().position(|(m, _)| m.get("id") == Some(&s(&id)));
     let (mut m, mut next) = match existing {
@@ -66,7 +78,9 @@ pub fn convert(ctx: &mut Ctx, jc: &JobsCtx<'_>, job: &V<'_>, jobs: &mut Vec<(Map
         m.set("priority", Y::Int(v));
     }
     let mut constraints = Map::new();
-    if let Some(v) = job.get("max_wall_time") && let Some(d) = duration(ctx, &v) {
+    if let Some(v) = job.get("max_wall_time")
+        && let Some(d) = duration(ctx, &v)
+    {
         constraints.set("max_wall_time", d);
     }
     if let Some(v) = job.get("max_task_retries").and_then(|v| v.i64()) {
@@ -78,19 +92,45 @@ pub fn convert(ctx: &mut Ctx, jc: &JobsCtx<'_>, job: &V<'_>, jobs: &mut Vec<(Map
     if let Some(v) = job.get("retention_time") {
         d.retention = duration(ctx, &v);
     }
-    for (key, field) in [("job_preparation", "preparation"), ("job_release", "release")] {
-        if let Some(c) = job.get(key).and_then(|p| p.get("command")).and_then(|c| c.text()) {
+    for (key, field) in [
+        ("job_preparation", "preparation"),
+        ("job_release", "release"),
+    ] {
+        if let Some(c) = job
+            .get(key)
+            .and_then(|p| p.get("command"))
+            .and_then(|c| c.text())
+        {
             let mut p = Map::new();
             p.set("command", s(c));
             m.set(field, Y::Map(p)).comment(format!("Shipyard: {key}."));
         }
     }
-    let auto_complete = job.get("auto_complete").and_then(|v| v.bool()).unwrap_or(false);
-    m.set("on_all_tasks_complete", s(if auto_complete { "terminate_job" } else { "no_action" }))
-        .comment(if auto_complete { "Shipyard: auto_complete: true." } else { "Shipyard's default (auto_complete: false): the job stays active after its tasks." });
+    let auto_complete = job
+        .get("auto_complete")
+        .and_then(|v| v.bool())
+        .unwrap_or(false);
+    m.set(
+        "on_all_tasks_complete",
+        s(if auto_complete {
+            "terminate_job"
+        } else {
+            "no_action"
+        }),
+    )
+    .comment(if auto_complete {
+        "Shipyard: auto_complete: true."
+    } else {
+        "Shipyard's default (auto_complete: false): the job stays active after its tasks."
+    });
     if let Some(ec) = job.get("exit_conditions") {
         d.exit = exit_conditions(&ec);
-        if ec.value().pointer("/default/exit_options/job_action").and_then(Value::as_str).is_some_and(|a| a != "none") {
+        if ec
+            .value()
+            .pointer("/default/exit_options/job_action")
+            .and_then(Value::as_str)
+            .is_some_and(|a| a != "none")
+        {
             m.set("on_task_failure", s("perform_exit_options_job_action"));
         }
     }
@@ -99,7 +139,11 @@ pub fn convert(ctx: &mut Ctx, jc: &JobsCtx<'_>, job: &V<'_>, jobs: &mut Vec<(Map
             d.elevated = true;
         }
         if let Some(v) = u.get("specific_user") {
-            ctx.warn(&v, "tasks cannot run as a specific uid/gid", Some("container_options with `-u UID:GID` for container tasks"));
+            ctx.warn(
+                &v,
+                "tasks cannot run as a specific uid/gid",
+                Some("container_options with `-u UID:GID` for container tasks"),
+            );
         }
     }
     d.gpus = job.get("gpus").and_then(|v| v.text());
@@ -112,10 +156,15 @@ pub fn convert(ctx: &mut Ctx, jc: &JobsCtx<'_>, job: &V<'_>, jobs: &mut Vec<(Map
         d.shared_volumes = true;
         shared_volumes_error(ctx, &v);
     }
-    if job.get("force_enable_task_dependencies").and_then(|v| v.bool()) == Some(true) {
+    if job
+        .get("force_enable_task_dependencies")
+        .and_then(|v| v.bool())
+        == Some(true)
+    {
         let mut b = Map::new();
         b.set("usesTaskDependencies", Y::Bool(true));
-        m.set("batch", Y::Map(b)).comment("Shipyard: force_enable_task_dependencies.");
+        m.set("batch", Y::Map(b))
+            .comment("Shipyard: force_enable_task_dependencies.");
     }
     job_unsupported(ctx, job);
 
@@ -125,28 +174,52 @@ pub fn convert(ctx: &mut Ctx, jc: &JobsCtx<'_>, job: &V<'_>, jobs: &mut Vec<(Map
         _ => Vec::new(),
     };
     for t in job.get("tasks").map(|t| t.items()).unwrap_or_default() {
-        if let Some(task) = convert_task(ctx, jc, &d, &ids, &t, &mut next, false) {
-            tasks.push(task);
-        }
+        tasks.push(convert_task(ctx, jc, &d, &ids, &t, &mut next, false));
     }
     if let Some(mt) = job.get("merge_task") {
-        if let Some(mut task) = convert_task(ctx, jc, &d, &ids, &mt, &mut next, true)
-            && let Y::Map(tm) = &mut task.value
-        {
-            tm.set("depends_on", s("all")).comment("Shipyard: merge_task, which depends on every other task of the job.");
-            task.comments.push("Shipyard: merge_task.".into());
-            tasks.push(task);
+        let mut task = convert_task(ctx, jc, &d, &ids, &mt, &mut next, true);
+        if let Y::Map(tm) = &mut task.value {
+            tm.set("depends_on", s("all"))
+                .comment("Shipyard: merge_task, which depends on every other task of the job.");
         }
+        tasks.push(task);
     }
     m.set("tasks", Y::Seq(tasks));
-    ctx.leftovers(job, &[
-        "id", "environment_variables", "environment_variables_keyvault_secret_id", "priority", "max_wall_time",
-        "max_task_retries", "retention_time", "job_preparation", "job_release", "auto_complete", "exit_conditions",
-        "user_identity", "gpus", "shm_size", "default_working_dir", "data_volumes", "shared_data_volumes",
-        "force_enable_task_dependencies", "tasks", "merge_task", "autogenerated_task_id", "auto_pool", "recurrence",
-        "allow_run_on_missing_image", "remove_container_after_exit", "infiniband", "auto_scratch", "input_data",
-        "restrict_default_bind_mounts", "federation_constraints",
-    ]);
+    ctx.leftovers(
+        job,
+        &[
+            "id",
+            "environment_variables",
+            "environment_variables_keyvault_secret_id",
+            "priority",
+            "max_wall_time",
+            "max_task_retries",
+            "retention_time",
+            "job_preparation",
+            "job_release",
+            "auto_complete",
+            "exit_conditions",
+            "user_identity",
+            "gpus",
+            "shm_size",
+            "default_working_dir",
+            "data_volumes",
+            "shared_data_volumes",
+            "force_enable_task_dependencies",
+            "tasks",
+            "merge_task",
+            "autogenerated_task_id",
+            "auto_pool",
+            "recurrence",
+            "allow_run_on_missing_image",
+            "remove_container_after_exit",
+            "infiniband",
+            "auto_scratch",
+            "input_data",
+            "restrict_default_bind_mounts",
+            "federation_constraints",
+        ],
+    );
     let at = existing.unwrap_or(jobs.len()).min(jobs.len());
     jobs.insert(at, (m, next));
 }
@@ -162,21 +235,60 @@ fn job_unsupported(ctx: &mut Ctx, job: &V<'_>) {
             ctx.warn(&v, msg, instead);
         }
     };
-    w(ctx, "environment_variables_keyvault_secret_id", "environment variables from Key Vault are not carried over", Some("env with the values"));
-    w(ctx, "auto_pool", "auto pools are not created; the job runs on the recipe's pool", Some("the pool in the recipe, removed with `batchyard destroy`"));
-    w(ctx, "recurrence", "job schedules are not carried over: the job runs once", Some("run `batchyard apply` from a scheduler (cron, CI)"));
-    w(ctx, "federation_constraints", "federations cannot come across; the constraints are dropped", Some("one recipe per Batch account"));
+    w(
+        ctx,
+        "environment_variables_keyvault_secret_id",
+        "environment variables from Key Vault are not carried over",
+        Some("env with the values"),
+    );
+    w(
+        ctx,
+        "auto_pool",
+        "auto pools are not created; the job runs on the recipe's pool",
+        Some("the pool in the recipe, removed with `batchyard destroy`"),
+    );
+    w(
+        ctx,
+        "recurrence",
+        "job schedules are not carried over: the job runs once",
+        Some("run `batchyard apply` from a scheduler (cron, CI)"),
+    );
+    w(
+        ctx,
+        "federation_constraints",
+        "federations cannot come across; the constraints are dropped",
+        Some("one recipe per Batch account"),
+    );
     if job.get("infiniband").is_some() {
-        w(ctx, "infiniband", "Shipyard ignored the job-level infiniband flag; the pool's rdma setting decides", None);
+        w(
+            ctx,
+            "infiniband",
+            "Shipyard ignored the job-level infiniband flag; the pool's rdma setting decides",
+            None,
+        );
     }
-    if let Some(v) = job.get("remove_container_after_exit") && v.bool() == Some(false) {
-        ctx.warn(&v, "Batch removes task containers after they exit; they cannot be kept", None);
+    if let Some(v) = job.get("remove_container_after_exit")
+        && v.bool() == Some(false)
+    {
+        ctx.warn(
+            &v,
+            "Batch removes task containers after they exit; they cannot be kept",
+            None,
+        );
     }
     if let Some(v) = job.get("auto_scratch") {
-        ctx.error(&v, "auto_scratch (a BeeOND file system shared by the job's nodes) cannot come across", Some("a shared file system mounted with the pool's batch: {mountConfiguration: ...}"));
+        ctx.error(
+            &v,
+            "auto_scratch (a BeeOND file system shared by the job's nodes) cannot come across",
+            Some("a shared file system mounted with the pool's batch: {mountConfiguration: ...}"),
+        );
     }
     if let Some(v) = job.get("input_data") {
-        ctx.error(&v, "blobxfer/Batch input data cannot come across: the data is not copied to the nodes", Some("preparation.resource_files with blob URLs"));
+        ctx.error(
+            &v,
+            "blobxfer/Batch input data cannot come across: the data is not copied to the nodes",
+            Some("preparation.resource_files with blob URLs"),
+        );
     }
 }
 
@@ -195,17 +307,21 @@ fn exit_conditions(ec: &V<'_>) -> Option<Map> {
 }
 
 #[allow(clippy::too_many_lines)]
-fn convert_task(ctx: &mut Ctx, jc: &JobsCtx<'_>, d: &Defaults, ids: &AutoId, t: &V<'_>, next: &mut u64, merge: bool) -> Option<Item> {
+fn convert_task(
+    ctx: &mut Ctx,
+    jc: &JobsCtx<'_>,
+    d: &Defaults,
+    ids: &AutoId,
+    t: &V<'_>,
+    next: &mut u64,
+    merge: bool,
+) -> Item {
     let mut m = Map::new();
     let mut options: Vec<String> = Vec::new();
-    let mut ok = true;
     // Factory first: it decides how ids and commands are written.
     let factory = match t.get("task_factory") {
         Some(tf) if !merge => {
             let conv = factory::convert(ctx, &tf);
-            if conv.is_none() {
-                ok = false;
-            }
             conv.map(|c| (c, auto_id(tf.get("autogenerated_task_id"), ids)))
         }
         _ => None,
@@ -221,12 +337,15 @@ fn convert_task(ctx: &mut Ctx, jc: &JobsCtx<'_>, d: &Defaults, ids: &AutoId, t: 
             }
         }
         (None, None) => {
-            let id = if merge { format!("merge-{}", ids.format(0)) } else {
+            let id = if merge {
+                format!("merge-{}", ids.format(0))
+            } else {
                 let id = ids.format(*next);
                 *next += 1;
                 id
             };
-            m.set("id", s(id)).comment("Shipyard's autogenerated id, kept in the same form.");
+            m.set("id", s(id))
+                .comment("Shipyard's autogenerated id, kept in the same form.");
         }
         (None, Some(_)) => {}
     }
@@ -234,20 +353,29 @@ fn convert_task(ctx: &mut Ctx, jc: &JobsCtx<'_>, d: &Defaults, ids: &AutoId, t: 
         let start = *next;
         let count = conv.count.unwrap_or(0);
         if !fids.fits(start, count) {
-            ctx.warn(t, format!("the factory's {count} tasks outgrow the {}-digit autogenerated ids", fids.width), Some("a wider autogenerated_task_id.zfill_width"));
+            ctx.warn(
+                t,
+                format!(
+                    "the factory's {count} tasks outgrow the {}-digit autogenerated ids",
+                    fids.width
+                ),
+                Some("a wider autogenerated_task_id.zfill_width"),
+            );
         }
         m.set("id", Y::Template(fids.template(start))).comment("Shipyard's autogenerated ids of the factory's tasks, numbered as Shipyard numbered them.");
         *next = start.saturating_add(count);
     }
 
     // Image.
-    match (t.get("docker_image").and_then(|v| v.text()), t.get("singularity_image")) {
+    match (
+        t.get("docker_image").and_then(|v| v.text()),
+        t.get("singularity_image"),
+    ) {
         (Some(img), None) => {
             m.set("image", s(img));
         }
         (Some(_), Some(v)) => {
             ctx.error(&v, "a task has either a docker_image or a singularity_image, not both (Shipyard rejects it)", None);
-            ok = false;
         }
         (None, Some(v)) => {
             let image = v.text().unwrap_or_default();
@@ -258,12 +386,17 @@ fn convert_task(ctx: &mut Ctx, jc: &JobsCtx<'_>, d: &Defaults, ids: &AutoId, t: 
                 }
                 None => {
                     ctx.error(&v, format!("Singularity image `{image}` cannot come across: batchyard runs Docker/OCI images only"), Some("publish the image to a container registry and set the task's image"));
-                    ok = false;
                 }
             }
             for key in ["singularity_execution", "additional_singularity_options"] {
-                if let Some(x) = t.get(key) && !x.items().is_empty() | x.is_map() {
-                    ctx.warn(&x, "Singularity options do not apply to Docker containers", Some("container_options"));
+                if let Some(x) = t.get(key)
+                    && !x.items().is_empty() | x.is_map()
+                {
+                    ctx.warn(
+                        &x,
+                        "Singularity options do not apply to Docker containers",
+                        Some("container_options"),
+                    );
                 }
             }
         }
@@ -275,11 +408,19 @@ fn convert_task(ctx: &mut Ctx, jc: &JobsCtx<'_>, d: &Defaults, ids: &AutoId, t: 
     // Command.
     let mut command = t.get("command").and_then(|v| v.text());
     let mi = t.get("multi_instance");
-    let pre = mi.as_ref().and_then(|x| x.get("pre_execution_command")).and_then(|v| v.text());
-    if let (Some(p), Some(c)) = (&pre, &command) && mi.as_ref().and_then(|x| x.get("mpi")).is_none() {
+    let pre = mi
+        .as_ref()
+        .and_then(|x| x.get("pre_execution_command"))
+        .and_then(|v| v.text());
+    if let (Some(p), Some(c)) = (&pre, &command)
+        && mi.as_ref().and_then(|x| x.get("mpi")).is_none()
+    {
         // Without an mpi block the command is the user's own; Shipyard ran the prologue
         // first in the same shell, which a bash wrapper reproduces.
-        command = Some(format!("/bin/bash -c {}", crate::pool::shell_single_quote(&format!("{p}; {c}"))));
+        command = Some(format!(
+            "/bin/bash -c {}",
+            crate::pool::shell_single_quote(&format!("{p}; {c}"))
+        ));
     }
     match command {
         Some(c) => {
@@ -288,9 +429,12 @@ fn convert_task(ctx: &mut Ctx, jc: &JobsCtx<'_>, d: &Defaults, ids: &AutoId, t: 
                     Ok(t) => Y::Template(t),
                     Err(e) => {
                         if let Some(v) = t.get("command") {
-                            ctx.error(&v, format!("the factory command cannot be rewritten: {e}"), Some("{{ item.NAME }} templates"));
+                            ctx.error(
+                                &v,
+                                format!("the factory command cannot be rewritten: {e}"),
+                                Some("{{ item.NAME }} templates"),
+                            );
                         }
-                        ok = false;
                         s(c)
                     }
                 },
@@ -300,7 +444,6 @@ fn convert_task(ctx: &mut Ctx, jc: &JobsCtx<'_>, d: &Defaults, ids: &AutoId, t: 
         }
         None => {
             ctx.error(t, "the task has no command; batchyard tasks need one (Shipyard ran the image's default command)", Some("command: the image's CMD written out"));
-            ok = false;
         }
     }
 
@@ -308,7 +451,11 @@ fn convert_task(ctx: &mut Ctx, jc: &JobsCtx<'_>, d: &Defaults, ids: &AutoId, t: 
     if let Some(e) = t.get("entrypoint").and_then(|v| v.text()) {
         options.push(format!("--entrypoint {e}"));
     }
-    if let Some(shm) = t.get("shm_size").and_then(|v| v.text()).or_else(|| d.shm_size.clone()) {
+    if let Some(shm) = t
+        .get("shm_size")
+        .and_then(|v| v.text())
+        .or_else(|| d.shm_size.clone())
+    {
         options.push(format!("--shm-size={shm}"));
     }
     for v in t.get("labels").map(|x| x.items()).unwrap_or_default() {
@@ -318,25 +465,57 @@ fn convert_task(ctx: &mut Ctx, jc: &JobsCtx<'_>, d: &Defaults, ids: &AutoId, t: 
         options.extend(v.text().map(|p| format!("-p {p}")));
     }
     let mut vols = d.data_volumes.clone();
-    vols.extend(t.get("data_volumes").map(|x| x.items()).unwrap_or_default().iter().filter_map(|v| v.text()));
+    vols.extend(
+        t.get("data_volumes")
+            .map(|x| x.items())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.text()),
+    );
     for name in vols {
-        match jc.volumes.as_ref().and_then(|v| v.get("data_volumes")).and_then(|dv| dv.get(&name)) {
+        match jc
+            .volumes
+            .as_ref()
+            .and_then(|v| v.get("data_volumes"))
+            .and_then(|dv| dv.get(&name))
+        {
             Some(def) => {
-                let cp = def.get("container_path").and_then(|v| v.text()).unwrap_or_default();
-                let bind = def.get("bind_options").and_then(|v| v.text()).map(|b| format!(":{b}")).unwrap_or_default();
+                let cp = def
+                    .get("container_path")
+                    .and_then(|v| v.text())
+                    .unwrap_or_default();
+                let bind = def
+                    .get("bind_options")
+                    .and_then(|v| v.text())
+                    .map(|b| format!(":{b}"))
+                    .unwrap_or_default();
                 options.push(match def.get("host_path").and_then(|v| v.text()) {
                     Some(hp) => format!("-v {hp}:{cp}{bind}"),
                     None => format!("-v {cp}"),
                 });
             }
-            None => ctx.error(t, format!("data volume `{name}` is not defined in global_resources.volumes.data_volumes"), None),
+            None => ctx.error(
+                t,
+                format!(
+                    "data volume `{name}` is not defined in global_resources.volumes.data_volumes"
+                ),
+                None,
+            ),
         }
     }
-    for v in t.get("additional_docker_run_options").map(|x| x.items()).unwrap_or_default() {
+    for v in t
+        .get("additional_docker_run_options")
+        .map(|x| x.items())
+        .unwrap_or_default()
+    {
         options.extend(v.text());
     }
     if let Some(v) = t.get("name") {
-        ctx.warn(&v, "Batch names task containers itself; the container name is not kept", None);
+        ctx.warn(
+            &v,
+            "Batch names task containers itself; the container name is not kept",
+            None,
+        );
     }
     if !options.is_empty() {
         m.set("container_options", s(options.join(" ")));
@@ -350,11 +529,20 @@ fn convert_task(ctx: &mut Ctx, jc: &JobsCtx<'_>, d: &Defaults, ids: &AutoId, t: 
         }
     }
     if let Some(v) = t.get("environment_variables_keyvault_secret_id") {
-        ctx.warn(&v, "environment variables from Key Vault are not carried over", Some("env with the values"));
+        ctx.warn(
+            &v,
+            "environment variables from Key Vault are not carried over",
+            Some("env with the values"),
+        );
     }
 
     // GPU: Shipyard's `gpus` resolves task → job → "all on a GPU size".
-    match t.get("gpus").and_then(|v| v.text()).or_else(|| d.gpus.clone()).as_deref() {
+    match t
+        .get("gpus")
+        .and_then(|v| v.text())
+        .or_else(|| d.gpus.clone())
+        .as_deref()
+    {
         Some("disable") => {
             m.set("gpu", Y::Bool(false));
         }
@@ -366,11 +554,15 @@ fn convert_task(ctx: &mut Ctx, jc: &JobsCtx<'_>, d: &Defaults, ids: &AutoId, t: 
             }
         }
     }
-    if let Some(v) = t.get("infiniband") && v.bool() == Some(false) && jc.pool.rdma_in_use {
+    if let Some(v) = t.get("infiniband")
+        && v.bool() == Some(false)
+        && jc.pool.rdma_in_use
+    {
         ctx.warn(&v, "batchyard gives every task of an RDMA pool the InfiniBand devices; it cannot be turned off per task", Some("a pool with rdma: false"));
     }
     if d.elevated {
-        m.set("elevated", Y::Bool(true)).comment("Shipyard: user_identity.default_pool_admin.");
+        m.set("elevated", Y::Bool(true))
+            .comment("Shipyard: user_identity.default_pool_admin.");
     }
 
     // Multi-instance.
@@ -379,7 +571,14 @@ fn convert_task(ctx: &mut Ctx, jc: &JobsCtx<'_>, d: &Defaults, ids: &AutoId, t: 
     }
 
     // Dependencies.
-    let mut deps: Vec<Y> = t.get("depends_on").map(|x| x.items()).unwrap_or_default().iter().filter_map(|v| v.text()).map(s).collect();
+    let mut deps: Vec<Y> = t
+        .get("depends_on")
+        .map(|x| x.items())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.text())
+        .map(s)
+        .collect();
     if let Some(r) = t.get("depends_on_range") {
         let ends: Vec<i64> = r.items().iter().filter_map(|v| v.i64()).collect();
         match ends.as_slice() {
@@ -390,7 +589,6 @@ fn convert_task(ctx: &mut Ctx, jc: &JobsCtx<'_>, d: &Defaults, ids: &AutoId, t: 
             }
             _ => {
                 ctx.error(&r, "depends_on_range needs exactly two non-negative integers, start ≤ end (Shipyard requires it too)", None);
-                ok = false;
             }
         }
     }
@@ -402,7 +600,9 @@ fn convert_task(ctx: &mut Ctx, jc: &JobsCtx<'_>, d: &Defaults, ids: &AutoId, t: 
     }
 
     let mut c = Map::new();
-    if let Some(v) = t.get("max_wall_time") && let Some(x) = duration(ctx, &v) {
+    if let Some(v) = t.get("max_wall_time")
+        && let Some(x) = duration(ctx, &v)
+    {
         c.set("max_wall_time", x);
     }
     if let Some(v) = t.get("max_task_retries").and_then(|v| v.i64()) {
@@ -416,52 +616,101 @@ fn convert_task(ctx: &mut Ctx, jc: &JobsCtx<'_>, d: &Defaults, ids: &AutoId, t: 
         }
         None => {
             if let Some(x) = &d.retention {
-                c.set("retention", x.clone()).comment("Shipyard: the job's retention_time.");
+                c.set("retention", x.clone())
+                    .comment("Shipyard: the job's retention_time.");
             }
         }
     }
     if !c.is_empty() {
         m.set("constraints", Y::Map(c));
     }
-    let exit = t.get("exit_conditions").and_then(|e| exit_conditions(&e)).or_else(|| d.exit.clone());
+    let exit = t
+        .get("exit_conditions")
+        .and_then(|e| exit_conditions(&e))
+        .or_else(|| d.exit.clone());
     if let Some(e) = exit {
         m.set("exit_conditions", Y::Map(e));
     }
-    if d.default_working_dir.as_deref() == Some("container") || t.get("default_working_dir").and_then(|v| v.text()).as_deref() == Some("container") {
+    if d.default_working_dir.as_deref() == Some("container")
+        || t.get("default_working_dir")
+            .and_then(|v| v.text())
+            .as_deref()
+            == Some("container")
+    {
         let mut b = Map::new();
         let mut cs = Map::new();
         cs.set("workingDirectory", s("containerImageDefault"));
         b.set("containerSettings", Y::Map(cs));
-        m.set("batch", Y::Map(b)).comment("Shipyard: default_working_dir: container.");
+        m.set("batch", Y::Map(b))
+            .comment("Shipyard: default_working_dir: container.");
     }
     if let Some(v) = t.get("shared_data_volumes") {
         shared_volumes_error(ctx, &v);
     }
     if let Some(v) = t.get("input_data") {
-        ctx.error(&v, "blobxfer/Batch input data cannot come across: the data is not copied to the node", Some("resource_files with blob URLs"));
+        ctx.error(
+            &v,
+            "blobxfer/Batch input data cannot come across: the data is not copied to the node",
+            Some("resource_files with blob URLs"),
+        );
     }
     if let Some(v) = t.get("output_data") {
-        ctx.warn(&v, "blobxfer output data is not carried over: results stay on the node", Some("output_files with a container URL"));
+        ctx.warn(
+            &v,
+            "blobxfer output data is not carried over: results stay on the node",
+            Some("output_files with a container URL"),
+        );
     }
-    if let Some(v) = t.get("remove_container_after_exit") && v.bool() == Some(false) {
-        ctx.warn(&v, "Batch removes task containers after they exit; they cannot be kept", None);
-    }
-    if let Some(v) = t.get("default_working_dir") && v.text().as_deref() == Some("batch") {
-        // The default, which Batch's container support also uses.
+    if let Some(v) = t.get("remove_container_after_exit")
+        && v.bool() == Some(false)
+    {
+        ctx.warn(
+            &v,
+            "Batch removes task containers after they exit; they cannot be kept",
+            None,
+        );
     }
     if let Some((conv, _)) = factory {
-        m.set("factory", Y::Map(conv.factory)).comment("Shipyard: task_factory.");
+        m.set("factory", Y::Map(conv.factory))
+            .comment("Shipyard: task_factory.");
     }
-    ctx.leftovers(t, &[
-        "id", "docker_image", "singularity_image", "singularity_execution", "additional_singularity_options",
-        "command", "multi_instance", "entrypoint", "shm_size", "labels", "ports", "data_volumes",
-        "additional_docker_run_options", "name", "environment_variables", "environment_variables_keyvault_secret_id",
-        "gpus", "infiniband", "depends_on", "depends_on_range", "resource_files", "max_wall_time", "max_task_retries",
-        "retention_time", "exit_conditions", "default_working_dir", "shared_data_volumes", "input_data", "output_data",
-        "remove_container_after_exit", "task_factory",
-    ]);
-    let _ = ok;
-    Some(item(Y::Map(m)))
+    ctx.leftovers(
+        t,
+        &[
+            "id",
+            "docker_image",
+            "singularity_image",
+            "singularity_execution",
+            "additional_singularity_options",
+            "command",
+            "multi_instance",
+            "entrypoint",
+            "shm_size",
+            "labels",
+            "ports",
+            "data_volumes",
+            "additional_docker_run_options",
+            "name",
+            "environment_variables",
+            "environment_variables_keyvault_secret_id",
+            "gpus",
+            "infiniband",
+            "depends_on",
+            "depends_on_range",
+            "resource_files",
+            "max_wall_time",
+            "max_task_retries",
+            "retention_time",
+            "exit_conditions",
+            "default_working_dir",
+            "shared_data_volumes",
+            "input_data",
+            "output_data",
+            "remove_container_after_exit",
+            "task_factory",
+        ],
+    );
+    item(Y::Map(m))
 }
 
 /// Resolves `num_instances` as Shipyard did; the live-pool forms read the pool's counts.
@@ -474,10 +723,26 @@ fn instances(ctx: &mut Ctx, jc: &JobsCtx<'_>, v: &V<'_>) -> Option<i64> {
     let n = match word.as_str() {
         "pool_specification_vm_count_dedicated" | "pool_specification_vm_count" => p.dedicated,
         "pool_specification_vm_count_low_priority" => p.spot,
-        "pool_current_dedicated" => if p.autoscale { p.max_dedicated.unwrap_or(p.dedicated) } else { p.dedicated },
-        "pool_current_low_priority" => if p.autoscale { p.max_spot.unwrap_or(p.spot) } else { p.spot },
+        "pool_current_dedicated" => {
+            if p.autoscale {
+                p.max_dedicated.unwrap_or(p.dedicated)
+            } else {
+                p.dedicated
+            }
+        }
+        "pool_current_low_priority" => {
+            if p.autoscale {
+                p.max_spot.unwrap_or(p.spot)
+            } else {
+                p.spot
+            }
+        }
         _ => {
-            ctx.error(v, format!("`{word}` is not a number of instances Shipyard knows"), None);
+            ctx.error(
+                v,
+                format!("`{word}` is not a number of instances Shipyard knows"),
+                None,
+            );
             return None;
         }
     };
@@ -485,7 +750,11 @@ fn instances(ctx: &mut Ctx, jc: &JobsCtx<'_>, v: &V<'_>) -> Option<i64> {
         ctx.warn(v, format!("`{word}` was read from the live pool at submission; the autoscale maximum ({n}) is used"), Some("mpi.instances"));
     }
     if n < 1 {
-        ctx.error(v, format!("`{word}` resolves to {n} nodes, and a multi-instance task needs at least one"), Some("mpi.instances"));
+        ctx.error(
+            v,
+            format!("`{word}` resolves to {n} nodes, and a multi-instance task needs at least one"),
+            Some("mpi.instances"),
+        );
         return None;
     }
     Some(n)
@@ -493,13 +762,19 @@ fn instances(ctx: &mut Ctx, jc: &JobsCtx<'_>, v: &V<'_>) -> Option<i64> {
 
 fn multi_instance(ctx: &mut Ctx, jc: &JobsCtx<'_>, mi: &V<'_>, m: &mut Map, pre: Option<&str>) {
     let n = mi.get("num_instances").and_then(|v| instances(ctx, jc, &v));
-    let from = mi.get("num_instances").and_then(|v| v.text()).unwrap_or_default();
+    let from = mi
+        .get("num_instances")
+        .and_then(|v| v.text())
+        .unwrap_or_default();
     let coordination = mi.get("coordination_command").and_then(|v| v.text());
     let files = resource_files(mi.get("resource_files"));
     match mi.get("mpi") {
         Some(mpi) => {
             let mut x = Map::new();
-            let runtime = mpi.get("runtime").and_then(|v| v.text()).unwrap_or_default();
+            let runtime = mpi
+                .get("runtime")
+                .and_then(|v| v.text())
+                .unwrap_or_default();
             let mapped = match runtime.as_str() {
                 "intelmpi-ofa" => {
                     if let Some(v) = mpi.get("runtime") {
@@ -511,7 +786,8 @@ fn multi_instance(ctx: &mut Ctx, jc: &JobsCtx<'_>, mi: &V<'_>, m: &mut Map, pre:
             };
             x.set("runtime", s(mapped));
             if let Some(n) = n {
-                x.set("instances", Y::Int(n)).comment(format!("Shipyard: num_instances: {from}."));
+                x.set("instances", Y::Int(n))
+                    .comment(format!("Shipyard: num_instances: {from}."));
             }
             match mpi.get("processes_per_node") {
                 Some(p) if p.i64().is_some() => {
@@ -525,12 +801,22 @@ fn multi_instance(ctx: &mut Ctx, jc: &JobsCtx<'_>, mi: &V<'_>, m: &mut Map, pre:
                 }
                 None => {}
             }
-            let opts: Vec<String> = mpi.get("options").map(|o| o.items()).unwrap_or_default().iter().filter_map(|v| v.text()).collect();
+            let opts: Vec<String> = mpi
+                .get("options")
+                .map(|o| o.items())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|v| v.text())
+                .collect();
             if !opts.is_empty() {
                 x.set("options", s(opts.join(" ")));
             }
             if let Some(v) = mpi.get("executable_path") {
-                ctx.warn(&v, "batchyard launches `mpirun` from the image's PATH, not a given executable", Some("put the MPI bin directory on PATH in the image or env"));
+                ctx.warn(
+                    &v,
+                    "batchyard launches `mpirun` from the image's PATH, not a given executable",
+                    Some("put the MPI bin directory on PATH in the image or env"),
+                );
             }
             if let Some(c) = coordination {
                 x.set("coordination_command", s(c));
@@ -547,16 +833,24 @@ fn multi_instance(ctx: &mut Ctx, jc: &JobsCtx<'_>, mi: &V<'_>, m: &mut Map, pre:
             // A hand-written MPI command: Batch's multi-instance settings, raw.
             let mut ms = Map::new();
             if let Some(n) = n {
-                ms.set("numberOfInstances", Y::Int(n)).comment(format!("Shipyard: num_instances: {from}."));
+                ms.set("numberOfInstances", Y::Int(n))
+                    .comment(format!("Shipyard: num_instances: {from}."));
             }
-            ms.set("coordinationCommandLine", s(coordination.clone().unwrap_or_else(|| "/bin/true".into())));
+            ms.set(
+                "coordinationCommandLine",
+                s(coordination.clone().unwrap_or_else(|| "/bin/true".into())),
+            );
             if !files.is_empty() {
                 let mut list = Vec::new();
                 for it in files {
                     if let Y::Map(f) = it.value {
                         let mut r = Map::new();
                         for e in f.0 {
-                            let k = match e.key.as_str() { "url" => "httpUrl", "path" => "filePath", _ => "fileMode" };
+                            let k = match e.key.as_str() {
+                                "url" => "httpUrl",
+                                "path" => "filePath",
+                                _ => "fileMode",
+                            };
                             r.set(k, e.value);
                         }
                         list.push(item(Y::Map(r)));
@@ -570,5 +864,14 @@ fn multi_instance(ctx: &mut Ctx, jc: &JobsCtx<'_>, mi: &V<'_>, m: &mut Map, pre:
             m.map_at("batch").set("multiInstanceSettings", Y::Map(ms));
         }
     }
-    ctx.leftovers(mi, &["num_instances", "coordination_command", "resource_files", "pre_execution_command", "mpi"]);
+    ctx.leftovers(
+        mi,
+        &[
+            "num_instances",
+            "coordination_command",
+            "resource_files",
+            "pre_execution_command",
+            "mpi",
+        ],
+    );
 }

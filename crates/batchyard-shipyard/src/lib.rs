@@ -90,7 +90,14 @@ pub struct ImportOptions {
 }
 
 const KINDS: [&str; 8] = [
-    "credentials", "config", "pool", "jobs", "fs", "monitor", "federation", "slurm",
+    "credentials",
+    "config",
+    "pool",
+    "jobs",
+    "fs",
+    "monitor",
+    "federation",
+    "slurm",
 ];
 
 /// Reads and imports the config set in `dir`.
@@ -118,7 +125,9 @@ pub fn import(dir: &Path, options: &ImportOptions) -> Result<Imported, ImportErr
     if options.jobs_files.is_empty() {
         let mut jobs: Vec<&String> = names
             .iter()
-            .filter(|n| n.starts_with("jobs") && [".yaml", ".yml", ".json"].iter().any(|e| n.ends_with(e)))
+            .filter(|n| {
+                n.starts_with("jobs") && [".yaml", ".yml", ".json"].iter().any(|e| n.ends_with(e))
+            })
             .collect();
         jobs.sort_by_key(|n| (!n.starts_with("jobs."), n.as_str()));
         for name in jobs {
@@ -126,7 +135,11 @@ pub fn import(dir: &Path, options: &ImportOptions) -> Result<Imported, ImportErr
         }
     } else {
         for path in &options.jobs_files {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("jobs.yaml").to_owned();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("jobs.yaml")
+                .to_owned();
             files.push((name, fs_err::read_to_string(path)?));
         }
     }
@@ -141,16 +154,29 @@ pub fn import(dir: &Path, options: &ImportOptions) -> Result<Imported, ImportErr
         let tail: Vec<&str> = if dir.ends_with("config") {
             parts.iter().rev().take(1).map(String::as_str).collect()
         } else if parts.len() >= 2 && dir.parent().is_some_and(|p| p.ends_with("config")) {
-            parts.iter().rev().take(2).map(String::as_str).collect::<Vec<_>>().into_iter().rev().collect()
+            parts
+                .iter()
+                .rev()
+                .take(2)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect()
         } else {
             parts.iter().rev().take(1).map(String::as_str).collect()
         };
         tail.join("-")
     });
-    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
     convert(&name, &refs).and_then(|i| {
         if i.recipe.is_empty() {
-            Err(ImportError::NoPool { dir: dir.display().to_string() })
+            Err(ImportError::NoPool {
+                dir: dir.display().to_string(),
+            })
         } else {
             Ok(i)
         }
@@ -199,13 +225,21 @@ fn convert(name: &str, files: &[(&str, &str)]) -> Result<Imported, ImportError> 
     }
     let find = |k: &str| docs.iter().find(|(kind, _)| *kind == k).map(|(_, d)| d);
     let Some(pool_doc) = find("pool") else {
-        return Ok(Imported { recipe: String::new(), findings: ctx.findings, env: ctx.env });
+        return Ok(Imported {
+            recipe: String::new(),
+            findings: ctx.findings,
+            env: ctx.env,
+        });
     };
     let root_of = |k: &str, top: &str| find(k).and_then(|d| d.cursor().get(top));
     let config = root_of("config", "batch_shipyard");
     let global = root_of("config", "global_resources");
     let Some(spec) = pool_doc.cursor().get("pool_specification") else {
-        return Ok(Imported { recipe: String::new(), findings: ctx.findings, env: ctx.env });
+        return Ok(Imported {
+            recipe: String::new(),
+            findings: ctx.findings,
+            env: ctx.env,
+        });
     };
 
     let mut recipe = Map::new();
@@ -217,7 +251,11 @@ fn convert(name: &str, files: &[(&str, &str)]) -> Result<Imported, ImportError> 
     ];
 
     // Registries: credentials.docker_registry plus config's additional registries.
-    let registries = registries(&mut ctx, root_of("credentials", "credentials"), global.as_ref());
+    let registries = registries(
+        &mut ctx,
+        root_of("credentials", "credentials"),
+        global.as_ref(),
+    );
     if !registries.is_empty() {
         recipe.set("registries", Y::Seq(registries));
     }
@@ -231,36 +269,63 @@ fn convert(name: &str, files: &[(&str, &str)]) -> Result<Imported, ImportError> 
     };
     let mut jobs: Vec<(Map, u64)> = Vec::new();
     for (_, d) in docs.iter().filter(|(k, _)| *k == "jobs") {
-        for job in d.cursor().get("job_specifications").map(|j| j.items()).unwrap_or_default() {
+        for job in d
+            .cursor()
+            .get("job_specifications")
+            .map(|j| j.items())
+            .unwrap_or_default()
+        {
             jobs::convert(&mut ctx, &jc, &job, &mut jobs);
         }
     }
     if !jobs.is_empty() {
-        recipe.set("jobs", Y::Seq(jobs.into_iter().map(|(m, _)| item(Y::Map(m))).collect()));
+        recipe.set(
+            "jobs",
+            Y::Seq(jobs.into_iter().map(|(m, _)| item(Y::Map(m))).collect()),
+        );
     }
     config_leftovers(&mut ctx, config.as_ref(), global.as_ref(), find("config"));
     for (kind, what) in [
-        ("fs", "remote file systems (storage clusters) are not created"),
-        ("monitor", "the monitoring VM (Prometheus, Grafana) is not created"),
+        (
+            "fs",
+            "remote file systems (storage clusters) are not created",
+        ),
+        (
+            "monitor",
+            "the monitoring VM (Prometheus, Grafana) is not created",
+        ),
         ("federation", "federations cannot come across"),
         ("slurm", "Slurm on Batch cannot come across"),
     ] {
         if let Some(d) = find(kind) {
             let c = d.cursor();
             if let Some((_, top)) = c.entries().into_iter().next() {
-                ctx.warn(&top, what, Some("batchyard works with one Batch account's pools and jobs"));
+                ctx.warn(
+                    &top,
+                    what,
+                    Some("batchyard works with one Batch account's pools and jobs"),
+                );
             }
         }
     }
     if let Some(c) = root_of("credentials", "credentials") {
         header.push(String::new());
         header.push("Credentials are not copied. batchyard reads the Batch account from AZURE_BATCH_ENDPOINT with".into());
-        header.push("AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY, or signs in with Microsoft Entra ID.".into());
+        header.push(
+            "AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY, or signs in with Microsoft Entra ID."
+                .into(),
+        );
         if c.get("batch").is_some() {
-            ctx.env("AZURE_BATCH_ENDPOINT", "the Batch account URL (Shipyard: credentials.batch.account_service_url)");
+            ctx.env(
+                "AZURE_BATCH_ENDPOINT",
+                "the Batch account URL (Shipyard: credentials.batch.account_service_url)",
+            );
             if c.get("batch").and_then(|b| b.get("account_key")).is_some() {
                 ctx.env("AZURE_BATCH_ACCOUNT", "the Batch account name");
-                ctx.env("AZURE_BATCH_ACCESS_KEY", "the Batch account key (Shipyard: credentials.batch.account_key)");
+                ctx.env(
+                    "AZURE_BATCH_ACCESS_KEY",
+                    "the Batch account key (Shipyard: credentials.batch.account_key)",
+                );
             }
         }
     }
@@ -274,34 +339,64 @@ fn convert(name: &str, files: &[(&str, &str)]) -> Result<Imported, ImportError> 
     let text = emit::document(&header, &recipe);
     let mut findings = ctx.findings;
     findings.sort_by(|a, b| (a.file.as_str(), a.line).cmp(&(b.file.as_str(), b.line)));
-    Ok(Imported { recipe: text, findings, env: ctx.env })
+    Ok(Imported {
+        recipe: text,
+        findings,
+        env: ctx.env,
+    })
 }
 
 fn auto_id_of(config: Option<&doc::V<'_>>) -> AutoId {
     let base = AutoId::default();
-    let Some(a) = config.and_then(|c| c.get("autogenerated_task_id")) else { return base };
+    let Some(a) = config.and_then(|c| c.get("autogenerated_task_id")) else {
+        return base;
+    };
     AutoId {
-        prefix: a.get("prefix").and_then(|p| p.str().map(str::to_owned)).unwrap_or(base.prefix),
-        width: a.get("zfill_width").and_then(|w| w.i64()).map_or(base.width, |w| usize::try_from(w).unwrap_or(0)),
+        prefix: a
+            .get("prefix")
+            .and_then(|p| p.str().map(str::to_owned))
+            .unwrap_or(base.prefix),
+        width: a
+            .get("zfill_width")
+            .and_then(|w| w.i64())
+            .map_or(base.width, |w| usize::try_from(w).unwrap_or(0)),
     }
 }
 
 fn env_name(server: &str) -> String {
     let up: String = server
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("REGISTRY_PASSWORD_{up}")
 }
 
-fn registries(ctx: &mut Ctx, creds: Option<doc::V<'_>>, global: Option<&doc::V<'_>>) -> Vec<emit::Item> {
+fn registries(
+    ctx: &mut Ctx,
+    creds: Option<doc::V<'_>>,
+    global: Option<&doc::V<'_>>,
+) -> Vec<emit::Item> {
     let mut out: Vec<emit::Item> = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     if let Some(c) = &creds {
-        for (server, r) in c.get("docker_registry").map(|d| d.entries()).unwrap_or_default() {
+        for (server, r) in c
+            .get("docker_registry")
+            .map(|d| d.entries())
+            .unwrap_or_default()
+        {
             let mut m = Map::new();
             // Shipyard's `hub` entry means Docker Hub.
-            let host = if server == "hub" { "docker.io".to_owned() } else { server.clone() };
+            let host = if server == "hub" {
+                "docker.io".to_owned()
+            } else {
+                server.clone()
+            };
             m.set("server", s(&host));
             if let Some(u) = r.get("username").and_then(|v| v.text()) {
                 m.set("username", s(u));
@@ -314,17 +409,27 @@ fn registries(ctx: &mut Ctx, creds: Option<doc::V<'_>>, global: Option<&doc::V<'
                 let var = env_name(&host);
                 let mut sec = Map::new();
                 sec.set("env", s(&var));
-                m.set("password", Y::Map(sec)).comment("The password itself is not copied: set the variable.");
+                m.set("password", Y::Map(sec))
+                    .comment("The password itself is not copied: set the variable.");
                 ctx.env(&var, format!("password of registry {host} (Shipyard: credentials.docker_registry.{server}.password)"));
             }
             seen.push(host);
             out.push(item(Y::Map(m)));
         }
         if let Some(v) = c.get("singularity_registry") {
-            ctx.warn(&v, "Singularity registries cannot come across", Some("registries for Docker/OCI images"));
+            ctx.warn(
+                &v,
+                "Singularity registries cannot come across",
+                Some("registries for Docker/OCI images"),
+            );
         }
     }
-    for v in global.and_then(|g| g.get("additional_registries")).and_then(|a| a.get("docker")).map(|d| d.items()).unwrap_or_default() {
+    for v in global
+        .and_then(|g| g.get("additional_registries"))
+        .and_then(|a| a.get("docker"))
+        .map(|d| d.items())
+        .unwrap_or_default()
+    {
         if let Some(server) = v.text()
             && !seen.contains(&server)
         {
@@ -337,27 +442,56 @@ fn registries(ctx: &mut Ctx, creds: Option<doc::V<'_>>, global: Option<&doc::V<'
     out
 }
 
-fn config_leftovers(ctx: &mut Ctx, config: Option<&doc::V<'_>>, global: Option<&doc::V<'_>>, doc: Option<&Doc>) {
+fn config_leftovers(
+    ctx: &mut Ctx,
+    config: Option<&doc::V<'_>>,
+    global: Option<&doc::V<'_>>,
+    doc: Option<&Doc>,
+) {
     if let Some(c) = config {
         if let Some(v) = c.get("encryption")
             && v.get("enabled").and_then(|e| e.bool()) == Some(true)
         {
-            ctx.warn(&v, "credential encryption is not needed: the recipe holds no secrets", None);
+            ctx.warn(
+                &v,
+                "credential encryption is not needed: the recipe holds no secrets",
+                None,
+            );
         }
         if let Some(v) = c.get("fallback_registry") {
-            ctx.warn(&v, "there is no fallback registry: batchyard pulls no Shipyard system images", None);
+            ctx.warn(
+                &v,
+                "there is no fallback registry: batchyard pulls no Shipyard system images",
+                None,
+            );
         }
     }
     if let Some(g) = global {
         if let Some(v) = g.get("files") {
-            ctx.warn(&v, "data ingress (global_resources.files) is not carried over", Some("upload the data to blob storage and use resource_files"));
+            ctx.warn(
+                &v,
+                "data ingress (global_resources.files) is not carried over",
+                Some("upload the data to blob storage and use resource_files"),
+            );
         }
         if let Some(sv) = g.get("volumes").and_then(|v| v.get("shared_data_volumes")) {
             ctx.warn(&sv, "shared data volumes are not set up on the pool; jobs that use them are reported as errors", Some("the pool's raw batch: {mountConfiguration: [...]}"));
         }
-        ctx.leftovers(g, &["docker_images", "singularity_images", "additional_registries", "volumes", "files"]);
+        ctx.leftovers(
+            g,
+            &[
+                "docker_images",
+                "singularity_images",
+                "additional_registries",
+                "volumes",
+                "files",
+            ],
+        );
     }
     if let Some(d) = doc {
-        ctx.leftovers(&d.cursor(), &["batch_shipyard", "global_resources", "data_replication"]);
+        ctx.leftovers(
+            &d.cursor(),
+            &["batch_shipyard", "global_resources", "data_replication"],
+        );
     }
 }

@@ -31,7 +31,11 @@ pub fn duration(ctx: &mut Ctx, v: &V<'_>) -> Option<Y> {
     match Duration::parse(&text) {
         Ok(_) => Some(s(text)),
         Err(e) => {
-            ctx.warn(v, format!("{e}; the value was left out"), Some("a duration such as 02:00:00, 90m or PT2H"));
+            ctx.warn(
+                v,
+                format!("{e}; the value was left out"),
+                Some("a duration such as 02:00:00, 90m or PT2H"),
+            );
             None
         }
     }
@@ -45,19 +49,42 @@ pub fn convert(ctx: &mut Ctx, spec: &V<'_>, global: Option<&V<'_>>) -> (Map, Poo
     if info.id != raw_id
         && let Some(v) = spec.get("id")
     {
-        ctx.warn(&v, format!("`{raw_id}` is not a valid Batch id; it became `{}`", info.id), None);
+        ctx.warn(
+            &v,
+            format!(
+                "`{raw_id}` is not a valid Batch id; it became `{}`",
+                info.id
+            ),
+            None,
+        );
     }
     pool.set("id", s(&info.id));
 
-    let vm_size = spec.get("vm_size").and_then(|v| v.text()).unwrap_or_default();
+    let vm_size = spec
+        .get("vm_size")
+        .and_then(|v| v.text())
+        .unwrap_or_default();
     let size = catalogue::vm_size(&vm_size);
     // The catalogue's spelling; Azure compares sizes without case.
-    let e = pool.set("vm_size", s(size.map_or(vm_size.as_str(), |z| z.name.as_str())));
+    let e = pool.set(
+        "vm_size",
+        s(size.map_or(vm_size.as_str(), |z| z.name.as_str())),
+    );
     if let (Some(z), Some(v)) = (size, spec.get("vm_size"))
         && let Some(date) = &z.retired
     {
-        e.comment(format!("Azure retired the {} series ({date}): pick a current size before applying.", z.series));
-        ctx.warn(&v, format!("Azure has retired the {} series ({date}); the size is kept as written", z.series), Some("a current size of the same kind (GPU, InfiniBand or general purpose)"));
+        e.comment(format!(
+            "Azure retired the {} series ({date}): pick a current size before applying.",
+            z.series
+        ));
+        ctx.warn(
+            &v,
+            format!(
+                "Azure has retired the {} series ({date}); the size is kept as written",
+                z.series
+            ),
+            Some("a current size of the same kind (GPU, InfiniBand or general purpose)"),
+        );
     }
     info.rdma_size = size.is_some_and(catalogue::VmSize::has_rdma);
 
@@ -71,7 +98,8 @@ pub fn convert(ctx: &mut Ctx, spec: &V<'_>, global: Option<&V<'_>>) -> (Map, Poo
     if let Some(v) = spec.get("max_tasks_per_node").and_then(|v| v.i64())
         && v != 1
     {
-        pool.set("task_slots_per_node", Y::Int(v)).comment("Shipyard: max_tasks_per_node.");
+        pool.set("task_slots_per_node", Y::Int(v))
+            .comment("Shipyard: max_tasks_per_node.");
     }
     if let Some(v) = spec.get("node_fill_type").and_then(|v| v.str()) {
         pool.set("scheduling", s(v));
@@ -80,9 +108,8 @@ pub fn convert(ctx: &mut Ctx, spec: &V<'_>, global: Option<&V<'_>>) -> (Map, Poo
     // `rdma: auto` would switch it on for any RDMA size, so say what Shipyard did.
     info.rdma_in_use = info.rdma_size && inter_node && !info.windows;
     if info.rdma_size && !info.rdma_in_use {
-        pool.set("rdma", Y::Bool(false)).comment(
-            "Shipyard used InfiniBand only with inter_node_communication_enabled: true.",
-        );
+        pool.set("rdma", Y::Bool(false))
+            .comment("Shipyard used InfiniBand only with inter_node_communication_enabled: true.");
     }
     if spec.get("inter_node_communication_enabled").is_some() {
         pool.set("inter_node_communication", Y::Bool(inter_node));
@@ -96,14 +123,34 @@ pub fn convert(ctx: &mut Ctx, spec: &V<'_>, global: Option<&V<'_>>) -> (Map, Poo
     ctx.leftovers(
         spec,
         &[
-            "id", "vm_size", "vm_configuration", "vm_count", "autoscale", "resize_timeout",
-            "max_tasks_per_node", "node_fill_type", "inter_node_communication_enabled",
-            "additional_node_prep", "resource_files", "virtual_network", "public_ips", "gpu",
-            "ssh", "rdp", "remote_access_control", "certificates", "input_data",
-            "transfer_files_on_pool_creation", "block_until_all_global_resources_loaded",
-            "reboot_on_start_task_failed", "attempt_recovery_on_unusable",
-            "upload_diagnostics_logs_on_unusable", "per_job_auto_scratch",
-            "batch_insights_enabled", "prometheus", "container_runtimes",
+            "id",
+            "vm_size",
+            "vm_configuration",
+            "vm_count",
+            "autoscale",
+            "resize_timeout",
+            "max_tasks_per_node",
+            "node_fill_type",
+            "inter_node_communication_enabled",
+            "additional_node_prep",
+            "resource_files",
+            "virtual_network",
+            "public_ips",
+            "gpu",
+            "ssh",
+            "rdp",
+            "remote_access_control",
+            "certificates",
+            "input_data",
+            "transfer_files_on_pool_creation",
+            "block_until_all_global_resources_loaded",
+            "reboot_on_start_task_failed",
+            "attempt_recovery_on_unusable",
+            "upload_diagnostics_logs_on_unusable",
+            "per_job_auto_scratch",
+            "batch_insights_enabled",
+            "prometheus",
+            "container_runtimes",
         ],
     );
     (pool, info)
@@ -119,12 +166,20 @@ fn image(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map, info: &mut PoolInfo) {
     let platform = vmc.get("platform_image");
     let custom = vmc.get("custom_image");
     if let (Some(_), Some(c)) = (&platform, &custom) {
-        ctx.error(c, "Shipyard rejects a pool with both platform_image and custom_image", Some("keep one of them"));
+        ctx.error(
+            c,
+            "Shipyard rejects a pool with both platform_image and custom_image",
+            Some("keep one of them"),
+        );
     }
     if let Some(p) = platform {
         let field = |k: &str| p.get(k).and_then(|v| v.text()).unwrap_or_default();
         let (publisher, offer, sku) = (field("publisher"), field("offer"), field("sku"));
-        let (pl, ol, sl) = (publisher.to_ascii_lowercase(), offer.to_ascii_lowercase(), sku.to_ascii_lowercase());
+        let (pl, ol, sl) = (
+            publisher.to_ascii_lowercase(),
+            offer.to_ascii_lowercase(),
+            sku.to_ascii_lowercase(),
+        );
         let windows = pl == "microsoftwindowsserver";
         info.windows = windows;
         let shown = format!("{publisher}/{offer}/{sku}");
@@ -137,9 +192,15 @@ fn image(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map, info: &mut PoolInfo) {
         };
         if retired || windows {
             let (alias, what) = if windows {
-                ("windows-2022", "Windows Server 2022 with a container runtime")
+                (
+                    "windows-2022",
+                    "Windows Server 2022 with a container runtime",
+                )
             } else {
-                ("ubuntu-hpc-24.04", "Ubuntu 24.04 HPC image with Docker, the NVIDIA and InfiniBand drivers and MPI")
+                (
+                    "ubuntu-hpc-24.04",
+                    "Ubuntu 24.04 HPC image with Docker, the NVIDIA and InfiniBand drivers and MPI",
+                )
             };
             pool.set("os", s(alias)).comment(format!(
                 "Shipyard: platform_image {shown}. Today's equivalent: {what}."
@@ -147,7 +208,11 @@ fn image(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map, info: &mut PoolInfo) {
             if retired {
                 ctx.warn(&p, format!("{shown} is retired (Azure Batch no longer supports its node agent); the pool uses `{alias}` instead"), Some(&format!("os: {alias}")));
             } else {
-                ctx.warn(&p, format!("{shown} is not in batchyard's catalogue; the pool uses `{alias}`"), Some(&format!("os: {alias}, or an explicit image:")));
+                ctx.warn(
+                    &p,
+                    format!("{shown} is not in batchyard's catalogue; the pool uses `{alias}`"),
+                    Some(&format!("os: {alias}, or an explicit image:")),
+                );
             }
         } else {
             let mut img = Map::new();
@@ -158,20 +223,38 @@ fn image(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map, info: &mut PoolInfo) {
                 img.set("version", s(v));
             }
             let agent = guess_node_agent(&ol, &sl);
-            img.set("node_agent", s(&agent)).comment("Check this node agent against `az batch pool supported-images list`.");
+            img.set("node_agent", s(&agent))
+                .comment("Check this node agent against `az batch pool supported-images list`.");
             img.set("preinstalled", seq([s("container_runtime")]));
-            ctx.warn(&p, format!("the node agent of {shown} was guessed as `{agent}`"), Some("image.node_agent"));
+            ctx.warn(
+                &p,
+                format!("the node agent of {shown} was guessed as `{agent}`"),
+                Some("image.node_agent"),
+            );
             pool.set("image", Y::Map(img));
         }
         native_note(pool, &p);
         license(ctx, &p);
-        ctx.leftovers(&p, &["publisher", "offer", "sku", "version", "native", "license_type"]);
+        ctx.leftovers(
+            &p,
+            &[
+                "publisher",
+                "offer",
+                "sku",
+                "version",
+                "native",
+                "license_type",
+            ],
+        );
     } else if let Some(c) = custom {
         let mut img = Map::new();
         if let Some(id) = c.get("arm_image_id").and_then(|v| v.text()) {
             img.set("custom", s(id));
         }
-        let agent = c.get("node_agent").and_then(|v| v.text()).unwrap_or_default();
+        let agent = c
+            .get("node_agent")
+            .and_then(|v| v.text())
+            .unwrap_or_default();
         info.windows = agent.to_ascii_lowercase().contains("windows");
         img.set("node_agent", s(agent));
         img.set("preinstalled", seq([s("container_runtime")])).comment(
@@ -180,7 +263,10 @@ fn image(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map, info: &mut PoolInfo) {
         pool.set("image", Y::Map(img));
         native_note(pool, &c);
         license(ctx, &c);
-        ctx.leftovers(&c, &["arm_image_id", "node_agent", "native", "license_type"]);
+        ctx.leftovers(
+            &c,
+            &["arm_image_id", "node_agent", "native", "license_type"],
+        );
     }
 }
 
@@ -191,14 +277,22 @@ fn native_note(pool: &mut Map, img: &V<'_>) {
     } else {
         "Shipyard ran containers itself (non-native mode); batchyard uses Batch's container support, which mounts the Batch directories and passes the task environment the same way."
     };
-    if let Some(e) = pool.0.iter_mut().find(|e| e.key == "os" || e.key == "image") {
+    if let Some(e) = pool
+        .0
+        .iter_mut()
+        .find(|e| e.key == "os" || e.key == "image")
+    {
         e.comment(note);
     }
 }
 
 fn license(ctx: &mut Ctx, img: &V<'_>) {
     if let Some(v) = img.get("license_type") {
-        ctx.warn(&v, "license_type (Azure Hybrid Benefit) is not carried over", Some("batch: {virtualMachineConfiguration: {licenseType: ...}} on the pool"));
+        ctx.warn(
+            &v,
+            "license_type (Azure Hybrid Benefit) is not carried over",
+            Some("batch: {virtualMachineConfiguration: {licenseType: ...}} on the pool"),
+        );
     }
 }
 
@@ -207,7 +301,11 @@ fn guess_node_agent(offer: &str, sku: &str) -> String {
         return "batch.node.windows amd64".into();
     }
     if offer.contains("ubuntu") || offer.contains("jammy") || offer.contains("noble") {
-        let version = if sku.contains("24") || offer.contains("24") || offer.contains("noble") { "24.04" } else { "22.04" };
+        let version = if sku.contains("24") || offer.contains("24") || offer.contains("noble") {
+            "24.04"
+        } else {
+            "22.04"
+        };
         return format!("batch.node.ubuntu {version}");
     }
     if offer.contains("alma") || offer.contains("rocky") || offer.contains("rhel") {
@@ -228,10 +326,16 @@ fn counts(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map, info: &mut PoolInfo, inte
     };
     info.dedicated = count("dedicated");
     info.spot = count("low_priority");
-    if inter_node && info.dedicated > 0 && info.spot > 0
+    if inter_node
+        && info.dedicated > 0
+        && info.spot > 0
         && let Some(v) = spec.get("vm_count")
     {
-        ctx.error(&v, "Shipyard rejects inter-node communication with both dedicated and low-priority nodes", Some("only one kind of node"));
+        ctx.error(
+            &v,
+            "Shipyard rejects inter-node communication with both dedicated and low-priority nodes",
+            Some("only one kind of node"),
+        );
     }
     let resize_timeout = spec.get("resize_timeout");
     match spec.get("autoscale") {
@@ -239,9 +343,14 @@ fn counts(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map, info: &mut PoolInfo, inte
             info.autoscale = true;
             let mut m = Map::new();
             if let Some(f) = a.get("formula").and_then(|v| v.text()) {
-                m.set("formula", s(f)).comment("Shipyard: autoscale.formula (it takes precedence over a scenario).");
+                m.set("formula", s(f))
+                    .comment("Shipyard: autoscale.formula (it takes precedence over a scenario).");
                 if let Some(sc) = a.get("scenario") {
-                    ctx.warn(&sc, "Shipyard ignores the scenario when a formula is given; so does the recipe", None);
+                    ctx.warn(
+                        &sc,
+                        "Shipyard ignores the scenario when a formula is given; so does the recipe",
+                        None,
+                    );
                 }
             } else if let Some(sc) = a.get("scenario") {
                 scenario(ctx, &sc, &mut m, info);
@@ -254,7 +363,11 @@ fn counts(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map, info: &mut PoolInfo, inte
             ctx.leftovers(&a, &["formula", "scenario", "evaluation_interval"]);
             pool.set("autoscale", Y::Map(m));
             if let Some(v) = resize_timeout {
-                ctx.warn(&v, "resize_timeout does not apply to autoscale pools (Shipyard ignored it too)", None);
+                ctx.warn(
+                    &v,
+                    "resize_timeout does not apply to autoscale pools (Shipyard ignored it too)",
+                    None,
+                );
             }
         }
         _ => {
@@ -262,7 +375,9 @@ fn counts(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map, info: &mut PoolInfo, inte
             m.set("dedicated", Y::Int(info.dedicated));
             let e = m.set("spot", Y::Int(info.spot));
             if info.spot > 0 {
-                e.comment("Shipyard: vm_count.low_priority (low-priority nodes are Spot nodes today).");
+                e.comment(
+                    "Shipyard: vm_count.low_priority (low-priority nodes are Spot nodes today).",
+                );
             }
             if let Some(v) = resize_timeout
                 && let Some(d) = duration(ctx, &v)
@@ -278,7 +393,11 @@ fn scenario(ctx: &mut Ctx, sc: &V<'_>, m: &mut Map, info: &mut PoolInfo) {
     if let Some(name) = sc.get("name").and_then(|v| v.text()) {
         m.set("scenario", s(name));
     }
-    let max = |k: &str| sc.get("maximum_vm_count").and_then(|c| c.get(k)).and_then(|v| v.i64());
+    let max = |k: &str| {
+        sc.get("maximum_vm_count")
+            .and_then(|c| c.get(k))
+            .and_then(|v| v.i64())
+    };
     // A negative maximum meant unbounded in Shipyard; 16777216 is the bound it used.
     let bound = |v: i64| if v < 0 { 16_777_216 } else { v };
     let (md, ms) = (max("dedicated").map(bound), max("low_priority").map(bound));
@@ -291,10 +410,15 @@ fn scenario(ctx: &mut Ctx, sc: &V<'_>, m: &mut Map, info: &mut PoolInfo) {
         m.set("max_spot", Y::Int(v));
     }
     if md.is_none() && ms.is_none() {
-        ctx.error(sc, "an autoscale scenario needs maximum_vm_count (Shipyard requires it too)", Some("autoscale.max_dedicated / max_spot"));
+        ctx.error(
+            sc,
+            "an autoscale scenario needs maximum_vm_count (Shipyard requires it too)",
+            Some("autoscale.max_dedicated / max_spot"),
+        );
     }
     if info.dedicated > 0 {
-        m.set("min_dedicated", Y::Int(info.dedicated)).comment("Shipyard: vm_count.dedicated is the scenario's minimum.");
+        m.set("min_dedicated", Y::Int(info.dedicated))
+            .comment("Shipyard: vm_count.dedicated is the scenario's minimum.");
     }
     if info.spot > 0 {
         ctx.warn(sc, format!("vm_count.low_priority ({}) was the scenario's minimum of low-priority nodes; batchyard scenarios have no minimum for Spot nodes", info.spot), Some("autoscale.min_dedicated, or a formula"));
@@ -320,12 +444,29 @@ fn scenario(ctx: &mut Ctx, sc: &V<'_>, m: &mut Map, info: &mut PoolInfo) {
         if default.is_some_and(|d| d == v.value()) {
             continue;
         }
-        if key == "time_ranges" && v.value() == serde_json::json!({"weekdays": {"start": 1, "end": 5}, "work_hours": {"start": 8, "end": 17}}) {
+        if key == "time_ranges"
+            && v.value()
+                == serde_json::json!({"weekdays": {"start": 1, "end": 5}, "work_hours": {"start": 8, "end": 17}})
+        {
             continue;
         }
         ctx.warn(&v, format!("`{key}` tunes Shipyard's generated formula; batchyard's `{}` scenario uses the default", sc.get("name").and_then(|n| n.text()).unwrap_or_default()), Some("autoscale.formula with the exact formula you need"));
     }
-    ctx.leftovers(sc, &["name", "maximum_vm_count", "sample_lookback_interval", "maximum_vm_increment_per_evaluation", "node_deallocation_option", "required_sample_percentage", "bias_last_sample", "bias_node_type", "rebalance_preemption_percentage", "time_ranges"]);
+    ctx.leftovers(
+        sc,
+        &[
+            "name",
+            "maximum_vm_count",
+            "sample_lookback_interval",
+            "maximum_vm_increment_per_evaluation",
+            "node_deallocation_option",
+            "required_sample_percentage",
+            "bias_last_sample",
+            "bias_node_type",
+            "rebalance_preemption_percentage",
+            "time_ranges",
+        ],
+    );
 }
 
 fn containers(ctx: &mut Ctx, global: Option<&V<'_>>, pool: &mut Map) {
@@ -365,7 +506,12 @@ fn start_task(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map) {
     let mut env = Map::new();
     if let Some(p) = &prep {
         for phase in ["pre", "post"] {
-            for v in p.get("commands").and_then(|c| c.get(phase)).map(|c| c.items()).unwrap_or_default() {
+            for v in p
+                .get("commands")
+                .and_then(|c| c.get(phase))
+                .map(|c| c.items())
+                .unwrap_or_default()
+            {
                 commands.extend(v.text());
             }
         }
@@ -375,9 +521,20 @@ fn start_task(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map) {
             }
         }
         if let Some(v) = p.get("environment_variables_keyvault_secret_id") {
-            ctx.warn(&v, "environment variables from Key Vault are not carried over", Some("start_task.env with the values, or fetch them in the command"));
+            ctx.warn(
+                &v,
+                "environment variables from Key Vault are not carried over",
+                Some("start_task.env with the values, or fetch them in the command"),
+            );
         }
-        ctx.leftovers(p, &["commands", "environment_variables", "environment_variables_keyvault_secret_id"]);
+        ctx.leftovers(
+            p,
+            &[
+                "commands",
+                "environment_variables",
+                "environment_variables_keyvault_secret_id",
+            ],
+        );
     }
     let files = resource_files(spec.get("resource_files"));
     if commands.is_empty() && env.is_empty() && files.is_empty() {
@@ -387,7 +544,10 @@ fn start_task(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map) {
     let command = if commands.is_empty() {
         "/bin/true".to_owned()
     } else {
-        format!("/bin/bash -c {}", shell_single_quote(&commands.join(" && ")))
+        format!(
+            "/bin/bash -c {}",
+            shell_single_quote(&commands.join(" && "))
+        )
     };
     st.set("command", s(command)).comment("Shipyard: additional_node_prep.commands (pre and post), run as root as Shipyard's node prep did.");
     st.set("elevated", Y::Bool(true));
@@ -395,7 +555,8 @@ fn start_task(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map) {
         st.set("env", Y::Map(env));
     }
     if !files.is_empty() {
-        st.set("resource_files", Y::Seq(files)).comment("Shipyard: pool_specification.resource_files.");
+        st.set("resource_files", Y::Seq(files))
+            .comment("Shipyard: pool_specification.resource_files.");
     }
     pool.set("start_task", Y::Map(st));
 }
@@ -426,7 +587,11 @@ pub fn resource_files(list: Option<V<'_>>) -> Vec<crate::emit::Item> {
 fn network(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map) {
     let Some(vn) = spec.get("virtual_network") else {
         if let Some(v) = spec.get("public_ips") {
-            ctx.warn(&v, "public_ips need a subnet, and the pool has none", Some("network.subnet_id with network.public_ips"));
+            ctx.warn(
+                &v,
+                "public_ips need a subnet, and the pool has none",
+                Some("network.subnet_id with network.public_ips"),
+            );
         }
         return;
     };
@@ -452,10 +617,18 @@ fn network(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map) {
 fn gpu(ctx: &mut Ctx, spec: &V<'_>) {
     let Some(g) = spec.get("gpu") else { return };
     if let Some(v) = g.get("nvidia_driver") {
-        ctx.warn(&v, "batchyard installs no driver from a URL: the pool's image carries the NVIDIA driver", Some("an image with the driver (os: ubuntu-hpc-24.04)"));
+        ctx.warn(
+            &v,
+            "batchyard installs no driver from a URL: the pool's image carries the NVIDIA driver",
+            Some("an image with the driver (os: ubuntu-hpc-24.04)"),
+        );
     }
     if let Some(v) = g.get("ignore_warnings") {
-        ctx.warn(&v, "ignore_warnings steered Shipyard's driver checks, which batchyard does not run", None);
+        ctx.warn(
+            &v,
+            "ignore_warnings steered Shipyard's driver checks, which batchyard does not run",
+            None,
+        );
     }
     ctx.leftovers(&g, &["nvidia_driver", "ignore_warnings"]);
 }
@@ -466,36 +639,87 @@ fn unsupported(ctx: &mut Ctx, spec: &V<'_>) {
             ctx.warn(&v, msg, instead);
         }
     };
-    warn(ctx, "ssh", "SSH users are not created from the recipe", Some("add a node user with `az batch node user create` when you need to log in"));
-    warn(ctx, "rdp", "RDP users are not created from the recipe", Some("add a node user with `az batch node user create` when you need to log in"));
-    warn(ctx, "remote_access_control", "inbound NAT rules are not carried over", Some("batch: {networkConfiguration: {endpointConfiguration: ...}} on the pool"));
-    warn(ctx, "certificates", "Batch certificates are retired and not carried over", Some("Azure Key Vault with a managed identity"));
+    warn(
+        ctx,
+        "ssh",
+        "SSH users are not created from the recipe",
+        Some("add a node user with `az batch node user create` when you need to log in"),
+    );
+    warn(
+        ctx,
+        "rdp",
+        "RDP users are not created from the recipe",
+        Some("add a node user with `az batch node user create` when you need to log in"),
+    );
+    warn(
+        ctx,
+        "remote_access_control",
+        "inbound NAT rules are not carried over",
+        Some("batch: {networkConfiguration: {endpointConfiguration: ...}} on the pool"),
+    );
+    warn(
+        ctx,
+        "certificates",
+        "Batch certificates are retired and not carried over",
+        Some("Azure Key Vault with a managed identity"),
+    );
     if let Some(v) = spec.get("input_data") {
-        ctx.error(&v, "blobxfer/Batch input data cannot come across: the data is not copied to the nodes", Some("start_task.resource_files with blob URLs, or auto_storage_container"));
+        ctx.error(
+            &v,
+            "blobxfer/Batch input data cannot come across: the data is not copied to the nodes",
+            Some("start_task.resource_files with blob URLs, or auto_storage_container"),
+        );
     }
-    warn(ctx, "transfer_files_on_pool_creation", "Shipyard's data ingress on pool creation is not carried over", Some("copy the data to blob storage and use resource_files"));
-    for key in ["block_until_all_global_resources_loaded", "reboot_on_start_task_failed", "attempt_recovery_on_unusable", "upload_diagnostics_logs_on_unusable"] {
+    warn(
+        ctx,
+        "transfer_files_on_pool_creation",
+        "Shipyard's data ingress on pool creation is not carried over",
+        Some("copy the data to blob storage and use resource_files"),
+    );
+    for key in [
+        "block_until_all_global_resources_loaded",
+        "reboot_on_start_task_failed",
+        "attempt_recovery_on_unusable",
+        "upload_diagnostics_logs_on_unusable",
+    ] {
         if let Some(v) = spec.get(key)
             && v.bool() == Some(key.starts_with("block") || key.starts_with("upload"))
         {
             continue; // Shipyard's default, which is what batchyard does anyway
         }
-        warn(ctx, key, "Shipyard's node recovery and diagnostics options are not carried over; batchyard reports failed nodes with their start task output", None);
+        warn(
+            ctx,
+            key,
+            "Shipyard's node recovery and diagnostics options are not carried over; batchyard reports failed nodes with their start task output",
+            None,
+        );
     }
     if let Some(v) = spec.get("per_job_auto_scratch")
         && v.bool() == Some(true)
     {
-        ctx.warn(&v, "per-job auto scratch (BeeOND) is not available; jobs using auto_scratch are reported", Some("a shared file system mounted with batch: {mountConfiguration: ...}"));
+        ctx.warn(
+            &v,
+            "per-job auto scratch (BeeOND) is not available; jobs using auto_scratch are reported",
+            Some("a shared file system mounted with batch: {mountConfiguration: ...}"),
+        );
     }
     if let Some(v) = spec.get("batch_insights_enabled")
         && v.bool() == Some(true)
     {
-        ctx.warn(&v, "Batch Insights is not installed", Some("a start_task that installs your monitoring agent"));
+        ctx.warn(
+            &v,
+            "Batch Insights is not installed",
+            Some("a start_task that installs your monitoring agent"),
+        );
     }
     if let Some(p) = spec.get("prometheus")
         && p.value().to_string().contains("true")
     {
-        ctx.warn(&p, "Prometheus exporters are not installed", Some("a start_task that installs them"));
+        ctx.warn(
+            &p,
+            "Prometheus exporters are not installed",
+            Some("a start_task that installs them"),
+        );
     }
     if let Some(cr) = spec.get("container_runtimes") {
         let text = cr.value().to_string();
@@ -503,7 +727,11 @@ fn unsupported(ctx: &mut Ctx, spec: &V<'_>) {
             ctx.warn(&cr, "Kata containers cannot come across: tasks run with the default runtime (runc), without Kata's VM isolation", None);
         }
         if text.contains("singularity") {
-            ctx.warn(&cr, "Singularity is not installed on nodes", Some("Docker images"));
+            ctx.warn(
+                &cr,
+                "Singularity is not installed on nodes",
+                Some("Docker images"),
+            );
         }
     }
 }

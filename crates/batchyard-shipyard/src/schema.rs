@@ -111,7 +111,9 @@ fn check_node(rule: &Value, v: &V<'_>, _parent: &str, out: &mut Vec<Finding>) {
     if let (Some(choices), Some(value)) = (rule.get("enum").and_then(Value::as_array), value)
         && !choices.contains(value)
     {
-        let shown = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+        let shown = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned);
         let allowed: Vec<String> = choices
             .iter()
             .map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_owned))
@@ -165,7 +167,9 @@ fn check_range(range: &serde_json::Map<String, Value>, v: &V<'_>, out: &mut Vec<
     {
         out.push(err(
             v,
-            format!("Type 'scalar' has size of '{shown}', less than min limit '{min}'. Path: '{path}'"),
+            format!(
+                "Type 'scalar' has size of '{shown}', less than min limit '{min}'. Path: '{path}'"
+            ),
         ));
     }
     if let Some(max) = bound("max")
@@ -288,7 +292,9 @@ mod tests {
         );
         assert_eq!(
             p,
-            ["5:job_specifications[0].tasks[0].gpu Key 'gpu' was not defined. Path: '/job_specifications/0/tasks/0'"]
+            [
+                "5:job_specifications[0].tasks[0].gpu Key 'gpu' was not defined. Path: '/job_specifications/0/tasks/0'"
+            ]
         );
     }
 
@@ -298,10 +304,23 @@ mod tests {
             "pool",
             "pool_specification:\n  vm_size: 3\n  vm_count: {dedicated: -1}\n  node_fill_type: fill\n  vm_configuration: {}\n",
         );
-        assert!(p.iter().any(|m| m.contains("Cannot find required key 'id'")), "{p:?}");
-        assert!(p.iter().any(|m| m.starts_with("2:pool_specification.vm_size Value '3' is not of type 'str'")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|m| m.contains("Cannot find required key 'id'")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m
+                    .starts_with("2:pool_specification.vm_size Value '3' is not of type 'str'")),
+            "{p:?}"
+        );
         assert!(p.iter().any(|m| m.contains("less than min limit")), "{p:?}");
-        assert!(p.iter().any(|m| m.starts_with("4:") && m.contains("Enum 'fill'")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("4:") && m.contains("Enum 'fill'")),
+            "{p:?}"
+        );
     }
 
     #[test]

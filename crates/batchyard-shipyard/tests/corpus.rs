@@ -17,9 +17,15 @@ fn corpus() -> PathBuf {
 }
 
 fn sets(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
-    if entries.iter().any(|p| p.file_name().is_some_and(|n| n == "pool.yaml")) {
+    if entries
+        .iter()
+        .any(|p| p.file_name().is_some_and(|n| n == "pool.yaml"))
+    {
         out.push(dir.to_owned());
     }
     for p in entries.into_iter().filter(|p| p.is_dir()) {
@@ -38,21 +44,27 @@ struct Row {
 fn check_payloads(name: &str, recipe: &str) -> usize {
     let loaded = load(&format!("{name}.yaml"), recipe, &Default::default());
     let errors: Vec<_> = loaded.diagnostics.iter().filter(|d| d.is_error()).collect();
-    assert!(errors.is_empty(), "{name}: the recipe does not load: {errors:#?}\n{recipe}");
+    assert!(
+        errors.is_empty(),
+        "{name}: the recipe does not load: {errors:#?}\n{recipe}"
+    );
     let desired = compile(loaded.recipe.as_ref().unwrap(), &CompileOptions::default())
         .unwrap_or_else(|d| panic!("{name}: compile failed: {d:#?}\n{recipe}"));
     for p in &desired.pools {
         let v = serde_json::to_value(&p.payload).unwrap();
-        validate_against_spec("BatchPoolCreateOptions", &v).unwrap_or_else(|e| panic!("{name}: pool {e:#?}\n{v:#}"));
+        validate_against_spec("BatchPoolCreateOptions", &v)
+            .unwrap_or_else(|e| panic!("{name}: pool {e:#?}\n{v:#}"));
     }
     let mut count = 0;
     for j in &desired.jobs {
         let v = serde_json::to_value(&j.payload).unwrap();
-        validate_against_spec("BatchJobCreateOptions", &v).unwrap_or_else(|e| panic!("{name}: job {e:#?}\n{v:#}"));
+        validate_against_spec("BatchJobCreateOptions", &v)
+            .unwrap_or_else(|e| panic!("{name}: job {e:#?}\n{v:#}"));
         for t in tasks(&loaded, &desired, j) {
             let t = t.unwrap_or_else(|d| panic!("{name}: task {d:#?}"));
             let v = serde_json::to_value(&t).unwrap();
-            validate_against_spec("BatchTaskCreateOptions", &v).unwrap_or_else(|e| panic!("{name}: task {e:#?}\n{v:#}"));
+            validate_against_spec("BatchTaskCreateOptions", &v)
+                .unwrap_or_else(|e| panic!("{name}: task {e:#?}\n{v:#}"));
             count += 1;
         }
     }
@@ -64,21 +76,56 @@ fn every_corpus_set_imports_loads_compiles_and_validates() {
     let root = corpus();
     let mut dirs = Vec::new();
     sets(&root, &mut dirs);
-    assert!(dirs.len() >= 30, "corpus not found under {}", root.display());
+    assert!(
+        dirs.len() >= 30,
+        "corpus not found under {}",
+        root.display()
+    );
     let mut rows = Vec::new();
     for dir in &dirs {
-        let rel = dir.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+        let rel = dir
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
         let name = rel.replace("/config", "").replace('/', "-");
         let snap = name.replace('+', "_");
-        match import(dir, &ImportOptions { name: Some(name.clone()), ..Default::default() }) {
+        match import(
+            dir,
+            &ImportOptions {
+                name: Some(name.clone()),
+                ..Default::default()
+            },
+        ) {
             Ok(imported) => {
                 let tasks = check_payloads(&name, &imported.recipe);
-                let findings: Vec<String> = imported.findings.iter().map(ToString::to_string).collect();
-                insta::assert_snapshot!(snap.clone(), format!("{}\n# --- findings\n# {}\n# --- env\n# {}", imported.recipe, findings.join("\n# "), imported.env.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n# ")));
-                let errors: Vec<String> = imported.errors().map(|f| format!("`{}`: {}", f.key, f.message)).collect();
+                let findings: Vec<String> =
+                    imported.findings.iter().map(ToString::to_string).collect();
+                insta::assert_snapshot!(
+                    snap.clone(),
+                    format!(
+                        "{}\n# --- findings\n# {}\n# --- env\n# {}",
+                        imported.recipe,
+                        findings.join("\n# "),
+                        imported
+                            .env
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("\n# ")
+                    )
+                );
+                let errors: Vec<String> = imported
+                    .errors()
+                    .map(|f| format!("`{}`: {}", f.key, f.message))
+                    .collect();
                 rows.push(Row {
                     set: rel,
-                    outcome: if errors.is_empty() { "yes".into() } else { "with errors".into() },
+                    outcome: if errors.is_empty() {
+                        "yes".into()
+                    } else {
+                        "with errors".into()
+                    },
                     warnings: imported.warnings().count(),
                     errors,
                     tasks,
@@ -88,7 +135,10 @@ fn every_corpus_set_imports_loads_compiles_and_validates() {
                 set: rel,
                 outcome: "rejected (fails Shipyard's schema)".into(),
                 warnings: 0,
-                errors: problems.iter().map(|f| format!("`{}`: {}", f.key, f.message)).collect(),
+                errors: problems
+                    .iter()
+                    .map(|f| format!("`{}`: {}", f.key, f.message))
+                    .collect(),
                 tasks: 0,
             }),
             Err(e) => panic!("{name}: {e}"),
@@ -104,11 +154,21 @@ fn every_corpus_set_imports_loads_compiles_and_validates() {
          Azure Batch REST specification. Errors name the Shipyard feature that cannot come\n\
          across.\n\n",
     );
-    doc.push_str(&format!("{clean} of {} sets with a Batch pool import without errors.\n\n", rows.len()));
+    doc.push_str(&format!(
+        "{clean} of {} sets with a Batch pool import without errors.\n\n",
+        rows.len()
+    ));
     doc.push_str("| config set | imported | tasks | warnings | errors |\n|---|---|---|---|---|\n");
     for r in &rows {
-        let errs = if r.errors.is_empty() { "".into() } else { r.errors.join("<br>").replace('|', "\\|") };
-        doc.push_str(&format!("| {} | {} | {} | {} | {} |\n", r.set, r.outcome, r.tasks, r.warnings, errs));
+        let errs = if r.errors.is_empty() {
+            "".into()
+        } else {
+            r.errors.join("<br>").replace('|', "\\|")
+        };
+        doc.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            r.set, r.outcome, r.tasks, r.warnings, errs
+        ));
     }
     doc.push_str(MIGRATION);
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/shipyard-import.md");
@@ -116,7 +176,10 @@ fn every_corpus_set_imports_loads_compiles_and_validates() {
         std::fs::write(&path, &doc).unwrap();
     } else {
         let current = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(current == doc, "docs/shipyard-import.md is out of date: run BATCHYARD_BLESS=1 cargo test -p batchyard-shipyard --test corpus");
+        assert!(
+            current == doc,
+            "docs/shipyard-import.md is out of date: run BATCHYARD_BLESS=1 cargo test -p batchyard-shipyard --test corpus"
+        );
     }
 }
 

@@ -20,8 +20,15 @@ fn registry_passwords_become_env_references_and_are_never_written() {
     let out = import_from_texts(&[("credentials.yaml", creds), ("pool.yaml", POOL)]).unwrap();
     assert!(!out.recipe.contains("s3cret-value"));
     let r = recipe_value(&out.recipe);
-    assert_eq!(r["registries"][0]["password"]["env"], "REGISTRY_PASSWORD_MYACR_AZURECR_IO");
-    assert!(out.env.iter().any(|e| e.name == "REGISTRY_PASSWORD_MYACR_AZURECR_IO"));
+    assert_eq!(
+        r["registries"][0]["password"]["env"],
+        "REGISTRY_PASSWORD_MYACR_AZURECR_IO"
+    );
+    assert!(
+        out.env
+            .iter()
+            .any(|e| e.name == "REGISTRY_PASSWORD_MYACR_AZURECR_IO")
+    );
     assert_eq!(r["pools"][0]["nodes"]["spot"], 3);
     assert_eq!(r["pools"][0]["os"], "ubuntu-hpc-24.04");
 }
@@ -36,17 +43,30 @@ fn ids_factories_dependencies_and_merge_task() {
     assert_eq!(tasks[0]["id"], "task-00000");
     assert_eq!(r["jobs"][0]["on_all_tasks_complete"], "terminate_job");
     assert_eq!(tasks[0]["constraints"]["retention"], "1d");
-    assert_eq!(tasks[1]["factory"]["product"]["p1"]["range"], serde_json::json!([10, 12, 1]));
-    assert_eq!(tasks[2]["depends_on"], serde_json::json!([{"range": [1, 6]}]));
+    assert_eq!(
+        tasks[1]["factory"]["product"]["p1"]["range"],
+        serde_json::json!([10, 12, 1])
+    );
+    assert_eq!(
+        tasks[2]["depends_on"],
+        serde_json::json!([{"range": [1, 6]}])
+    );
     assert_eq!(tasks[3]["id"], "merge-task-00000");
     assert_eq!(tasks[3]["depends_on"], "all");
 
     // The factory's generated ids continue Shipyard's numbering: task-00001 .. task-00006.
     let loaded = load("r.yaml", &out.recipe, &Default::default());
-    let desired = batchyard_compile::compile(loaded.recipe.as_ref().unwrap(), &Default::default()).unwrap();
+    let desired =
+        batchyard_compile::compile(loaded.recipe.as_ref().unwrap(), &Default::default()).unwrap();
     let ids: Vec<String> = batchyard_compile::tasks(&loaded, &desired, &desired.jobs[0])
         .map(|t| serde_json::to_value(t.unwrap()).unwrap())
-        .map(|v| format!("{} {}", v["id"].as_str().unwrap(), v["commandLine"].as_str().unwrap()))
+        .map(|v| {
+            format!(
+                "{} {}",
+                v["id"].as_str().unwrap(),
+                v["commandLine"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(ids[0], "task-00000 echo first {{literal}}");
     assert_eq!(ids[1], "task-00001 echo 0 10");
@@ -65,12 +85,39 @@ fn autoscale_scenario_and_unsupported_features_are_reported() {
     assert_eq!(a["max_dedicated"], 8);
     assert_eq!(a["min_dedicated"], 1);
     assert_eq!(r["jobs"][0]["tasks"][0]["gpu"], false);
-    let keys: Vec<(String, bool)> = out.findings.iter().map(|f| (f.key.clone(), f.is_error())).collect();
-    assert!(keys.contains(&("job_specifications[0].tasks[0].singularity_image".into(), true)), "{keys:?}");
-    assert!(keys.contains(&("job_specifications[0].recurrence".into(), false)), "{keys:?}");
-    assert!(keys.contains(&("pool_specification.container_runtimes".into(), false)), "{keys:?}");
-    assert!(keys.contains(&("pool_specification.autoscale.scenario.bias_node_type".into(), false)), "{keys:?}");
-    let line = out.findings.iter().find(|f| f.key.ends_with("singularity_image")).unwrap().line;
+    let keys: Vec<(String, bool)> = out
+        .findings
+        .iter()
+        .map(|f| (f.key.clone(), f.is_error()))
+        .collect();
+    assert!(
+        keys.contains(&(
+            "job_specifications[0].tasks[0].singularity_image".into(),
+            true
+        )),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&("job_specifications[0].recurrence".into(), false)),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&("pool_specification.container_runtimes".into(), false)),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&(
+            "pool_specification.autoscale.scenario.bias_node_type".into(),
+            false
+        )),
+        "{keys:?}"
+    );
+    let line = out
+        .findings
+        .iter()
+        .find(|f| f.key.ends_with("singularity_image"))
+        .unwrap()
+        .line;
     assert_eq!(line, Some(5));
 }
 
@@ -82,7 +129,11 @@ fn schema_violations_are_reported_in_shipyard_terms() {
             assert_eq!(f.len(), 1);
             assert_eq!(f[0].file, "pool.yaml");
             assert_eq!(f[0].line, Some(6));
-            assert!(f[0].message.starts_with("Key 'gpus' was not defined"), "{}", f[0]);
+            assert!(
+                f[0].message.starts_with("Key 'gpus' was not defined"),
+                "{}",
+                f[0]
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -100,10 +151,38 @@ fn yaml_value() -> impl Strategy<Value = String> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(", "))),
             prop::collection::vec(
-                (prop::sample::select(vec!["id", "tasks", "command", "docker_image", "task_factory", "parametric_sweep", "product", "start", "stop", "multi_instance", "num_instances", "mpi", "runtime", "depends_on_range", "vm_count", "autoscale", "scenario", "x"]), inner),
+                (
+                    prop::sample::select(vec![
+                        "id",
+                        "tasks",
+                        "command",
+                        "docker_image",
+                        "task_factory",
+                        "parametric_sweep",
+                        "product",
+                        "start",
+                        "stop",
+                        "multi_instance",
+                        "num_instances",
+                        "mpi",
+                        "runtime",
+                        "depends_on_range",
+                        "vm_count",
+                        "autoscale",
+                        "scenario",
+                        "x"
+                    ]),
+                    inner
+                ),
                 0..4,
             )
-            .prop_map(|v| format!("{{{}}}", v.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", "))),
+            .prop_map(|v| format!(
+                "{{{}}}",
+                v.iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
         ]
     })
 }
