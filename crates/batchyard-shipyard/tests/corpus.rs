@@ -1,6 +1,6 @@
 //! The Shipyard corpus: every config set with a Batch pool is imported, the recipe loads
 //! without errors, compiles, and every pool, job and task payload validates against the
-//! official Batch spec. Each recipe is snapshotted, and docs/shipyard-import.md is the table
+//! official Batch spec. Each recipe is snapshotted, and docs/shipyard-migration.md is the table
 //! of results (regenerate with `BATCHYARD_BLESS=1 cargo test -p batchyard-shipyard --test corpus`).
 
 #![allow(clippy::unwrap_used)]
@@ -171,14 +171,14 @@ fn every_corpus_set_imports_loads_compiles_and_validates() {
         ));
     }
     doc.push_str(MIGRATION);
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/shipyard-import.md");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/shipyard-migration.md");
     if std::env::var_os("BATCHYARD_BLESS").is_some() {
         std::fs::write(&path, &doc).unwrap();
     } else {
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             current == doc,
-            "docs/shipyard-import.md is out of date: run BATCHYARD_BLESS=1 cargo test -p batchyard-shipyard --test corpus"
+            "docs/shipyard-migration.md is out of date: run BATCHYARD_BLESS=1 cargo test -p batchyard-shipyard --test corpus"
         );
     }
 }
