@@ -410,3 +410,68 @@ async fn protocol_errors_and_conditions() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_instance_task_spans_nodes() {
+    let mut h = Harness::start().await;
+    h.create_pool("mpi", 3, 1, json!({"enableInterNodeCommunication": true}))
+        .await;
+    h.wait_idle("mpi", 3).await;
+    h.post("/jobs", json!({"id": "mj", "poolInfo": {"poolId": "mpi"}}))
+        .await;
+    let (status, body) = h
+        .post(
+            "/jobs/mj/tasks",
+            json!({
+                "id": "mpi-run",
+                "commandLine": "/bin/sh -c \"sort $AZ_BATCH_TASK_SHARED_DIR/coord.log; echo hosts=$AZ_BATCH_HOST_LIST master=$AZ_BATCH_IS_CURRENT_NODE_MASTER\"",
+                "multiInstanceSettings": {
+                    "numberOfInstances": 3,
+                    "coordinationCommandLine": "/bin/sh -c \"echo coord $AZ_BATCH_IS_CURRENT_NODE_MASTER >> $AZ_BATCH_TASK_SHARED_DIR/coord.log\""
+                }
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let task = h
+        .wait_for(
+            "/jobs/mj/tasks/mpi-run",
+            "multi-instance task",
+            Duration::from_secs(30),
+            |t| t["state"] == "completed",
+        )
+        .await;
+    assert_eq!(task["executionInfo"]["exitCode"], 0, "{task}");
+    let stdout = h
+        .http
+        .get(h.at("/jobs/mj/tasks/mpi-run/files/stdout.txt"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        stdout,
+        "coord false\ncoord false\ncoord true\nhosts=127.0.0.1,127.0.0.1,127.0.0.1 master=true\n"
+    );
+    let (_, subtasks) = h.get("/jobs/mj/tasks/mpi-run/subtasksinfo").await;
+    let subtasks = subtasks["value"].as_array().unwrap().clone();
+    assert_eq!(subtasks.len(), 2);
+    let primary = task["nodeInfo"]["nodeId"].as_str().unwrap();
+    let mut nodes: Vec<&str> = subtasks
+        .iter()
+        .map(|s| s["nodeInfo"]["nodeId"].as_str().unwrap())
+        .collect();
+    nodes.push(primary);
+    nodes.sort();
+    nodes.dedup();
+    assert_eq!(nodes.len(), 3, "each instance ran on its own node");
+    for s in &subtasks {
+        assert_eq!(s["state"], "completed");
+        assert_eq!(s["result"], "success", "{s}");
+    }
+    // The nodes are free again.
+    h.wait_idle("mpi", 3).await;
+    h.shutdown().await;
+}

@@ -76,19 +76,32 @@ fn new_task(state: &Shared, job: &Value, mut doc: Value) -> ApiResult<(String, V
             "must be at least 1",
         ));
     }
-    if let Some(multi) = doc.get("multiInstanceSettings")
-        && multi
+    if let Some(multi) = doc.get("multiInstanceSettings") {
+        if !multi
+            .get("coordinationCommandLine")
+            .is_some_and(Value::is_string)
+        {
+            return Err(ApiError::missing_property(
+                "multiInstanceSettings.coordinationCommandLine",
+            ));
+        }
+        if multi
             .get("numberOfInstances")
             .and_then(Value::as_i64)
             .unwrap_or(1)
-            > 1
-    {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "UnsupportedProperty",
-            "Multi-instance tasks with more than one instance are not supported by the emulator.",
-        )
-        .with("PropertyName", "multiInstanceSettings"));
+            < 1
+        {
+            return Err(ApiError::invalid_property(
+                "multiInstanceSettings.numberOfInstances",
+                "must be at least 1",
+            ));
+        }
+        if slots != 1 {
+            return Err(ApiError::invalid_property(
+                "requiredSlots",
+                "a multi-instance task must require exactly one slot",
+            ));
+        }
     }
     let now = clock::now();
     let job_id = text(job, "id");
@@ -361,6 +374,10 @@ pub async fn subtasks(
     State(state): State<Shared>,
     Path((job, task)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    load(&state, &job, &task)?;
-    Ok(axum::Json(json!({ "value": [] })).into_response())
+    let doc = load(&state, &job, &task)?;
+    let subtasks = doc
+        .pointer("/_emulator/subtasks")
+        .cloned()
+        .unwrap_or(json!([]));
+    Ok(axum::Json(json!({ "value": subtasks })).into_response())
 }

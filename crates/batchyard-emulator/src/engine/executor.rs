@@ -58,7 +58,7 @@ pub struct RunFailure {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Outcome {
     /// Exit code, when the process ran.
     pub exit_code: Option<i64>,
@@ -66,6 +66,22 @@ pub struct Outcome {
     pub failure: Option<RunFailure>,
     /// The run was stopped on request (terminate, node removal).
     pub killed: bool,
+    /// For a multi-instance task: how each instance's coordination command ended,
+    /// with its start and end times.
+    pub instances: Vec<InstanceOutcome>,
+}
+
+/// One instance of a multi-instance task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceOutcome {
+    /// Start time (RFC 3339).
+    pub start: String,
+    /// End time (RFC 3339).
+    pub end: String,
+    /// The coordination command's end.
+    pub exit_code: Option<i64>,
+    /// Its failure, if any.
+    pub failure: Option<RunFailure>,
 }
 
 const WRAPPER: &str = r#""$@"; c=$?; printf '%s' "$c" > "$BATCHYARD_EXIT_FILE.tmp" && mv "$BATCHYARD_EXIT_FILE.tmp" "$BATCHYARD_EXIT_FILE"; exit $c"#;
@@ -78,7 +94,7 @@ fn failure(category: &'static str, code: &'static str, message: impl Into<String
             code,
             message: message.into(),
         }),
-        killed: false,
+        ..Outcome::default()
     }
 }
 
@@ -127,15 +143,38 @@ pub fn read_exit_file(path: &Path) -> Option<i64> {
     fs_err::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-/// Whether process `pid` is alive and carries `marker` in its environment.
-pub fn process_alive_with_marker(pid: i64, marker: &str) -> bool {
-    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
-        return false;
+/// Processes whose environment carries `marker` (or a sub-marker `marker/...`, the
+/// instances of a multi-instance task): the runs of one attempt, found even when the
+/// emulator died before it could record their process id.
+pub fn processes_with_marker(marker: &str) -> Vec<i64> {
+    let exact = format!("BATCHYARD_ATTEMPT={marker}");
+    let nested = format!("{exact}/");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
     };
-    let needle = format!("BATCHYARD_ATTEMPT={marker}");
-    environ
-        .split(|b| *b == 0)
-        .any(|entry| entry == needle.as_bytes())
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i64>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+                environ
+                    .split(|b| *b == 0)
+                    .any(|entry| entry == exact.as_bytes() || entry.starts_with(nested.as_bytes()))
+            })
+        })
+        .collect()
+}
+
+/// Sends SIGKILL to a process and to the group it leads, if it leads one.
+pub async fn kill_process(pid: i64) {
+    kill_group(pid).await;
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .arg(pid.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await;
 }
 
 /// Runs a launch to its end. `started` receives the process id once running; `kill`
@@ -231,7 +270,7 @@ pub async fn run(
                 Ok(status) => status.code().map(i64::from).or_else(|| read_exit_file(&launch.exit_file)),
                 Err(err) => return failure("servererror", "TaskLaunchFailed", err.to_string()),
             };
-            Outcome { exit_code: code, failure: None, killed: false }
+            Outcome { exit_code: code, ..Outcome::default() }
         }
         _ = tokio::time::sleep(wall) => {
             stop(false).await;
@@ -243,13 +282,105 @@ pub async fn run(
                     code: "TaskEnded",
                     message: "The task ran longer than its maximum wall clock time and was terminated.".into(),
                 }),
-                killed: false,
+                ..Outcome::default()
             }
         }
         _ = kill => {
             stop(true).await;
             let _ = child.wait().await;
-            Outcome { exit_code: None, failure: None, killed: true }
+            Outcome { killed: true, ..Outcome::default() }
+        }
+    }
+}
+
+/// Runs a multi-instance task: the coordination command on every instance at once;
+/// when all have exited successfully, the application command on the primary. The
+/// processes the coordination commands left behind are stopped at the end, as Batch
+/// ends subtasks when the primary finishes.
+pub async fn run_multi(
+    coordination: Vec<Launch>,
+    application: Launch,
+    started: oneshot::Sender<i64>,
+    kill: oneshot::Receiver<()>,
+) -> Outcome {
+    let (kill_all_tx, kill_all_rx) = tokio::sync::watch::channel(false);
+    let forward = tokio::spawn(async move {
+        if kill.await.is_ok() {
+            let _ = kill_all_tx.send(true);
+        }
+    });
+    let coordinated = futures::future::join_all(coordination.into_iter().map(|launch| {
+        let (pid_tx, pid_rx) = oneshot::channel();
+        let kill_rx = kill_all_rx.clone();
+        async move {
+            let start = crate::clock::now();
+            let outcome = run_until_killed(launch, pid_tx, kill_rx).await;
+            (start, crate::clock::now(), outcome, pid_rx.await.ok())
+        }
+    }))
+    .await;
+    let leftovers: Vec<i64> = coordinated.iter().filter_map(|c| c.3).collect();
+    let instances: Vec<InstanceOutcome> = coordinated
+        .iter()
+        .map(|(start, end, outcome, _)| InstanceOutcome {
+            start: start.clone(),
+            end: end.clone(),
+            exit_code: outcome.exit_code,
+            failure: outcome.failure.clone(),
+        })
+        .collect();
+    let failed = coordinated
+        .iter()
+        .find(|c| c.2.failure.is_some() || c.2.exit_code != Some(0))
+        .map(|c| c.2.clone());
+    let mut outcome = if coordinated.iter().any(|c| c.2.killed) {
+        Outcome {
+            killed: true,
+            ..Outcome::default()
+        }
+    } else if let Some(failed) = failed {
+        Outcome {
+            exit_code: failed.exit_code,
+            failure: Some(RunFailure {
+                category: "usererror",
+                code: "CoordinationCommandFailed",
+                message: format!(
+                    "The coordination command of an instance failed (exit code {}); the application command did not run.",
+                    failed
+                        .exit_code
+                        .map_or("none".to_string(), |c| c.to_string())
+                ),
+            }),
+            ..Outcome::default()
+        }
+    } else {
+        run_until_killed(application, started, kill_all_rx).await
+    };
+    for pid in leftovers {
+        kill_group(pid).await;
+    }
+    forward.abort();
+    outcome.instances = instances;
+    outcome
+}
+
+/// [`run`], stopped when `kill` turns true.
+async fn run_until_killed(
+    launch: Launch,
+    started: oneshot::Sender<i64>,
+    mut kill: tokio::sync::watch::Receiver<bool>,
+) -> Outcome {
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let running = run(launch, started, stop_rx);
+    tokio::pin!(running);
+    tokio::select! {
+        outcome = &mut running => outcome,
+        () = async {
+            // The guard wait_for returns must not live across the await below.
+            let _ = kill.wait_for(|k| *k).await;
+        } => {
+            let _ = stop_tx.send(());
+            running.await
         }
     }
 }

@@ -104,6 +104,8 @@ pub struct EngineSettings {
 struct RunningTask {
     pool: String,
     node: String,
+    /// Nodes of the other instances of a multi-instance task.
+    extra_nodes: Vec<String>,
     slots: i64,
     attempt: i64,
     stop: Option<oneshot::Sender<()>>,
@@ -239,7 +241,9 @@ impl Engine {
         let mut used = HashMap::new();
         for task in self.running.values() {
             if task.pool.eq_ignore_ascii_case(pool) {
-                *used.entry(task.node.clone()).or_insert(0) += task.slots;
+                for node in std::iter::once(&task.node).chain(&task.extra_nodes) {
+                    *used.entry(node.clone()).or_insert(0) += task.slots;
+                }
             }
         }
         used

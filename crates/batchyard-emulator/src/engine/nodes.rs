@@ -216,7 +216,10 @@ fn remove_node_step(
     let on_node: Vec<(String, String)> = engine
         .running
         .iter()
-        .filter(|(_, t)| t.pool.eq_ignore_ascii_case(pool_id) && t.node == node_id)
+        .filter(|(_, t)| {
+            t.pool.eq_ignore_ascii_case(pool_id)
+                && (t.node == node_id || t.extra_nodes.iter().any(|n| n == node_id))
+        })
         .map(|(k, _)| k.clone())
         .collect();
     let reason = match option {
@@ -328,7 +331,7 @@ async fn start_node(engine: &mut Engine, pool: &Value, node: &Value) -> Result<(
             let outcome = Outcome {
                 exit_code: None,
                 failure: Some(failure),
-                killed: false,
+                ..Outcome::default()
             };
             start_task_finished(engine, &pool_id, &node_id, outcome)?;
         }

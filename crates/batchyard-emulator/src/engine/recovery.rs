@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use super::docs_util::{private, set_state};
-use super::executor::{Outcome, kill_group, process_alive_with_marker, read_exit_file};
+use super::executor::{Outcome, kill_process, processes_with_marker, read_exit_file};
 use super::layout::NodeLayout;
 use super::{Engine, RunningTask, StopReason, key, scheduler};
 use crate::store::docs::{self, Table};
@@ -18,10 +18,10 @@ pub(super) async fn recover(engine: &mut Engine) -> Result<(), StoreError> {
     let open = engine.store.read(attempts::open_attempts)?;
     for attempt in open {
         let marker = format!("{}/{}/{}", attempt.job_id, attempt.task_id, attempt.attempt);
-        if let Some(pid) = attempt.pid.filter(|p| *p > 0)
-            && process_alive_with_marker(pid, &marker)
-        {
-            kill_group(pid).await;
+        // The recorded pid may be missing (killed between spawn and record), so the
+        // processes are found by the marker in their environment.
+        for pid in processes_with_marker(&marker) {
+            kill_process(pid).await;
         }
         let layout = NodeLayout::new(
             &engine.settings.work_dir,
@@ -43,6 +43,7 @@ pub(super) async fn recover(engine: &mut Engine) -> Result<(), StoreError> {
             RunningTask {
                 pool: attempt.pool_id.clone(),
                 node: attempt.node_id.clone(),
+                extra_nodes: Vec::new(),
                 slots: 0,
                 attempt: attempt.attempt,
                 stop: None,
@@ -53,6 +54,7 @@ pub(super) async fn recover(engine: &mut Engine) -> Result<(), StoreError> {
             exit_code,
             failure: None,
             killed: exit_code.is_none(),
+            ..Outcome::default()
         };
         scheduler::task_finished(
             engine,

@@ -257,25 +257,31 @@ async fn schedule_job(engine: &mut Engine, job: &Value) -> Result<(), StoreError
             if !ready {
                 continue;
             }
-            let candidates = free.iter_mut().filter(|n| n.free >= required);
-            let chosen = if pack {
-                candidates.min_by_key(|n| n.free)
-            } else {
-                candidates.max_by_key(|n| n.free)
-            };
-            let Some(node) = chosen else { continue };
-            node.free -= required;
-            let (node_id, dedicated) = (node.id.clone(), node.dedicated);
-            start_task(
-                engine,
-                job,
-                &pool.value,
-                &task.value,
-                &node_id,
-                dedicated,
-                required,
+            let instances = usize::try_from(
+                task.value
+                    .pointer("/multiInstanceSettings/numberOfInstances")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1),
             )
-            .await?;
+            .unwrap_or(1)
+            .max(1);
+            let mut fitting: Vec<usize> = (0..free.len())
+                .filter(|i| free[*i].free >= required)
+                .collect();
+            if fitting.len() < instances {
+                continue;
+            }
+            // Pack fills the busiest node first; spread the emptiest. Instances of a
+            // multi-instance task each take a different node.
+            fitting.sort_by_key(|i| if pack { free[*i].free } else { -free[*i].free });
+            let chosen: Vec<(String, bool)> = fitting[..instances]
+                .iter()
+                .map(|i| {
+                    free[*i].free -= required;
+                    (free[*i].id.clone(), free[*i].dedicated)
+                })
+                .collect();
+            start_task(engine, job, &pool.value, &task.value, &chosen, required).await?;
             if free.iter().all(|n| n.free <= 0) {
                 break;
             }
@@ -354,56 +360,38 @@ pub(super) async fn launch_for(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn start_task(
-    engine: &mut Engine,
-    job: &Value,
-    pool: &Value,
-    task: &Value,
-    node_id: &str,
-    dedicated: bool,
-    slots: i64,
-) -> Result<(), StoreError> {
-    let job_id = text(job, "id").to_string();
-    let task_id = text(task, "id").to_string();
-    let pool_id = text(pool, "id").to_string();
-    let attempt = task
-        .pointer("/_emulator/attempt")
-        .and_then(Value::as_i64)
-        .unwrap_or(0)
-        + 1;
-    let layout = NodeLayout::new(&engine.settings.work_dir, &pool_id, node_id);
-    let task_dir = layout.task_dir(&job_id, &task_id);
+/// The environment of one task instance on one node.
+fn task_env(
+    engine: &Engine,
+    layout: &NodeLayout,
+    pool_id: &str,
+    node: &(String, bool),
+    job_id: &str,
+    task_id: &str,
+) -> Vec<(String, String)> {
+    let task_dir = layout.task_dir(job_id, task_id);
+    let prep_dir = layout.job_prep_dir(job_id);
     let mut env = node_env(
-        &layout,
-        &pool_id,
-        node_id,
+        layout,
+        pool_id,
+        &node.0,
         &engine.settings.account,
         &engine.settings.url,
-        dedicated,
+        node.1,
     );
+    let path = |p: PathBuf| p.display().to_string();
     env.extend([
-        ("AZ_BATCH_JOB_ID".to_string(), job_id.clone()),
-        ("AZ_BATCH_TASK_ID".to_string(), task_id.clone()),
-        (
-            "AZ_BATCH_TASK_DIR".to_string(),
-            task_dir.display().to_string(),
-        ),
+        ("AZ_BATCH_JOB_ID".to_string(), job_id.to_string()),
+        ("AZ_BATCH_TASK_ID".to_string(), task_id.to_string()),
+        ("AZ_BATCH_TASK_DIR".to_string(), path(task_dir.clone())),
         (
             "AZ_BATCH_TASK_WORKING_DIR".to_string(),
-            task_dir.join("wd").display().to_string(),
+            path(task_dir.join("wd")),
         ),
-        (
-            "AZ_BATCH_JOB_PREP_DIR".to_string(),
-            layout.job_prep_dir(&job_id).display().to_string(),
-        ),
+        ("AZ_BATCH_JOB_PREP_DIR".to_string(), path(prep_dir.clone())),
         (
             "AZ_BATCH_JOB_PREP_WORKING_DIR".to_string(),
-            layout
-                .job_prep_dir(&job_id)
-                .join("wd")
-                .display()
-                .to_string(),
+            path(prep_dir.join("wd")),
         ),
         ("AZ_BATCH_TASK_USER".to_string(), "_azbatch".to_string()),
         (
@@ -412,14 +400,157 @@ async fn start_task(
         ),
         (
             "AZ_BATCH_CERTIFICATES_DIR".to_string(),
-            task_dir.join("certs").display().to_string(),
+            path(task_dir.join("certs")),
         ),
     ]);
+    env
+}
+
+/// Variables of a multi-instance task. Every emulated node has the loopback
+/// address, so the host list repeats it once per instance.
+fn multi_instance_env(
+    engine: &Engine,
+    pool_id: &str,
+    job_id: &str,
+    task_id: &str,
+    instances: usize,
+    primary: bool,
+) -> Vec<(String, String)> {
+    let hosts = vec!["127.0.0.1"; instances];
+    // One directory all instances share, as AZ_BATCH_TASK_SHARED_DIR promises.
+    let shared = engine
+        .settings
+        .work_dir
+        .join(pool_id.to_ascii_lowercase())
+        .join("multi-instance")
+        .join(job_id.to_ascii_lowercase())
+        .join(task_id);
+    let _ = fs_err::create_dir_all(&shared);
+    vec![
+        ("AZ_BATCH_HOST_LIST".to_string(), hosts.join(",")),
+        ("AZ_BATCH_NODE_LIST".to_string(), hosts.join(";")),
+        (
+            "AZ_BATCH_MASTER_NODE".to_string(),
+            "127.0.0.1:6000".to_string(),
+        ),
+        (
+            "AZ_BATCH_IS_CURRENT_NODE_MASTER".to_string(),
+            primary.to_string(),
+        ),
+        (
+            "AZ_BATCH_TASK_SHARED_DIR".to_string(),
+            shared.display().to_string(),
+        ),
+    ]
+}
+
+fn node_info(engine: &Engine, pool_id: &str, node_id: &str, job_id: &str, task_id: &str) -> Value {
+    let node_url = format!("{}/pools/{pool_id}/nodes/{node_id}", engine.settings.url);
+    let root = format!("workitems/{}/job-1/{task_id}", job_id.to_ascii_lowercase());
+    json!({
+        "affinityId": format!("TVM:{node_id}"),
+        "nodeUrl": node_url,
+        "poolId": pool_id,
+        "nodeId": node_id,
+        "taskRootDirectory": root,
+        "taskRootDirectoryUrl": format!("{node_url}/files/{root}"),
+    })
+}
+
+fn count_on_node(node: &mut Value, tasks: i64, slots: i64, succeeded: bool) {
+    let running = (int(node, "runningTasksCount", 0) + tasks).max(0);
+    node["runningTasksCount"] = json!(running);
+    node["runningTaskSlotsCount"] = json!((int(node, "runningTaskSlotsCount", 0) + slots).max(0));
+    if tasks > 0 {
+        node["totalTasksRun"] = json!(int(node, "totalTasksRun", 0) + 1);
+        if text(node, "state") != "running" {
+            set_state(node, "running");
+        }
+    } else if running == 0 && text(node, "state") == "running" {
+        set_state(node, "idle");
+    }
+    if succeeded {
+        node["totalTasksSucceeded"] = json!(int(node, "totalTasksSucceeded", 0) + 1);
+    }
+}
+
+/// Starts a task on `nodes` (one per instance; the primary first).
+async fn start_task(
+    engine: &mut Engine,
+    job: &Value,
+    pool: &Value,
+    task: &Value,
+    nodes: &[(String, bool)],
+    slots: i64,
+) -> Result<(), StoreError> {
+    let Some(primary) = nodes.first() else {
+        return Ok(());
+    };
+    let job_id = text(job, "id").to_string();
+    let task_id = text(task, "id").to_string();
+    let pool_id = text(pool, "id").to_string();
+    let attempt = task
+        .pointer("/_emulator/attempt")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        + 1;
     let job_env: Vec<Value> = job
         .get("commonEnvironmentSettings")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    let multi = nodes.len() > 1;
+    let mut coordination = Vec::new();
+    if multi {
+        let mut spec = task.clone();
+        spec["commandLine"] = task
+            .pointer("/multiInstanceSettings/coordinationCommandLine")
+            .cloned()
+            .unwrap_or(json!(""));
+        for (index, node) in nodes.iter().enumerate() {
+            let layout = NodeLayout::new(&engine.settings.work_dir, &pool_id, &node.0);
+            let task_dir = layout.task_dir(&job_id, &task_id);
+            let mut env = task_env(engine, &layout, &pool_id, node, &job_id, &task_id);
+            env.extend(multi_instance_env(
+                engine,
+                &pool_id,
+                &job_id,
+                &task_id,
+                nodes.len(),
+                index == 0,
+            ));
+            // Subtasks write their own output files; the primary's are the task's.
+            let (dir, name) = if index == 0 {
+                (
+                    task_dir.join("coordination"),
+                    format!(".exit-coord-{attempt}"),
+                )
+            } else {
+                (task_dir.clone(), format!(".exit-sub-{attempt}"))
+            };
+            let marker = format!("{job_id}/{task_id}/{attempt}/{index}");
+            let exit_file = dir.join(name);
+            coordination.push(
+                launch_for(
+                    engine, &spec, &job_env, env, dir, exit_file, &layout, marker,
+                )
+                .await,
+            );
+        }
+    }
+    let layout = NodeLayout::new(&engine.settings.work_dir, &pool_id, &primary.0);
+    let task_dir = layout.task_dir(&job_id, &task_id);
+    let mut env = task_env(engine, &layout, &pool_id, primary, &job_id, &task_id);
+    if multi {
+        env.extend(multi_instance_env(
+            engine,
+            &pool_id,
+            &job_id,
+            &task_id,
+            nodes.len(),
+            true,
+        ));
+    }
     let marker = format!("{job_id}/{task_id}/{attempt}");
     let exit_file = task_dir.join(format!(".exit-{attempt}"));
     let launch = launch_for(
@@ -433,8 +564,29 @@ async fn start_task(
         marker,
     )
     .await;
+    let launch = match (
+        launch,
+        coordination.into_iter().collect::<Result<Vec<_>, _>>(),
+    ) {
+        (Ok(app), Ok(coord)) => Ok((app, coord)),
+        (Err(failure), _) | (_, Err(failure)) => Err(failure),
+    };
     let now = clock::now();
-    let node_url = format!("{}/pools/{pool_id}/nodes/{node_id}", engine.settings.url);
+    let primary_info = node_info(engine, &pool_id, &primary.0, &job_id, &task_id);
+    let subtasks: Vec<Value> = nodes
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(index, node)| {
+            json!({
+                "id": index,
+                "nodeInfo": node_info(engine, &pool_id, &node.0, &job_id, &task_id),
+                "startTime": now,
+                "state": "running",
+                "stateTransitionTime": now,
+            })
+        })
+        .collect();
     let started = engine.store.write(|tx| -> Result<bool, StoreError> {
         let Some(mut doc) = docs::get(tx, Table::Tasks, &job_id, &task_id)? else {
             return Ok(false);
@@ -444,6 +596,9 @@ async fn start_task(
         }
         set_state(&mut doc.value, "running");
         private(&mut doc.value)["attempt"] = json!(attempt);
+        if multi {
+            private(&mut doc.value)["subtasks"] = json!(subtasks);
+        }
         let info = &mut doc.value["executionInfo"];
         info["startTime"] = json!(now);
         if let Some(map) = info.as_object_mut() {
@@ -451,14 +606,7 @@ async fn start_task(
                 map.remove(stale);
             }
         }
-        doc.value["nodeInfo"] = json!({
-            "affinityId": format!("TVM:{node_id}"),
-            "nodeUrl": node_url,
-            "poolId": pool_id,
-            "nodeId": node_id,
-            "taskRootDirectory": format!("workitems/{}/job-1/{}", job_id.to_ascii_lowercase(), task_id),
-            "taskRootDirectoryUrl": format!("{node_url}/files/workitems/{}/job-1/{}", job_id.to_ascii_lowercase(), task_id),
-        });
+        doc.value["nodeInfo"] = primary_info;
         docs::put(tx, Table::Tasks, &job_id, &task_id, &doc.value)?;
         attempts::open(
             tx,
@@ -467,19 +615,16 @@ async fn start_task(
                 task_id: task_id.clone(),
                 attempt,
                 pool_id: pool_id.clone(),
-                node_id: node_id.to_string(),
+                node_id: primary.0.clone(),
                 pid: None,
             },
             &now,
         )?;
-        if let Some(mut node) = docs::get(tx, Table::Nodes, &pool_id, node_id)? {
-            if node.state() != "running" {
-                set_state(&mut node.value, "running");
+        for node in nodes {
+            if let Some(mut doc) = docs::get(tx, Table::Nodes, &pool_id, &node.0)? {
+                count_on_node(&mut doc.value, 1, slots, false);
+                docs::put(tx, Table::Nodes, &pool_id, &node.0, &doc.value)?;
             }
-            node.value["runningTasksCount"] = json!(int(&node.value, "runningTasksCount", 0) + 1);
-            node.value["runningTaskSlotsCount"] = json!(int(&node.value, "runningTaskSlotsCount", 0) + slots);
-            node.value["totalTasksRun"] = json!(int(&node.value, "totalTasksRun", 0) + 1);
-            docs::put(tx, Table::Nodes, &pool_id, node_id, &node.value)?;
         }
         Ok(true)
     })?;
@@ -491,7 +636,8 @@ async fn start_task(
         key(&job_id, &task_id),
         RunningTask {
             pool: pool_id,
-            node: node_id.to_string(),
+            node: primary.0.clone(),
+            extra_nodes: nodes.iter().skip(1).map(|n| n.0.clone()).collect(),
             slots,
             attempt,
             stop: Some(stop_tx),
@@ -502,7 +648,7 @@ async fn start_task(
     let store = engine.store.clone();
     tokio::spawn(async move {
         let outcome = match launch {
-            Ok(launch) => {
+            Ok((application, coordination)) => {
                 let (pid_tx, pid_rx) = tokio::sync::oneshot::channel();
                 let record_pid = async {
                     if let Ok(pid) = pid_rx.await {
@@ -510,14 +656,19 @@ async fn start_task(
                             .write(|tx| attempts::set_pid(tx, &job_id, &task_id, attempt, pid));
                     }
                 };
-                let (outcome, ()) =
-                    tokio::join!(executor::run(launch, pid_tx, stop_rx), record_pid);
+                let run = async {
+                    if coordination.is_empty() {
+                        executor::run(application, pid_tx, stop_rx).await
+                    } else {
+                        executor::run_multi(coordination, application, pid_tx, stop_rx).await
+                    }
+                };
+                let (outcome, ()) = tokio::join!(run, record_pid);
                 outcome
             }
             Err(failure) => Outcome {
-                exit_code: None,
                 failure: Some(failure),
-                killed: false,
+                ..Outcome::default()
             },
         };
         let _ = finished.send(Finished::Task {
@@ -553,18 +704,13 @@ pub(super) fn task_finished(
             (None, None) => "exited",
         };
         attempts::close(tx, job, task, attempt, &now, outcome.exit_code, closing)?;
-        if let Some(mut node) = docs::get(tx, Table::Nodes, &running.pool, &running.node)? {
-            let count = (int(&node.value, "runningTasksCount", 1) - 1).max(0);
-            node.value["runningTasksCount"] = json!(count);
-            node.value["runningTaskSlotsCount"] =
-                json!((int(&node.value, "runningTaskSlotsCount", running.slots) - running.slots).max(0));
-            if reason.is_none() && outcome.failure.is_none() && outcome.exit_code == Some(0) {
-                node.value["totalTasksSucceeded"] = json!(int(&node.value, "totalTasksSucceeded", 0) + 1);
+        let succeeded =
+            reason.is_none() && outcome.failure.is_none() && outcome.exit_code == Some(0);
+        for node_id in std::iter::once(&running.node).chain(&running.extra_nodes) {
+            if let Some(mut node) = docs::get(tx, Table::Nodes, &running.pool, node_id)? {
+                count_on_node(&mut node.value, -1, -running.slots, succeeded);
+                docs::put(tx, Table::Nodes, &running.pool, node_id, &node.value)?;
             }
-            if count == 0 && node.state() == "running" {
-                set_state(&mut node.value, "idle");
-            }
-            docs::put(tx, Table::Nodes, &running.pool, &running.node, &node.value)?;
         }
         let Some(mut doc) = docs::get(tx, Table::Tasks, job, task)? else {
             return Ok(());
@@ -573,6 +719,7 @@ pub(super) fn task_finished(
         if doc.state() != "running" || current != Some(running.attempt) {
             return Ok(());
         }
+        record_subtasks(&mut doc.value, &outcome, &now);
         let value = &mut doc.value;
         match reason {
             Some(StopReason::Discard) => return Ok(()),
@@ -639,6 +786,28 @@ pub(super) fn task_finished(
     }
     engine.wake.notify_one();
     Ok(())
+}
+
+/// Ends the subtask records of a multi-instance task with their instances' results.
+fn record_subtasks(doc: &mut Value, outcome: &Outcome, now: &str) {
+    let Some(subtasks) = doc
+        .pointer_mut("/_emulator/subtasks")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for (index, subtask) in subtasks.iter_mut().enumerate() {
+        // Instance 0 is the primary; subtask n ran instance n.
+        let instance = outcome.instances.get(index + 1);
+        subtask["state"] = json!("completed");
+        subtask["stateTransitionTime"] = json!(now);
+        subtask["endTime"] = json!(instance.map_or(now, |i| i.end.as_str()));
+        let ok = instance.is_some_and(|i| i.failure.is_none() && i.exit_code == Some(0));
+        if let Some(code) = instance.and_then(|i| i.exit_code) {
+            subtask["exitCode"] = json!(code);
+        }
+        subtask["result"] = json!(if ok { "success" } else { "failure" });
+    }
 }
 
 fn apply_job_action(engine: &mut Engine, job: &str, action: &str) -> Result<(), StoreError> {
