@@ -9,6 +9,34 @@
 //!
 //! What is retried, what is idempotent and what the caller decides is documented on
 //! [`RetryPolicy`], [`BatchClient`] and [`bulk::BulkAddOptions`].
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use batchyard_batch::auth::SharedKeyCredential;
+//! use batchyard_batch::bulk::BulkAddOptions;
+//! use batchyard_batch::models::{BatchTaskCreateOptions, BatchPool};
+//! use batchyard_batch::{BatchClient, ClientOptions, ListOptions};
+//! use futures::TryStreamExt as _;
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = SharedKeyCredential::new("myaccount", "bXlrZXk=")?;
+//! let client = BatchClient::new(
+//!     "https://myaccount.westeurope.batch.azure.com",
+//!     Arc::new(key),
+//!     ClientOptions::default(),
+//! )?;
+//! let active = ListOptions { filter: Some("state eq 'active'".into()), ..Default::default() };
+//! let pools: Vec<BatchPool> = client.list_pools(&active).try_collect().await?;
+//! let tasks = futures::stream::iter((0..1000).map(|i| BatchTaskCreateOptions {
+//!     id: format!("task-{i}"),
+//!     command_line: format!("/bin/sh -c 'echo {i}'"),
+//!     ..Default::default()
+//! }));
+//! let report = client.add_tasks("job-1", tasks, &BulkAddOptions::default()).await;
+//! println!("{} pools; {report}", pools.len());
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod auth;
 pub mod bulk;

@@ -646,3 +646,57 @@ async fn shared_key_authorization_header_signs_what_was_sent() {
         format!("SharedKey acct:{}", credential.sign(&expected))
     );
 }
+
+#[tokio::test]
+async fn a_slow_answer_times_out_and_is_retried() {
+    let server = ScriptedServer::start().await;
+    server.push(Reply::Slow(Duration::from_secs(3)));
+    server.push(Reply::ok(json!({"id": "j1"})));
+    let mut options = fast_options(2);
+    options.request_timeout = Duration::from_millis(300);
+    let client = BatchClient::new(&server.url, Arc::new(NoAuth), options).unwrap();
+    let started = std::time::Instant::now();
+    client.get_job("j1").await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "did not give up on the slow answer"
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].header("client-request-id"),
+        requests[1].header("client-request-id")
+    );
+
+    server.push(Reply::Slow(Duration::from_secs(3)));
+    server.push(Reply::Slow(Duration::from_secs(3)));
+    let error = client.get_job("j1").await.unwrap_err();
+    assert!(
+        matches!(error, ClientError::Timeout { attempts: 2, .. }),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bulk_add_to_a_missing_job_reports_every_task() {
+    let server = ScriptedServer::start().await;
+    server.push(Reply::error(
+        404,
+        "JobNotFound",
+        "The specified job does not exist.",
+    ));
+    let tasks = futures::stream::iter(["a", "b", "c"].map(task));
+    let report = client(&server, 3)
+        .add_tasks("nope", tasks, &BulkAddOptions::default())
+        .await;
+    assert_eq!((report.added, report.already_present), (0, 0));
+    let failed: Vec<_> = report.failed.iter().map(|f| f.task_id.as_str()).collect();
+    assert_eq!(failed, ["a", "b", "c"]);
+    match &report.failed[0].reason {
+        TaskAddFailureReason::CallFailed(message) => {
+            assert!(message.contains("JobNotFound"), "{message}")
+        }
+        other => panic!("unexpected reason {other:?}"),
+    }
+    assert_eq!(server.requests().len(), 1, "a 404 is not retried");
+}

@@ -43,6 +43,8 @@ pub enum Reply {
     Json(u16, Vec<(&'static str, String)>, Option<Value>),
     /// Headers announcing a body, a few bytes of it, then the connection is cut.
     DropMidBody,
+    /// Waits this long before answering 200 with an empty JSON object.
+    Slow(Duration),
 }
 
 impl Reply {
@@ -155,6 +157,13 @@ async fn answer(
                 .status(200)
                 .header("content-length", "100")
                 .body(Body::from_stream(futures::stream::iter(chunks)))
+                .unwrap()
+        }
+        Some(Reply::Slow(delay)) => {
+            tokio::time::sleep(delay).await;
+            Response::builder()
+                .status(200)
+                .body(Body::from("{}"))
                 .unwrap()
         }
         None => Response::builder()
