@@ -17,6 +17,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Log what batchyard does to stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// The commands.
@@ -36,6 +39,256 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Show what `apply` would change, and why.
+    ///
+    /// Exit status: 0 success (with --detailed-exitcode: no changes), 2 with
+    /// --detailed-exitcode when there are changes, 1 on an error or a conflict.
+    Plan(PlanArgs),
+    /// Make the target match the recipe: create, change, resize, add tasks.
+    ///
+    /// Exit status: 0 applied (or nothing to do), 1 on an error or a refusal.
+    Apply(ApplyArgs),
+    /// Apply, follow the jobs to their end, and summarize their tasks.
+    ///
+    /// Exit status: 0 when every task succeeded, 1 when any failed or on an error.
+    Run(RunArgs),
+    /// Delete the pools and jobs the recipe owns, and nothing else.
+    Destroy(DestroyArgs),
+    /// Show pools, nodes by state, jobs and task counts.
+    Status(StatusArgs),
+    /// Print a task's stdout (or stderr).
+    Logs(LogsArgs),
+    /// Print the Batch payloads a recipe compiles to: pools and jobs as documents, tasks
+    /// as JSON Lines.
+    Render(RenderArgs),
+    /// Run the local Batch emulator.
+    Emulator {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: EmulatorCommand,
+    },
+}
+
+/// Where the Batch service is and how to authenticate.
+#[derive(Debug, Clone, Args, Default)]
+pub struct TargetArgs {
+    /// Batch account endpoint (or a served emulator), e.g.
+    /// https://NAME.REGION.batch.azure.com. Without it: the embedded emulator.
+    #[arg(long, env = "AZURE_BATCH_ENDPOINT", value_name = "URL")]
+    pub account_url: Option<String>,
+    /// State directory of the embedded emulator [default: .batchyard beside the recipe].
+    #[arg(long, value_name = "DIR", conflicts_with = "account_url")]
+    pub state_dir: Option<PathBuf>,
+    /// How to authenticate to --account-url. auto: Shared Key when AZURE_BATCH_ACCOUNT and
+    /// AZURE_BATCH_ACCESS_KEY are set, none for a loopback URL, else Microsoft Entra ID.
+    #[arg(long, value_enum, default_value_t)]
+    pub auth: AuthMethod,
+}
+
+/// Authentication methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum AuthMethod {
+    /// Pick from the environment and the URL.
+    #[default]
+    Auto,
+    /// Shared Key from AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY.
+    SharedKey,
+    /// Microsoft Entra ID (service principal, workload identity, managed identity, Azure CLI).
+    Entra,
+    /// No credentials (an emulator on loopback).
+    None,
+}
+
+/// `batchyard plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The recipe file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Variable overrides.
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// The target.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+    /// Exit 0 when there is nothing to change, 2 when there are changes, 1 on an error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// Flags shared by the commands that change things.
+#[derive(Debug, Clone, Args)]
+pub struct ChangeArgs {
+    /// Apply destructive actions without asking (needed when not on a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Allow changes that drain or replace a pool, re-create a job, or re-create drifted
+    /// tasks.
+    #[arg(long)]
+    pub allow_replace: bool,
+    /// Longest wait for a pool to become ready, e.g. 90s, 15m, 1h.
+    #[arg(long, value_name = "DURATION", default_value = "30m")]
+    pub pool_timeout: String,
+}
+
+/// `batchyard apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The recipe file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Variable overrides.
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// The target.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Change flags.
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+/// `batchyard run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The recipe file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Variable overrides.
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// The target.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Change flags.
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    /// Give up following the jobs after this long, e.g. 2h.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Summary format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `batchyard destroy`.
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// The recipe file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Variable overrides.
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// The target.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Delete without asking (needed when not on a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// `batchyard status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// A recipe: show only its pools and jobs (and find the embedded state beside it).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Variable overrides.
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// The target.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `batchyard logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The job.
+    pub job: String,
+    /// The task; without it, every task of the job in turn.
+    pub task: Option<String>,
+    /// Print stderr.txt instead of stdout.txt.
+    #[arg(long)]
+    pub stderr: bool,
+    /// Keep printing as the task writes, until it completes.
+    #[arg(long, short = 'f', requires = "task")]
+    pub follow: bool,
+    /// The recipe whose embedded emulator state to read (.batchyard beside it).
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
+    /// The target.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// Formats of `render`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum RenderFormat {
+    /// YAML documents for pools and jobs.
+    #[default]
+    Yaml,
+    /// Pretty JSON documents for pools and jobs.
+    Json,
+}
+
+/// `batchyard render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The recipe file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Variable overrides.
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Only this job (and its tasks).
+    #[arg(long, value_name = "ID")]
+    pub job: Option<String>,
+    /// Format of the pool and job documents (tasks are always JSON Lines).
+    #[arg(long, value_enum, default_value_t)]
+    pub output: RenderFormat,
+}
+
+/// `batchyard emulator ...`.
+#[derive(Debug, Subcommand)]
+pub enum EmulatorCommand {
+    /// Serve the Batch REST API on this machine until Ctrl-C; prints the URL.
+    Serve(ServeArgs),
+}
+
+/// `batchyard emulator serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// SQLite state file.
+    #[arg(long, default_value = ".batchyard/emulator.db", value_name = "FILE")]
+    pub state: PathBuf,
+    /// Port (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Address to listen on; anything but loopback lets others run commands here.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Account name to verify Shared Key signatures against (needs --key).
+    #[arg(long, requires = "key")]
+    pub account: Option<String>,
+    /// Base64 account key to verify Shared Key signatures against.
+    #[arg(
+        long,
+        requires = "account",
+        env = "BATCHYARD_EMULATOR_KEY",
+        hide_env_values = true
+    )]
+    pub key: Option<String>,
+    /// Node boot time in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    pub boot_delay_ms: u64,
 }
 
 /// Template variable overrides, shared by every command that reads a recipe.

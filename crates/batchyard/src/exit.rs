@@ -9,10 +9,16 @@ pub enum Exit {
     Failure = 1,
     /// Bad arguments or an unreadable file: the command could not do its work.
     Usage = 2,
+    /// `plan --detailed-exitcode` found changes (status 2, like Terraform).
+    Changes = 3,
 }
 
 impl From<Exit> for std::process::ExitCode {
     fn from(exit: Exit) -> Self {
-        std::process::ExitCode::from(exit as u8)
+        let code = match exit {
+            Exit::Changes => 2,
+            other => other as u8,
+        };
+        std::process::ExitCode::from(code)
     }
 }

@@ -5,6 +5,10 @@ mod commands;
 mod exit;
 mod input;
 mod output;
+mod progress;
+mod recipe;
+mod runtime;
+mod target;
 
 use clap::Parser;
 
@@ -13,11 +17,20 @@ use crate::exit::Exit;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    runtime::init_logging(cli.verbose);
     let result = match cli.command {
         Command::Validate(args) => commands::validate::run(&args),
         Command::Schema => commands::schema::run(),
         Command::Init(args) => commands::init::run(&args),
         Command::Completions { shell } => commands::completions::run(shell),
+        Command::Plan(args) => commands::plan::run(&args),
+        Command::Apply(args) => commands::apply::run(&args),
+        Command::Run(args) => commands::run::run(&args),
+        Command::Destroy(args) => commands::destroy::run(&args),
+        Command::Status(args) => commands::status::run(&args),
+        Command::Logs(args) => commands::logs::run(&args),
+        Command::Render(args) => commands::render::run(&args),
+        Command::Emulator { command } => commands::emulator::run(command),
     };
     match result {
         Ok(exit) => exit.into(),

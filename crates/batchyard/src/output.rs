@@ -23,3 +23,35 @@ pub fn report_style() -> batchyard_recipe::report::Style {
 pub fn print_error(err: &miette::Report) {
     eprintln!("{err:?}");
 }
+
+/// Whether stdout gets colour.
+pub fn stdout_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Wraps `text` in an ANSI colour when `on`.
+pub fn paint(text: &str, color: Color, on: bool) -> String {
+    if !on {
+        return text.to_owned();
+    }
+    let code = match color {
+        Color::Green => "32",
+        Color::Yellow => "33",
+        Color::Red => "31",
+        Color::Dim => "2",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// The few colours used.
+#[derive(Debug, Clone, Copy)]
+pub enum Color {
+    /// Creates, successes.
+    Green,
+    /// Changes.
+    Yellow,
+    /// Deletions, replacements, failures.
+    Red,
+    /// Reasons and details.
+    Dim,
+}

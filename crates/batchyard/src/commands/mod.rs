@@ -1,6 +1,14 @@
 //! One module per command.
 
+pub mod apply;
 pub mod completions;
+pub mod destroy;
+pub mod emulator;
 pub mod init;
+pub mod logs;
+pub mod plan;
+pub mod render;
+pub mod run;
 pub mod schema;
+pub mod status;
 pub mod validate;

@@ -1,0 +1,29 @@
+//! `batchyard emulator serve`: the local Batch service in the foreground.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use batchyard_emulator::{AccountKey, EmulatorConfig};
+use miette::miette;
+
+use crate::cli::EmulatorCommand;
+use crate::exit::Exit;
+use crate::runtime;
+
+/// Serves until Ctrl-C or SIGTERM; prints the URL on stdout once listening.
+pub fn run(command: EmulatorCommand) -> miette::Result<Exit> {
+    let EmulatorCommand::Serve(args) = command;
+    let mut config = EmulatorConfig::new(&args.state);
+    config.bind = SocketAddr::new(args.bind, args.port);
+    config.boot_delay = Duration::from_millis(args.boot_delay_ms);
+    config.account = args
+        .account
+        .zip(args.key)
+        .map(|(name, key)| AccountKey { name, key });
+    runtime::block_on(async move {
+        batchyard_emulator::serve(config)
+            .await
+            .map_err(|e| miette!("the emulator stopped: {e}"))?;
+        Ok(Exit::Success)
+    })
+}

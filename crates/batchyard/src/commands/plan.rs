@@ -1,0 +1,118 @@
+//! `batchyard plan`: what apply would change, and why.
+
+use batchyard_reconcile::{Intent, Mode, Plan};
+use serde_json::{Value, json};
+
+use crate::cli::{Output, PlanArgs};
+use crate::exit::Exit;
+use crate::output::{Color, paint, stdout_color};
+use crate::target::{Target, TargetInfo};
+use crate::{recipe, runtime, target};
+
+/// Prints the plan; exit status per `--detailed-exitcode`.
+pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
+    runtime::block_on(async {
+        let compiled = recipe::compile(&args.file, &args.vars)?;
+        let target = target::connect(&args.target, Some(&args.file)).await?;
+        let plan = make(&target, &compiled.intent, Mode::Apply).await;
+        let info = target.info.clone();
+        target.close().await;
+        let plan = plan?;
+        match args.output {
+            Output::Human => print_human(&info, &plan),
+            Output::Json => println!("{}", to_json_text(&info, &plan)),
+        }
+        if plan.blocking() > 0 {
+            return Ok(Exit::Failure);
+        }
+        Ok(if args.detailed_exitcode && plan.has_changes() {
+            Exit::Changes
+        } else {
+            Exit::Success
+        })
+    })
+}
+
+/// Observes the target and diffs.
+pub async fn make(target: &Target, intent: &Intent, mode: Mode) -> miette::Result<Plan> {
+    let observed = batchyard_reconcile::observe(&target.client, intent)
+        .await
+        .map_err(|e| miette::miette!("{e}"))?;
+    Ok(batchyard_reconcile::diff(intent, &observed, mode))
+}
+
+/// The documented `--output json` shape (see docs/cli.md).
+pub fn to_json(info: &TargetInfo, plan: &Plan) -> Value {
+    let actions: Vec<Value> = plan
+        .actions
+        .iter()
+        .map(|a| {
+            let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
+            if let Some(map) = v.as_object_mut() {
+                map.insert("summary".into(), json!(a.summary()));
+            }
+            v
+        })
+        .collect();
+    json!({
+        "format_version": 1,
+        "target": info,
+        "recipe": plan.recipe,
+        "changes": plan.has_changes(),
+        "counts": plan.counts(),
+        "blocking": plan.blocking(),
+        "actions": actions,
+        "notes": plan.notes,
+    })
+}
+
+fn to_json_text(info: &TargetInfo, plan: &Plan) -> String {
+    serde_json::to_string_pretty(&to_json(info, plan)).unwrap_or_else(|_| "{}".into())
+}
+
+/// The human plan on stdout: target, actions with reasons and details, a count line.
+pub fn print_human(info: &TargetInfo, plan: &Plan) {
+    let color = stdout_color();
+    println!("{info}");
+    println!("recipe: {}", plan.recipe);
+    println!();
+    if plan.actions.is_empty() {
+        println!("No changes: the target matches the recipe.");
+    }
+    for action in &plan.actions {
+        let symbol = action.change.symbol();
+        let tint = match symbol {
+            "+" => Color::Green,
+            "~" => Color::Yellow,
+            _ => Color::Red,
+        };
+        println!(
+            "  {} {}",
+            paint(&format!("{symbol:>3}"), tint, color),
+            action.summary()
+        );
+        for line in action.details() {
+            println!("        {line}");
+        }
+        println!("        {}", paint(&action.reason, Color::Dim, color));
+    }
+    for note in &plan.notes {
+        println!("  note: {note}");
+    }
+    if !plan.actions.is_empty() {
+        let c = plan.counts();
+        println!();
+        println!(
+            "Plan: {} to create, {} to change, {} to replace, {} to delete{}.",
+            c.create,
+            c.change,
+            c.replace,
+            c.delete,
+            if c.blocked > 0 {
+                format!(", {} blocked", c.blocked)
+            } else {
+                String::new()
+            }
+        );
+    }
+}

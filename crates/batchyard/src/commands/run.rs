@@ -1,0 +1,110 @@
+//! `batchyard run`: apply, follow the jobs to their end, summarize.
+
+use batchyard_reconcile::{FollowOptions, Mode, RunSummary};
+use miette::miette;
+
+use crate::cli::{Output, RunArgs};
+use crate::commands::apply::plan_and_apply;
+use crate::exit::Exit;
+use crate::output::{Color, paint, stdout_color};
+use crate::progress::Progress;
+use crate::{recipe, runtime, target};
+
+/// Exit 1 when any task failed or never ran.
+pub fn run(args: &RunArgs) -> miette::Result<Exit> {
+    runtime::block_on(async {
+        let compiled = recipe::compile(&args.file, &args.vars)?;
+        let timeout = args
+            .timeout
+            .as_deref()
+            .map(runtime::parse_duration)
+            .transpose()?;
+        let target = target::connect(&args.target, Some(&args.file)).await?;
+        let progress = Progress::new();
+        let result = async {
+            plan_and_apply(
+                &target,
+                &compiled.intent,
+                Mode::Apply,
+                &args.change,
+                &progress,
+            )
+            .await?;
+            let jobs: Vec<(String, u64)> = compiled
+                .intent
+                .jobs
+                .iter()
+                .map(|j| (j.id.clone(), j.tasks.len() as u64))
+                .collect();
+            let options = FollowOptions {
+                timeout,
+                ..FollowOptions::default()
+            };
+            let sink = |event| progress.event(event);
+            batchyard_reconcile::follow(&target.client, &jobs, &options, &sink)
+                .await
+                .map_err(|e| miette!("{e}"))
+        }
+        .await;
+        progress.finish();
+        target.close().await;
+        let summary = result?;
+        match args.output {
+            Output::Human => print_summary(&summary),
+            Output::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&summary).unwrap_or_else(|_| "{}".into())
+            ),
+        }
+        Ok(if summary.any_failed() {
+            Exit::Failure
+        } else {
+            Exit::Success
+        })
+    })
+}
+
+/// The run summary on stdout.
+pub fn print_summary(summary: &RunSummary) {
+    let color = stdout_color();
+    println!();
+    println!("Summary");
+    for job in &summary.jobs {
+        let mut line = format!(
+            "  job {}: {} succeeded, {} failed",
+            job.job,
+            job.succeeded,
+            job.failed.len()
+        );
+        if job.not_run > 0 {
+            line.push_str(&format!(", {} did not run", job.not_run));
+        }
+        line.push_str(&format!(" ({} task(s))", job.total));
+        let tint = if job.failed.is_empty() && job.not_run == 0 {
+            Color::Green
+        } else {
+            Color::Red
+        };
+        println!("{}", paint(&line, tint, color));
+        for failed in &job.failed {
+            let code = failed
+                .exit_code
+                .map_or_else(|| "no exit code".to_owned(), |c| format!("exit code {c}"));
+            println!("    ✗ task {} ({code})", failed.id);
+            if let Some(f) = &failed.failure {
+                println!("      {f}");
+            }
+            if failed.stderr_tail.is_empty() {
+                println!("      (stderr is empty)");
+            } else {
+                println!("      stderr (last lines):");
+                for l in failed.stderr_tail.lines() {
+                    println!("      | {l}");
+                }
+            }
+        }
+    }
+    if summary.any_failed() {
+        println!("See a task's output with `batchyard logs JOB TASK --stderr`.");
+    }
+}

@@ -1,0 +1,185 @@
+//! `batchyard status`: pools, nodes by state, jobs, task counts, failures.
+
+use batchyard_batch::models::{BatchJob, BatchPool};
+use batchyard_batch::{BatchClient, ListOptions};
+use batchyard_reconcile::NodeSummary;
+use batchyard_reconcile::observe::{node_summary, owner};
+use futures::TryStreamExt as _;
+use miette::miette;
+use serde::Serialize;
+
+use crate::cli::{Output, StatusArgs};
+use crate::exit::Exit;
+use crate::{recipe, runtime, target};
+
+#[derive(Serialize)]
+struct PoolStatus {
+    id: String,
+    recipe: Option<String>,
+    state: String,
+    allocation_state: String,
+    vm_size: String,
+    target_nodes: i32,
+    nodes: NodeSummary,
+}
+
+#[derive(Serialize)]
+struct JobStatus {
+    id: String,
+    recipe: Option<String>,
+    state: String,
+    pool: String,
+    active: i32,
+    running: i32,
+    succeeded: i32,
+    failed: i32,
+}
+
+#[derive(Serialize)]
+struct Status {
+    target: crate::target::TargetInfo,
+    pools: Vec<PoolStatus>,
+    jobs: Vec<JobStatus>,
+}
+
+/// Shows the recipe's resources (or all, without a recipe).
+pub fn run(args: &StatusArgs) -> miette::Result<Exit> {
+    runtime::block_on(async {
+        let wanted = match &args.file {
+            Some(file) => Some(recipe::compile(file, &args.vars)?.intent),
+            None => None,
+        };
+        let target = target::connect(&args.target, args.file.as_deref()).await?;
+        let result = collect(&target.client, wanted.as_ref()).await;
+        let info = target.info.clone();
+        target.close().await;
+        let (pools, jobs) = result?;
+        let status = Status {
+            target: info,
+            pools,
+            jobs,
+        };
+        match args.output {
+            Output::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&status).unwrap_or_else(|_| "{}".into())
+            ),
+            Output::Human => print_human(&status),
+        }
+        Ok(Exit::Success)
+    })
+}
+
+async fn collect(
+    client: &BatchClient,
+    wanted: Option<&batchyard_reconcile::Intent>,
+) -> miette::Result<(Vec<PoolStatus>, Vec<JobStatus>)> {
+    let err = |e: batchyard_batch::ClientError| miette!("{e}");
+    let pools: Vec<BatchPool> = client
+        .list_pools(&ListOptions::default())
+        .try_collect()
+        .await
+        .map_err(err)?;
+    let mut pool_status = Vec::new();
+    for pool in pools {
+        let id = pool.id.clone().unwrap_or_default();
+        if wanted.is_some_and(|w| w.pool(&id).is_none()) {
+            continue;
+        }
+        let nodes = node_summary(client, &id)
+            .await
+            .map_err(|e| miette!("{e}"))?;
+        pool_status.push(PoolStatus {
+            recipe: owner(pool.metadata.as_deref()).map(str::to_owned),
+            state: pool
+                .state
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            allocation_state: pool
+                .allocation_state
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            vm_size: pool.vm_size.clone().unwrap_or_default(),
+            target_nodes: pool.target_dedicated_nodes.unwrap_or(0)
+                + pool.target_low_priority_nodes.unwrap_or(0),
+            nodes,
+            id,
+        });
+    }
+    let jobs: Vec<BatchJob> = client
+        .list_jobs(&ListOptions::default())
+        .try_collect()
+        .await
+        .map_err(err)?;
+    let mut job_status = Vec::new();
+    for job in jobs {
+        let id = job.id.clone().unwrap_or_default();
+        if wanted.is_some_and(|w| w.job(&id).is_none()) {
+            continue;
+        }
+        let counts = client
+            .get_job_task_counts(&id)
+            .await
+            .map_err(err)?
+            .task_counts;
+        job_status.push(JobStatus {
+            recipe: owner(job.metadata.as_deref()).map(str::to_owned),
+            state: job
+                .state
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            pool: job.pool_info.pool_id.clone().unwrap_or_default(),
+            active: counts.active,
+            running: counts.running,
+            succeeded: counts.succeeded,
+            failed: counts.failed,
+            id,
+        });
+    }
+    Ok((pool_status, job_status))
+}
+
+fn print_human(status: &Status) {
+    println!("{}", status.target);
+    println!();
+    if status.pools.is_empty() {
+        println!("No pools.");
+    }
+    for p in &status.pools {
+        let nodes = p
+            .nodes
+            .by_state
+            .iter()
+            .map(|(state, n)| format!("{n} {state}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!(
+            "pool {} ({}, {}, {}, target {} nodes): {}",
+            p.id,
+            p.vm_size,
+            p.state,
+            p.allocation_state,
+            p.target_nodes,
+            if nodes.is_empty() {
+                "no nodes".into()
+            } else {
+                nodes
+            }
+        );
+        for f in &p.nodes.failures {
+            println!("  ! node {} {}: {}", f.node_id, f.state, f.detail);
+        }
+    }
+    if status.jobs.is_empty() {
+        println!("No jobs.");
+    }
+    for j in &status.jobs {
+        println!(
+            "job {} ({}, pool {}): {} waiting, {} running, {} succeeded, {} failed",
+            j.id, j.state, j.pool, j.active, j.running, j.succeeded, j.failed
+        );
+    }
+}

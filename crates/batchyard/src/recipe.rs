@@ -1,0 +1,54 @@
+//! Recipe → desired state, for the commands that compare it with a target.
+
+use std::path::Path;
+
+use batchyard_compile::CompileOptions;
+use batchyard_recipe::{Diagnostic, Loaded};
+use batchyard_reconcile::Intent;
+use miette::miette;
+
+use crate::cli::VarArgs;
+use crate::{input, output};
+
+/// A loaded, compiled and expanded recipe.
+pub struct Compiled {
+    /// Pools, jobs and every task.
+    pub intent: Intent,
+}
+
+/// Loads, checks, compiles and expands `path`. Problems are printed with their spans;
+/// the error only says that there were some.
+pub fn compile(path: &Path, vars: &VarArgs) -> miette::Result<Compiled> {
+    let overrides = input::overrides(vars)?;
+    let mut loaded = input::load(path, &overrides)?;
+    let fail = |loaded: &mut Loaded, diagnostics: Vec<Diagnostic>| {
+        for d in diagnostics {
+            if !loaded.diagnostics.contains(&d) {
+                loaded.diagnostics.push(d);
+            }
+        }
+        eprint!("{}", loaded.render(output::report_style()));
+        let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+        miette!(
+            help = format!("run `batchyard validate {}` for details", path.display()),
+            "{} has {errors} error(s)",
+            path.display()
+        )
+    };
+    let Some(recipe) = loaded.recipe.clone().filter(|_| !loaded.has_errors()) else {
+        return Err(fail(&mut loaded, Vec::new()));
+    };
+    let base_dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| std::path::PathBuf::from("."), Path::to_path_buf);
+    let desired = match batchyard_compile::compile(&recipe, &CompileOptions { base_dir }) {
+        Ok(desired) => desired,
+        Err(diagnostics) => return Err(fail(&mut loaded, diagnostics)),
+    };
+    let intent = match Intent::from_compiled(&loaded, &desired) {
+        Ok(intent) => intent,
+        Err(diagnostics) => return Err(fail(&mut loaded, diagnostics)),
+    };
+    Ok(Compiled { intent })
+}
