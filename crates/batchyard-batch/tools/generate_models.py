@@ -198,6 +198,14 @@ def doc_lines(text, indent=""):
     if not text:
         return []
     text = text.replace("```", "'''").replace("\r", "")
+    # The spec's prose is not Markdown: keep rustdoc from reading links, tags or emphasis.
+    for char in "\\[]<>*_`":
+        text = text.replace(char, "\\" + char)
+    text = re.sub(
+        r"https?://[^\s)]+",
+        lambda m: "<" + m.group(0).rstrip(".,").replace("\\", "") + ">" + m.group(0)[len(m.group(0).rstrip(".,")):],
+        text,
+    )
     lines = []
     for para in text.split("\n"):
         para = para.strip()

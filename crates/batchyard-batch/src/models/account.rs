@@ -299,7 +299,7 @@ pub struct BatchPoolUsageMetrics {
     /// The size of virtual machines in the Pool. All VMs in a Pool are the same size. For
     /// information about available sizes of virtual machines in Pools, see Choose a VM size for
     /// Compute Nodes in an Azure Batch Pool
-    /// (https://learn.microsoft.com/azure/batch/batch-pool-vm-sizes).
+    /// (<https://learn.microsoft.com/azure/batch/batch-pool-vm-sizes>).
     #[serde(default)]
     pub vm_size: String,
     /// The total core hours used in the Pool during this aggregation interval.

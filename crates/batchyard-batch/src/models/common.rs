@@ -117,15 +117,15 @@ pub struct BatchStartTask {
     /// line, for example using "cmd /c MyCommand" in Windows or "/bin/sh -c MyCommand" in Linux. If
     /// the command line refers to file paths, it should use a relative path (relative to the Task
     /// working directory), or use the Batch provided environment variable
-    /// (https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables).
+    /// (<https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables>).
     #[serde(default)]
     pub command_line: String,
     /// The settings for the container under which the StartTask runs. When this is specified, all
-    /// directories recursively below the AZ_BATCH_NODE_ROOT_DIR (the root of Azure Batch
+    /// directories recursively below the AZ\_BATCH\_NODE\_ROOT\_DIR (the root of Azure Batch
     /// directories on the node) are mapped into the container, all Task environment variables are
     /// mapped into the container, and the Task command line is executed in the container. Files
-    /// produced in the container outside of AZ_BATCH_NODE_ROOT_DIR might not be reflected to the
-    /// host disk, meaning that Batch file APIs will not be able to access those files.
+    /// produced in the container outside of AZ\_BATCH\_NODE\_ROOT\_DIR might not be reflected to
+    /// the host disk, meaning that Batch file APIs will not be able to access those files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_settings: Option<BatchTaskContainerSettings>,
     /// A list of files that the Batch service will download to the Compute Node before running the
@@ -233,8 +233,9 @@ pub struct BatchTaskContainerSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_directory: Option<ContainerWorkingDirectory>,
     /// The paths you want to mounted to container task. If this array is null or be not present,
-    /// container task will mount entire temporary disk drive in windows (or AZ_BATCH_NODE_ROOT_DIR
-    /// in Linux). It won't' mount any data paths into container if this array is set as empty.
+    /// container task will mount entire temporary disk drive in windows (or
+    /// AZ\_BATCH\_NODE\_ROOT\_DIR in Linux). It won't' mount any data paths into container if this
+    /// array is set as empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_host_batch_bind_mounts: Option<Vec<ContainerHostBatchBindMountEntry>>,
 }
@@ -377,18 +378,18 @@ pub struct NameValuePair {
 pub struct OutputFile {
     /// A pattern indicating which file(s) to upload. Both relative and absolute paths are
     /// supported. Relative paths are relative to the Task working directory. The following
-    /// wildcards are supported: * matches 0 or more characters (for example pattern abc* would
-    /// match abc or abcdef), ** matches any directory, ? matches any single character, [abc]
-    /// matches one character in the brackets, and [a-c] matches one character in the range.
-    /// Brackets can include a negation to match any character not specified (for example [!abc]
+    /// wildcards are supported: \* matches 0 or more characters (for example pattern abc\* would
+    /// match abc or abcdef), \*\* matches any directory, ? matches any single character, \[abc\]
+    /// matches one character in the brackets, and \[a-c\] matches one character in the range.
+    /// Brackets can include a negation to match any character not specified (for example \[!abc\]
     /// matches any character but a, b, or c). If a file name starts with "." it is ignored by
-    /// default but may be matched by specifying it explicitly (for example *.gif will not match
-    /// .a.gif, but .*.gif will). A simple example: **\*.txt matches any file that does not start in
-    /// '.' and ends with .txt in the Task working directory or any subdirectory. If the filename
-    /// contains a wildcard character it can be escaped using brackets (for example abc[*] would
-    /// match a file named abc*). Note that both \ and / are treated as directory separators on
-    /// Windows, but only / is on Linux. Environment variables (%var% on Windows or $var on Linux)
-    /// are expanded prior to the pattern being applied.
+    /// default but may be matched by specifying it explicitly (for example \*.gif will not match
+    /// .a.gif, but .\*.gif will). A simple example: \*\*\\\*.txt matches any file that does not
+    /// start in '.' and ends with .txt in the Task working directory or any subdirectory. If the
+    /// filename contains a wildcard character it can be escaped using brackets (for example
+    /// abc\[\*\] would match a file named abc\*). Note that both \\ and / are treated as directory
+    /// separators on Windows, but only / is on Linux. Environment variables (%var% on Windows or
+    /// $var on Linux) are expanded prior to the pattern being applied.
     #[serde(default)]
     pub file_pattern: String,
     /// The destination for the output file(s).
@@ -423,7 +424,7 @@ pub struct OutputFileBlobContainerDestination {
     /// A list of name-value pairs for headers to be used in uploading output files. These headers
     /// will be specified when uploading files to Azure Storage. Official document on allowed
     /// headers when uploading blobs:
-    /// https://learn.microsoft.com/rest/api/storageservices/put-blob#request-headers-all-blob-types.
+    /// <https://learn.microsoft.com/rest/api/storageservices/put-blob#request-headers-all-blob-types>.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_headers: Option<Vec<OutputFileUploadHeader>>,
 }

@@ -485,17 +485,17 @@ pub struct BatchJobManagerTask {
     /// line, for example using "cmd /c MyCommand" in Windows or "/bin/sh -c MyCommand" in Linux. If
     /// the command line refers to file paths, it should use a relative path (relative to the Task
     /// working directory), or use the Batch provided environment variable
-    /// (https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables).
+    /// (<https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables>).
     #[serde(default)]
     pub command_line: String,
     /// The settings for the container under which the Job Manager Task runs. If the Pool that will
     /// run this Task has containerConfiguration set, this must be set as well. If the Pool that
     /// will run this Task doesn't have containerConfiguration set, this must not be set. When this
-    /// is specified, all directories recursively below the AZ_BATCH_NODE_ROOT_DIR (the root of
+    /// is specified, all directories recursively below the AZ\_BATCH\_NODE\_ROOT\_DIR (the root of
     /// Azure Batch directories on the node) are mapped into the container, all Task environment
     /// variables are mapped into the container, and the Task command line is executed in the
-    /// container. Files produced in the container outside of AZ_BATCH_NODE_ROOT_DIR might not be
-    /// reflected to the host disk, meaning that Batch file APIs will not be able to access those
+    /// container. Files produced in the container outside of AZ\_BATCH\_NODE\_ROOT\_DIR might not
+    /// be reflected to the host disk, meaning that Batch file APIs will not be able to access those
     /// files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_settings: Option<BatchTaskContainerSettings>,
@@ -561,10 +561,11 @@ pub struct BatchJobManagerTask {
     /// The settings for an authentication token that the Task can use to perform Batch service
     /// operations. If this property is set, the Batch service provides the Task with an
     /// authentication token which can be used to authenticate Batch service operations without
-    /// requiring an Account access key. The token is provided via the AZ_BATCH_AUTHENTICATION_TOKEN
-    /// environment variable. The operations that the Task can carry out using the token depend on
-    /// the settings. For example, a Task can request Job permissions in order to add other Tasks to
-    /// the Job, or check the status of the Job or of other Tasks under the Job.
+    /// requiring an Account access key. The token is provided via the
+    /// AZ\_BATCH\_AUTHENTICATION\_TOKEN environment variable. The operations that the Task can
+    /// carry out using the token depend on the settings. For example, a Task can request Job
+    /// permissions in order to add other Tasks to the Job, or check the status of the Job or of
+    /// other Tasks under the Job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication_token_settings: Option<AuthenticationTokenSettings>,
     /// Whether the Job Manager Task may run on a Spot/Low-priority Compute Node. The default value
@@ -595,7 +596,7 @@ pub struct BatchJobNetworkConfiguration {
     /// Pools created with a Virtual Machine configuration, enable ports 29876 and 29877, as well as
     /// port 22 for Linux and port 3389 for Windows. Port 443 is also required to be open for
     /// outbound connections for communications to Azure Storage. For more details see:
-    /// https://learn.microsoft.com/azure/batch/batch-api-basics#virtual-network-vnet-and-firewall-configuration.
+    /// <https://learn.microsoft.com/azure/batch/batch-api-basics#virtual-network-vnet-and-firewall-configuration>.
     #[serde(default)]
     pub subnet_id: String,
     /// Whether to withdraw Compute Nodes from the virtual network to DNC when the job is terminated
@@ -631,7 +632,7 @@ pub struct BatchJobNetworkConfigurationUpdate {
     /// Pools created with a Virtual Machine configuration, enable ports 29876 and 29877, as well as
     /// port 22 for Linux and port 3389 for Windows. Port 443 is also required to be open for
     /// outbound connections for communications to Azure Storage. For more details see:
-    /// https://learn.microsoft.com/azure/batch/batch-api-basics#virtual-network-vnet-and-firewall-configuration.
+    /// <https://learn.microsoft.com/azure/batch/batch-api-basics#virtual-network-vnet-and-firewall-configuration>.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnet_id: Option<String>,
     /// Whether to withdraw Compute Nodes from the virtual network to DNC when the job is terminated
@@ -689,7 +690,7 @@ pub struct BatchJobPreparationAndReleaseTaskStatusListResult {
 /// Activities commonly performed in Job Preparation include: Downloading common
 /// resource files used by all the Tasks in the Job. The Job Preparation Task can
 /// download these common resource files to the shared location on the Node.
-/// (AZ_BATCH_NODE_ROOT_DIR\shared), or starting a local service on the Node so
+/// (AZ\_BATCH\_NODE\_ROOT\_DIR\\shared), or starting a local service on the Node so
 /// that all Tasks of that Job can communicate with it. If the Job Preparation Task
 /// fails (that is, exhausts its retry count before exiting with exit code 0),
 /// Batch will not run Tasks of this Job on the Node. The Compute Node remains
@@ -728,15 +729,16 @@ pub struct BatchJobPreparationTask {
     /// the command line, for example using "cmd /c MyCommand" in Windows or "/bin/sh -c MyCommand"
     /// in Linux. If the command line refers to file paths, it should use a relative path (relative
     /// to the Task working directory), or use the Batch provided environment variable
-    /// (https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables).
+    /// (<https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables>).
     #[serde(default)]
     pub command_line: String,
     /// The settings for the container under which the Job Preparation Task runs. When this is
-    /// specified, all directories recursively below the AZ_BATCH_NODE_ROOT_DIR (the root of Azure
-    /// Batch directories on the node) are mapped into the container, all Task environment variables
-    /// are mapped into the container, and the Task command line is executed in the container. Files
-    /// produced in the container outside of AZ_BATCH_NODE_ROOT_DIR might not be reflected to the
-    /// host disk, meaning that Batch file APIs will not be able to access those files.
+    /// specified, all directories recursively below the AZ\_BATCH\_NODE\_ROOT\_DIR (the root of
+    /// Azure Batch directories on the node) are mapped into the container, all Task environment
+    /// variables are mapped into the container, and the Task command line is executed in the
+    /// container. Files produced in the container outside of AZ\_BATCH\_NODE\_ROOT\_DIR might not
+    /// be reflected to the host disk, meaning that Batch file APIs will not be able to access those
+    /// files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_settings: Option<BatchTaskContainerSettings>,
     /// A list of files that the Batch service will download to the Compute Node before running the
@@ -885,15 +887,16 @@ pub struct BatchJobReleaseTask {
     /// line, for example using "cmd /c MyCommand" in Windows or "/bin/sh -c MyCommand" in Linux. If
     /// the command line refers to file paths, it should use a relative path (relative to the Task
     /// working directory), or use the Batch provided environment variable
-    /// (https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables).
+    /// (<https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables>).
     #[serde(default)]
     pub command_line: String,
     /// The settings for the container under which the Job Release Task runs. When this is
-    /// specified, all directories recursively below the AZ_BATCH_NODE_ROOT_DIR (the root of Azure
-    /// Batch directories on the node) are mapped into the container, all Task environment variables
-    /// are mapped into the container, and the Task command line is executed in the container. Files
-    /// produced in the container outside of AZ_BATCH_NODE_ROOT_DIR might not be reflected to the
-    /// host disk, meaning that Batch file APIs will not be able to access those files.
+    /// specified, all directories recursively below the AZ\_BATCH\_NODE\_ROOT\_DIR (the root of
+    /// Azure Batch directories on the node) are mapped into the container, all Task environment
+    /// variables are mapped into the container, and the Task command line is executed in the
+    /// container. Files produced in the container outside of AZ\_BATCH\_NODE\_ROOT\_DIR might not
+    /// be reflected to the host disk, meaning that Batch file APIs will not be able to access those
+    /// files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_settings: Option<BatchTaskContainerSettings>,
     /// A list of files that the Batch service will download to the Compute Node before running the

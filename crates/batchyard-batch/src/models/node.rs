@@ -59,7 +59,7 @@ pub struct BatchNode {
     pub affinity_id: Option<String>,
     /// The size of the virtual machine hosting the Compute Node. For information about available
     /// sizes of virtual machines in Pools, see Choose a VM size for Compute Nodes in an Azure Batch
-    /// Pool (https://learn.microsoft.com/azure/batch/batch-pool-vm-sizes).
+    /// Pool (<https://learn.microsoft.com/azure/batch/batch-pool-vm-sizes>).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vm_size: Option<String>,
     /// The total number of Job Tasks completed on the Compute Node. This includes Job Manager Tasks
@@ -93,14 +93,14 @@ pub struct BatchNode {
     /// For Windows Nodes, the Batch service installs the Certificates to the specified Certificate
     /// store and location.
     /// For Linux Compute Nodes, the Certificates are stored in a directory inside the Task working
-    /// directory and an environment variable AZ_BATCH_CERTIFICATES_DIR is supplied to the Task to
-    /// query for this location.
+    /// directory and an environment variable AZ\_BATCH\_CERTIFICATES\_DIR is supplied to the Task
+    /// to query for this location.
     /// For Certificates with visibility of 'remoteUser', a 'certs' directory is created in the
     /// user's home directory (e.g., /home/{user-name}/certs) and Certificates are placed in that
     /// directory.
     /// Warning: This property is deprecated and will be removed after February, 2024. Please use
-    /// the [Azure KeyVault
-    /// Extension](https://learn.microsoft.com/azure/batch/batch-certificate-migration-guide)
+    /// the \[Azure KeyVault
+    /// Extension\](<https://learn.microsoft.com/azure/batch/batch-certificate-migration-guide>)
     /// instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_references: Option<Vec<BatchCertificateReference>>,
@@ -130,7 +130,7 @@ pub struct BatchNode {
 pub struct BatchNodeAgentInfo {
     /// The version of the Batch Compute Node agent running on the Compute Node. This version number
     /// can be checked against the Compute Node agent release notes located at
-    /// https://github.com/Azure/Batch/blob/master/changelogs/nodeagent/CHANGELOG.md.
+    /// <https://github.com/Azure/Batch/blob/master/changelogs/nodeagent/CHANGELOG.md>.
     #[serde(default)]
     pub version: String,
     /// The time when the Compute Node agent was updated on the Compute Node. This is the most

@@ -163,7 +163,7 @@ pub struct BatchPool {
     /// The size of virtual machines in the Pool. All virtual machines in a Pool are the same size.
     /// For information about available sizes of virtual machines in Pools, see Choose a VM size for
     /// Compute Nodes in an Azure Batch Pool
-    /// (https://learn.microsoft.com/azure/batch/batch-pool-vm-sizes).
+    /// (<https://learn.microsoft.com/azure/batch/batch-pool-vm-sizes>).
     ///
     /// Read-only: set by the service, ignored in requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -262,14 +262,14 @@ pub struct BatchPool {
     /// For Windows Nodes, the Batch service installs the Certificates to the specified Certificate
     /// store and location.
     /// For Linux Compute Nodes, the Certificates are stored in a directory inside the Task working
-    /// directory and an environment variable AZ_BATCH_CERTIFICATES_DIR is supplied to the Task to
-    /// query for this location.
+    /// directory and an environment variable AZ\_BATCH\_CERTIFICATES\_DIR is supplied to the Task
+    /// to query for this location.
     /// For Certificates with visibility of 'remoteUser', a 'certs' directory is created in the
     /// user's home directory (e.g., /home/{user-name}/certs) and Certificates are placed in that
     /// directory.
     /// Warning: This property is deprecated and will be removed after February, 2024. Please use
-    /// the [Azure KeyVault
-    /// Extension](https://learn.microsoft.com/azure/batch/batch-certificate-migration-guide)
+    /// the \[Azure KeyVault
+    /// Extension\](<https://learn.microsoft.com/azure/batch/batch-certificate-migration-guide>)
     /// instead.
     ///
     /// Read-only: set by the service, ignored in requests.
@@ -358,9 +358,9 @@ pub struct BatchPoolCreateOptions {
     /// The size of virtual machines in the Pool. All virtual machines in a Pool are the same size.
     /// For information about available VM sizes for Pools using Images from the Virtual Machines
     /// Marketplace (pools created with virtualMachineConfiguration), see Sizes for Virtual Machines
-    /// in Azure (https://learn.microsoft.com/azure/virtual-machines/sizes/overview). Batch supports
-    /// all Azure VM sizes except STANDARD_A0 and those with premium storage (STANDARD_GS,
-    /// STANDARD_DS, and STANDARD_DSV2 series).
+    /// in Azure (<https://learn.microsoft.com/azure/virtual-machines/sizes/overview>). Batch
+    /// supports all Azure VM sizes except STANDARD\_A0 and those with premium storage
+    /// (STANDARD\_GS, STANDARD\_DS, and STANDARD\_DSV2 series).
     pub vm_size: String,
     /// The virtual machine configuration for the Pool. This property must be specified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -399,7 +399,7 @@ pub struct BatchPoolCreateOptions {
     /// true. The formula is checked for validity before the Pool is created. If the formula is not
     /// valid, the Batch service rejects the request with detailed error information. For more
     /// information about specifying this formula, see 'Automatically scale Compute Nodes in an
-    /// Azure Batch Pool' (https://learn.microsoft.com/azure/batch/batch-automatic-scaling).
+    /// Azure Batch Pool' (<https://learn.microsoft.com/azure/batch/batch-automatic-scaling>).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_scale_formula: Option<String>,
     /// The time interval at which to automatically adjust the Pool size according to the autoscale
@@ -425,14 +425,14 @@ pub struct BatchPoolCreateOptions {
     /// For Windows Nodes, the Batch service installs the Certificates to the specified Certificate
     /// store and location.
     /// For Linux Compute Nodes, the Certificates are stored in a directory inside the Task working
-    /// directory and an environment variable AZ_BATCH_CERTIFICATES_DIR is supplied to the Task to
-    /// query for this location.
+    /// directory and an environment variable AZ\_BATCH\_CERTIFICATES\_DIR is supplied to the Task
+    /// to query for this location.
     /// For Certificates with visibility of 'remoteUser', a 'certs' directory is created in the
     /// user's home directory (e.g., /home/{user-name}/certs) and Certificates are placed in that
     /// directory.
     /// Warning: This property is deprecated and will be removed after February, 2024. Please use
-    /// the [Azure KeyVault
-    /// Extension](https://learn.microsoft.com/azure/batch/batch-certificate-migration-guide)
+    /// the \[Azure KeyVault
+    /// Extension\](<https://learn.microsoft.com/azure/batch/batch-certificate-migration-guide>)
     /// instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_references: Option<Vec<BatchCertificateReference>>,
@@ -506,7 +506,7 @@ pub struct BatchPoolEvaluateAutoScaleOptions {
     /// and its results calculated, but it is not applied to the Pool. To apply the formula to the
     /// Pool, 'Enable automatic scaling on a Pool'. For more information about specifying this
     /// formula, see Automatically scale Compute Nodes in an Azure Batch Pool
-    /// (https://learn.microsoft.com/azure/batch/batch-automatic-scaling).
+    /// (<https://learn.microsoft.com/azure/batch/batch-automatic-scaling>).
     pub auto_scale_formula: String,
 }
 
@@ -542,14 +542,14 @@ pub struct BatchPoolReplaceOptions {
     /// For Windows Nodes, the Batch service installs the Certificates to the specified Certificate
     /// store and location.
     /// For Linux Compute Nodes, the Certificates are stored in a directory inside the Task working
-    /// directory and an environment variable AZ_BATCH_CERTIFICATES_DIR is supplied to the Task to
-    /// query for this location.
+    /// directory and an environment variable AZ\_BATCH\_CERTIFICATES\_DIR is supplied to the Task
+    /// to query for this location.
     /// For Certificates with visibility of 'remoteUser', a 'certs' directory is created in the
     /// user's home directory (e.g., /home/{user-name}/certs) and Certificates are placed in that
     /// directory.
     /// Warning: This property is deprecated and will be removed after February, 2024. Please use
-    /// the [Azure KeyVault
-    /// Extension](https://learn.microsoft.com/azure/batch/batch-certificate-migration-guide)
+    /// the \[Azure KeyVault
+    /// Extension\](<https://learn.microsoft.com/azure/batch/batch-certificate-migration-guide>)
     /// instead.
     pub certificate_references: Vec<BatchCertificateReference>,
     /// The list of Application Packages to be installed on each Compute Node in the Pool. The list
@@ -653,7 +653,7 @@ pub struct BatchPoolSpecification {
     /// The size of the virtual machines in the Pool. All virtual machines in a Pool are the same
     /// size. For information about available sizes of virtual machines in Pools, see Choose a VM
     /// size for Compute Nodes in an Azure Batch Pool
-    /// (https://learn.microsoft.com/azure/batch/batch-pool-vm-sizes).
+    /// (<https://learn.microsoft.com/azure/batch/batch-pool-vm-sizes>).
     #[serde(default)]
     pub vm_size: String,
     /// The virtual machine configuration for the Pool. This property must be specified.
@@ -725,13 +725,13 @@ pub struct BatchPoolSpecification {
     pub start_task: Option<BatchStartTask>,
     /// For Windows Nodes, the Batch service installs the Certificates to the specified Certificate
     /// store and location. For Linux Compute Nodes, the Certificates are stored in a directory
-    /// inside the Task working directory and an environment variable AZ_BATCH_CERTIFICATES_DIR is
-    /// supplied to the Task to query for this location. For Certificates with visibility of
+    /// inside the Task working directory and an environment variable AZ\_BATCH\_CERTIFICATES\_DIR
+    /// is supplied to the Task to query for this location. For Certificates with visibility of
     /// 'remoteUser', a 'certs' directory is created in the user's home directory (e.g.,
     /// /home/{user-name}/certs) and Certificates are placed in that directory.
     /// Warning: This property is deprecated and will be removed after February, 2024.
-    /// Please use the [Azure KeyVault
-    /// Extension](https://learn.microsoft.com/azure/batch/batch-certificate-migration-guide)
+    /// Please use the \[Azure KeyVault
+    /// Extension\](<https://learn.microsoft.com/azure/batch/batch-certificate-migration-guide>)
     /// instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_references: Option<Vec<BatchCertificateReference>>,
@@ -774,7 +774,7 @@ pub struct BatchPoolSpecificationUpdate {
     /// The size of the virtual machines in the Pool. All virtual machines in a Pool are the same
     /// size. For information about available sizes of virtual machines in Pools, see Choose a VM
     /// size for Compute Nodes in an Azure Batch Pool
-    /// (https://learn.microsoft.com/azure/batch/batch-pool-vm-sizes).
+    /// (<https://learn.microsoft.com/azure/batch/batch-pool-vm-sizes>).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vm_size: Option<String>,
     /// The virtual machine configuration for the Pool. This property must be specified.
@@ -846,13 +846,13 @@ pub struct BatchPoolSpecificationUpdate {
     pub start_task: Option<BatchStartTaskUpdate>,
     /// For Windows Nodes, the Batch service installs the Certificates to the specified Certificate
     /// store and location. For Linux Compute Nodes, the Certificates are stored in a directory
-    /// inside the Task working directory and an environment variable AZ_BATCH_CERTIFICATES_DIR is
-    /// supplied to the Task to query for this location. For Certificates with visibility of
+    /// inside the Task working directory and an environment variable AZ\_BATCH\_CERTIFICATES\_DIR
+    /// is supplied to the Task to query for this location. For Certificates with visibility of
     /// 'remoteUser', a 'certs' directory is created in the user's home directory (e.g.,
     /// /home/{user-name}/certs) and Certificates are placed in that directory.
     /// Warning: This property is deprecated and will be removed after February, 2024.
-    /// Please use the [Azure KeyVault
-    /// Extension](https://learn.microsoft.com/azure/batch/batch-certificate-migration-guide)
+    /// Please use the \[Azure KeyVault
+    /// Extension\](<https://learn.microsoft.com/azure/batch/batch-certificate-migration-guide>)
     /// instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_references: Option<Vec<BatchCertificateReference>>,
@@ -936,14 +936,15 @@ pub struct BatchPoolUpdateOptions {
     pub display_name: Option<String>,
     /// The size of virtual machines in the Pool. For information about available sizes of virtual
     /// machines in Pools, see Choose a VM size for Compute Nodes in an Azure Batch Pool
-    /// (https://learn.microsoft.com/azure/batch/batch-pool-vm-sizes).<br /><br />This field can be
-    /// updated only when the pool is empty.
+    /// (<https://learn.microsoft.com/azure/batch/batch-pool-vm-sizes>).\<br /\>\<br /\>This field
+    /// can be updated only when the pool is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vm_size: Option<String>,
     /// Whether the Pool permits direct communication between Compute Nodes. Enabling inter-node
     /// communication limits the maximum size of the Pool due to deployment restrictions on the
     /// Compute Nodes of the Pool. This may result in the Pool not reaching its desired size. The
-    /// default value is false.<br /><br />This field can be updated only when the pool is empty.
+    /// default value is false.\<br /\>\<br /\>This field can be updated only when the pool is
+    /// empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_inter_node_communication: Option<bool>,
     /// A Task to run on each Compute Node as it joins the Pool. The Task runs when the Compute Node
@@ -957,14 +958,14 @@ pub struct BatchPoolUpdateOptions {
     /// For Windows Nodes, the Batch service installs the Certificates to the specified Certificate
     /// store and location.
     /// For Linux Compute Nodes, the Certificates are stored in a directory inside the Task working
-    /// directory and an environment variable AZ_BATCH_CERTIFICATES_DIR is supplied to the Task to
-    /// query for this location.
+    /// directory and an environment variable AZ\_BATCH\_CERTIFICATES\_DIR is supplied to the Task
+    /// to query for this location.
     /// For Certificates with visibility of 'remoteUser', a 'certs' directory is created in the
     /// user's home directory (e.g., /home/{user-name}/certs) and Certificates are placed in that
     /// directory.
     /// Warning: This property is deprecated and will be removed after February, 2024. Please use
-    /// the [Azure KeyVault
-    /// Extension](https://learn.microsoft.com/azure/batch/batch-certificate-migration-guide)
+    /// the \[Azure KeyVault
+    /// Extension\](<https://learn.microsoft.com/azure/batch/batch-certificate-migration-guide>)
     /// instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_references: Option<Vec<BatchCertificateReference>>,
@@ -982,8 +983,8 @@ pub struct BatchPoolUpdateOptions {
     /// unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Vec<BatchMetadataItem>>,
-    /// The virtual machine configuration for the Pool. This property must be specified.<br /><br
-    /// />This field can be updated only when the pool is empty.
+    /// The virtual machine configuration for the Pool. This property must be specified.\<br /\>\<br
+    /// /\>This field can be updated only when the pool is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtual_machine_configuration: Option<VirtualMachineConfigurationUpdate>,
     /// The desired node communication mode for the pool. If this element is present, it replaces
@@ -993,12 +994,12 @@ pub struct BatchPoolUpdateOptions {
     pub target_node_communication_mode: Option<BatchNodeCommunicationMode>,
     /// The number of task slots that can be used to run concurrent tasks on a single compute node
     /// in the pool. The default value is 1. The maximum value is the smaller of 4 times the number
-    /// of cores of the vmSize of the pool or 256.<br /><br />This field can be updated only when
-    /// the pool is empty.
+    /// of cores of the vmSize of the pool or 256.\<br /\>\<br /\>This field can be updated only
+    /// when the pool is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_slots_per_node: Option<i32>,
     /// How Tasks are distributed across Compute Nodes in a Pool. If not specified, the default is
-    /// spread.<br /><br />This field can be updated only when the pool is empty.
+    /// spread.\<br /\>\<br /\>This field can be updated only when the pool is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_scheduling_policy: Option<BatchTaskSchedulingPolicyUpdate>,
     /// The network configuration for the Pool. This field can be updated only when the pool is
@@ -1008,8 +1009,8 @@ pub struct BatchPoolUpdateOptions {
     /// The user-specified tags associated with the pool. The user-defined tags to be associated
     /// with the Azure Batch Pool. When specified, these tags are propagated to the backing Azure
     /// resources associated with the pool. This property can only be specified when the Batch
-    /// account was created with the poolAllocationMode property set to 'UserSubscription'.<br /><br
-    /// />This field can be updated only when the pool is empty.
+    /// account was created with the poolAllocationMode property set to 'UserSubscription'.\<br
+    /// /\>\<br /\>This field can be updated only when the pool is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_tags: Option<BTreeMap<String, String>>,
     /// The list of user Accounts to be created on each Compute Node in the Pool. This field can be
@@ -1017,12 +1018,12 @@ pub struct BatchPoolUpdateOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_accounts: Option<Vec<UserAccount>>,
     /// Mount storage using specified file system for the entire lifetime of the pool. Mount the
-    /// storage using Azure fileshare, NFS, CIFS or Blobfuse based file system.<br /><br />This
+    /// storage using Azure fileshare, NFS, CIFS or Blobfuse based file system.\<br /\>\<br /\>This
     /// field can be updated only when the pool is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_configuration: Option<Vec<MountConfiguration>>,
     /// The upgrade policy for the Pool. Describes an upgrade policy - automatic, manual, or
-    /// rolling.<br /><br />This field can be updated only when the pool is empty.
+    /// rolling.\<br /\>\<br /\>This field can be updated only when the pool is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade_policy: Option<UpgradePolicyUpdate>,
 }
@@ -1065,15 +1066,15 @@ pub struct BatchStartTaskUpdate {
     /// line, for example using "cmd /c MyCommand" in Windows or "/bin/sh -c MyCommand" in Linux. If
     /// the command line refers to file paths, it should use a relative path (relative to the Task
     /// working directory), or use the Batch provided environment variable
-    /// (https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables).
+    /// (<https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables>).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_line: Option<String>,
     /// The settings for the container under which the StartTask runs. When this is specified, all
-    /// directories recursively below the AZ_BATCH_NODE_ROOT_DIR (the root of Azure Batch
+    /// directories recursively below the AZ\_BATCH\_NODE\_ROOT\_DIR (the root of Azure Batch
     /// directories on the node) are mapped into the container, all Task environment variables are
     /// mapped into the container, and the Task command line is executed in the container. Files
-    /// produced in the container outside of AZ_BATCH_NODE_ROOT_DIR might not be reflected to the
-    /// host disk, meaning that Batch file APIs will not be able to access those files.
+    /// produced in the container outside of AZ\_BATCH\_NODE\_ROOT\_DIR might not be reflected to
+    /// the host disk, meaning that Batch file APIs will not be able to access those files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_settings: Option<BatchTaskContainerSettingsUpdate>,
     /// A list of files that the Batch service will download to the Compute Node before running the
@@ -1136,8 +1137,9 @@ pub struct BatchTaskContainerSettingsUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_directory: Option<ContainerWorkingDirectory>,
     /// The paths you want to mounted to container task. If this array is null or be not present,
-    /// container task will mount entire temporary disk drive in windows (or AZ_BATCH_NODE_ROOT_DIR
-    /// in Linux). It won't' mount any data paths into container if this array is set as empty.
+    /// container task will mount entire temporary disk drive in windows (or
+    /// AZ\_BATCH\_NODE\_ROOT\_DIR in Linux). It won't' mount any data paths into container if this
+    /// array is set as empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_host_batch_bind_mounts: Option<Vec<ContainerHostBatchBindMountEntry>>,
 }

@@ -47,17 +47,17 @@ pub struct BatchJobManagerTaskUpdate {
     /// line, for example using "cmd /c MyCommand" in Windows or "/bin/sh -c MyCommand" in Linux. If
     /// the command line refers to file paths, it should use a relative path (relative to the Task
     /// working directory), or use the Batch provided environment variable
-    /// (https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables).
+    /// (<https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables>).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_line: Option<String>,
     /// The settings for the container under which the Job Manager Task runs. If the Pool that will
     /// run this Task has containerConfiguration set, this must be set as well. If the Pool that
     /// will run this Task doesn't have containerConfiguration set, this must not be set. When this
-    /// is specified, all directories recursively below the AZ_BATCH_NODE_ROOT_DIR (the root of
+    /// is specified, all directories recursively below the AZ\_BATCH\_NODE\_ROOT\_DIR (the root of
     /// Azure Batch directories on the node) are mapped into the container, all Task environment
     /// variables are mapped into the container, and the Task command line is executed in the
-    /// container. Files produced in the container outside of AZ_BATCH_NODE_ROOT_DIR might not be
-    /// reflected to the host disk, meaning that Batch file APIs will not be able to access those
+    /// container. Files produced in the container outside of AZ\_BATCH\_NODE\_ROOT\_DIR might not
+    /// be reflected to the host disk, meaning that Batch file APIs will not be able to access those
     /// files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_settings: Option<BatchTaskContainerSettingsUpdate>,
@@ -123,10 +123,11 @@ pub struct BatchJobManagerTaskUpdate {
     /// The settings for an authentication token that the Task can use to perform Batch service
     /// operations. If this property is set, the Batch service provides the Task with an
     /// authentication token which can be used to authenticate Batch service operations without
-    /// requiring an Account access key. The token is provided via the AZ_BATCH_AUTHENTICATION_TOKEN
-    /// environment variable. The operations that the Task can carry out using the token depend on
-    /// the settings. For example, a Task can request Job permissions in order to add other Tasks to
-    /// the Job, or check the status of the Job or of other Tasks under the Job.
+    /// requiring an Account access key. The token is provided via the
+    /// AZ\_BATCH\_AUTHENTICATION\_TOKEN environment variable. The operations that the Task can
+    /// carry out using the token depend on the settings. For example, a Task can request Job
+    /// permissions in order to add other Tasks to the Job, or check the status of the Job or of
+    /// other Tasks under the Job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication_token_settings: Option<AuthenticationTokenSettings>,
     /// Whether the Job Manager Task may run on a Spot/Low-priority Compute Node. The default value
@@ -140,7 +141,7 @@ pub struct BatchJobManagerTaskUpdate {
 /// Activities commonly performed in Job Preparation include: Downloading common
 /// resource files used by all the Tasks in the Job. The Job Preparation Task can
 /// download these common resource files to the shared location on the Node.
-/// (AZ_BATCH_NODE_ROOT_DIR\shared), or starting a local service on the Node so
+/// (AZ\_BATCH\_NODE\_ROOT\_DIR\\shared), or starting a local service on the Node so
 /// that all Tasks of that Job can communicate with it. If the Job Preparation Task
 /// fails (that is, exhausts its retry count before exiting with exit code 0),
 /// Batch will not run Tasks of this Job on the Node. The Compute Node remains
@@ -179,15 +180,16 @@ pub struct BatchJobPreparationTaskUpdate {
     /// the command line, for example using "cmd /c MyCommand" in Windows or "/bin/sh -c MyCommand"
     /// in Linux. If the command line refers to file paths, it should use a relative path (relative
     /// to the Task working directory), or use the Batch provided environment variable
-    /// (https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables).
+    /// (<https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables>).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_line: Option<String>,
     /// The settings for the container under which the Job Preparation Task runs. When this is
-    /// specified, all directories recursively below the AZ_BATCH_NODE_ROOT_DIR (the root of Azure
-    /// Batch directories on the node) are mapped into the container, all Task environment variables
-    /// are mapped into the container, and the Task command line is executed in the container. Files
-    /// produced in the container outside of AZ_BATCH_NODE_ROOT_DIR might not be reflected to the
-    /// host disk, meaning that Batch file APIs will not be able to access those files.
+    /// specified, all directories recursively below the AZ\_BATCH\_NODE\_ROOT\_DIR (the root of
+    /// Azure Batch directories on the node) are mapped into the container, all Task environment
+    /// variables are mapped into the container, and the Task command line is executed in the
+    /// container. Files produced in the container outside of AZ\_BATCH\_NODE\_ROOT\_DIR might not
+    /// be reflected to the host disk, meaning that Batch file APIs will not be able to access those
+    /// files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_settings: Option<BatchTaskContainerSettingsUpdate>,
     /// A list of files that the Batch service will download to the Compute Node before running the
@@ -265,15 +267,16 @@ pub struct BatchJobReleaseTaskUpdate {
     /// line, for example using "cmd /c MyCommand" in Windows or "/bin/sh -c MyCommand" in Linux. If
     /// the command line refers to file paths, it should use a relative path (relative to the Task
     /// working directory), or use the Batch provided environment variable
-    /// (https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables).
+    /// (<https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables>).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_line: Option<String>,
     /// The settings for the container under which the Job Release Task runs. When this is
-    /// specified, all directories recursively below the AZ_BATCH_NODE_ROOT_DIR (the root of Azure
-    /// Batch directories on the node) are mapped into the container, all Task environment variables
-    /// are mapped into the container, and the Task command line is executed in the container. Files
-    /// produced in the container outside of AZ_BATCH_NODE_ROOT_DIR might not be reflected to the
-    /// host disk, meaning that Batch file APIs will not be able to access those files.
+    /// specified, all directories recursively below the AZ\_BATCH\_NODE\_ROOT\_DIR (the root of
+    /// Azure Batch directories on the node) are mapped into the container, all Task environment
+    /// variables are mapped into the container, and the Task command line is executed in the
+    /// container. Files produced in the container outside of AZ\_BATCH\_NODE\_ROOT\_DIR might not
+    /// be reflected to the host disk, meaning that Batch file APIs will not be able to access those
+    /// files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_settings: Option<BatchTaskContainerSettingsUpdate>,
     /// A list of files that the Batch service will download to the Compute Node before running the

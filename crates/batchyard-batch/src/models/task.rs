@@ -225,7 +225,7 @@ pub struct BatchTask {
     /// using "cmd /c MyCommand" in Windows or "/bin/sh -c MyCommand" in Linux. If the command line
     /// refers to file paths, it should use a relative path (relative to the Task working
     /// directory), or use the Batch provided environment variable
-    /// (https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables).
+    /// (<https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables>).
     ///
     /// Read-only: set by the service, ignored in requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -233,11 +233,12 @@ pub struct BatchTask {
     /// The settings for the container under which the Task runs. If the Pool that will run this
     /// Task has containerConfiguration set, this must be set as well. If the Pool that will run
     /// this Task doesn't have containerConfiguration set, this must not be set. When this is
-    /// specified, all directories recursively below the AZ_BATCH_NODE_ROOT_DIR (the root of Azure
-    /// Batch directories on the node) are mapped into the container, all Task environment variables
-    /// are mapped into the container, and the Task command line is executed in the container. Files
-    /// produced in the container outside of AZ_BATCH_NODE_ROOT_DIR might not be reflected to the
-    /// host disk, meaning that Batch file APIs will not be able to access those files.
+    /// specified, all directories recursively below the AZ\_BATCH\_NODE\_ROOT\_DIR (the root of
+    /// Azure Batch directories on the node) are mapped into the container, all Task environment
+    /// variables are mapped into the container, and the Task command line is executed in the
+    /// container. Files produced in the container outside of AZ\_BATCH\_NODE\_ROOT\_DIR might not
+    /// be reflected to the host disk, meaning that Batch file APIs will not be able to access those
+    /// files.
     ///
     /// Read-only: set by the service, ignored in requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -328,10 +329,11 @@ pub struct BatchTask {
     /// The settings for an authentication token that the Task can use to perform Batch service
     /// operations. If this property is set, the Batch service provides the Task with an
     /// authentication token which can be used to authenticate Batch service operations without
-    /// requiring an Account access key. The token is provided via the AZ_BATCH_AUTHENTICATION_TOKEN
-    /// environment variable. The operations that the Task can carry out using the token depend on
-    /// the settings. For example, a Task can request Job permissions in order to add other Tasks to
-    /// the Job, or check the status of the Job or of other Tasks under the Job.
+    /// requiring an Account access key. The token is provided via the
+    /// AZ\_BATCH\_AUTHENTICATION\_TOKEN environment variable. The operations that the Task can
+    /// carry out using the token depend on the settings. For example, a Task can request Job
+    /// permissions in order to add other Tasks to the Job, or check the status of the Job or of
+    /// other Tasks under the Job.
     ///
     /// Read-only: set by the service, ignored in requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -375,16 +377,17 @@ pub struct BatchTaskCreateOptions {
     /// using "cmd /c MyCommand" in Windows or "/bin/sh -c MyCommand" in Linux. If the command line
     /// refers to file paths, it should use a relative path (relative to the Task working
     /// directory), or use the Batch provided environment variable
-    /// (https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables).
+    /// (<https://learn.microsoft.com/azure/batch/batch-compute-node-environment-variables>).
     pub command_line: String,
     /// The settings for the container under which the Task runs. If the Pool that will run this
     /// Task has containerConfiguration set, this must be set as well. If the Pool that will run
     /// this Task doesn't have containerConfiguration set, this must not be set. When this is
-    /// specified, all directories recursively below the AZ_BATCH_NODE_ROOT_DIR (the root of Azure
-    /// Batch directories on the node) are mapped into the container, all Task environment variables
-    /// are mapped into the container, and the Task command line is executed in the container. Files
-    /// produced in the container outside of AZ_BATCH_NODE_ROOT_DIR might not be reflected to the
-    /// host disk, meaning that Batch file APIs will not be able to access those files.
+    /// specified, all directories recursively below the AZ\_BATCH\_NODE\_ROOT\_DIR (the root of
+    /// Azure Batch directories on the node) are mapped into the container, all Task environment
+    /// variables are mapped into the container, and the Task command line is executed in the
+    /// container. Files produced in the container outside of AZ\_BATCH\_NODE\_ROOT\_DIR might not
+    /// be reflected to the host disk, meaning that Batch file APIs will not be able to access those
+    /// files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_settings: Option<BatchTaskContainerSettings>,
     /// A list of files that the Batch service will download to the Compute Node before running the
@@ -444,10 +447,11 @@ pub struct BatchTaskCreateOptions {
     /// The settings for an authentication token that the Task can use to perform Batch service
     /// operations. If this property is set, the Batch service provides the Task with an
     /// authentication token which can be used to authenticate Batch service operations without
-    /// requiring an Account access key. The token is provided via the AZ_BATCH_AUTHENTICATION_TOKEN
-    /// environment variable. The operations that the Task can carry out using the token depend on
-    /// the settings. For example, a Task can request Job permissions in order to add other Tasks to
-    /// the Job, or check the status of the Job or of other Tasks under the Job.
+    /// requiring an Account access key. The token is provided via the
+    /// AZ\_BATCH\_AUTHENTICATION\_TOKEN environment variable. The operations that the Task can
+    /// carry out using the token depend on the settings. For example, a Task can request Job
+    /// permissions in order to add other Tasks to the Job, or check the status of the Job or of
+    /// other Tasks under the Job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication_token_settings: Option<AuthenticationTokenSettings>,
 }

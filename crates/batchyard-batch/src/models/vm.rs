@@ -15,9 +15,9 @@ pub struct AutomaticOsUpgradePolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disable_automatic_rollback: Option<bool>,
     /// Indicates whether OS upgrades should automatically be applied to scale set instances in a
-    /// rolling fashion when a newer version of the OS image becomes available. <br /><br /> If this
-    /// is set to true for Windows based pools,
-    /// [WindowsConfiguration.enableAutomaticUpdates](https://learn.microsoft.com/rest/api/batchservice/pool/add?tabs=HTTP#windowsconfiguration)
+    /// rolling fashion when a newer version of the OS image becomes available. \<br /\>\<br /\> If
+    /// this is set to true for Windows based pools,
+    /// \[WindowsConfiguration.enableAutomaticUpdates\](<https://learn.microsoft.com/rest/api/batchservice/pool/add?tabs=HTTP#windowsconfiguration>)
     /// cannot be set to true.
     #[serde(
         rename = "enableAutomaticOSUpgrade",
@@ -58,7 +58,7 @@ pub struct AzureBlobFileSystemConfiguration {
     pub blobfuse_options: Option<String>,
     /// The relative path on the compute node where the file system will be mounted. All file
     /// systems are mounted relative to the Batch mounts directory, accessible via the
-    /// AZ_BATCH_NODE_MOUNTS_DIR environment variable.
+    /// AZ\_BATCH\_NODE\_MOUNTS\_DIR environment variable.
     #[serde(default)]
     pub relative_mount_path: String,
     /// The reference to the user assigned identity to use to access containerName. This property is
@@ -77,12 +77,12 @@ pub struct AzureFileShareConfiguration {
     /// The Azure Storage account key.
     #[serde(default)]
     pub account_key: String,
-    /// The Azure Files URL. This is of the form 'https://{account}.file.core.windows.net/'.
+    /// The Azure Files URL. This is of the form '<https://{account}.file.core.windows.net/'>.
     #[serde(default)]
     pub azure_file_url: String,
     /// The relative path on the compute node where the file system will be mounted. All file
     /// systems are mounted relative to the Batch mounts directory, accessible via the
-    /// AZ_BATCH_NODE_MOUNTS_DIR environment variable.
+    /// AZ\_BATCH\_NODE\_MOUNTS\_DIR environment variable.
     #[serde(default)]
     pub relative_mount_path: String,
     /// Additional command line options to pass to the mount command. These are 'net use' options in
@@ -92,9 +92,9 @@ pub struct AzureFileShareConfiguration {
 }
 
 /// A reference to a Certificate to be installed on Compute Nodes in a Pool. Warning: This
-/// object is deprecated and will be removed after February, 2024. Please use the [Azure
+/// object is deprecated and will be removed after February, 2024. Please use the \[Azure
 /// KeyVault
-/// Extension](https://learn.microsoft.com/azure/batch/batch-certificate-migration-guide)
+/// Extension\](<https://learn.microsoft.com/azure/batch/batch-certificate-migration-guide>)
 /// instead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -110,7 +110,7 @@ pub struct BatchCertificateReference {
     /// configured with Windows Compute Nodes (that is, created with cloudServiceConfiguration, or
     /// with virtualMachineConfiguration using a Windows Image reference). For Linux Compute Nodes,
     /// the Certificates are stored in a directory inside the Task working directory and an
-    /// environment variable AZ_BATCH_CERTIFICATES_DIR is supplied to the Task to query for this
+    /// environment variable AZ\_BATCH\_CERTIFICATES\_DIR is supplied to the Task to query for this
     /// location. For Certificates with visibility of 'remoteUser', a 'certs' directory is created
     /// in the user's home directory (e.g., /home/{user-name}/certs) and Certificates are placed in
     /// that directory.
@@ -202,9 +202,9 @@ pub struct BatchDiffDiskSettings {
     /// This property can be used by user in the request to choose the location e.g., cache disk
     /// space for Ephemeral OS disk provisioning. For more information on Ephemeral OS disk size
     /// requirements, please refer to Ephemeral OS disk size requirements for Windows VMs at
-    /// https://learn.microsoft.com/azure/virtual-machines/windows/ephemeral-os-disks#size-requirements
+    /// <https://learn.microsoft.com/azure/virtual-machines/windows/ephemeral-os-disks#size-requirements>
     /// and Linux VMs at
-    /// https://learn.microsoft.com/azure/virtual-machines/linux/ephemeral-os-disks#size-requirements.
+    /// <https://learn.microsoft.com/azure/virtual-machines/linux/ephemeral-os-disks#size-requirements>.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<DiffDiskPlacement>,
 }
@@ -391,7 +391,7 @@ string_enum! {
     BatchPoolIdentityType {
         /// Batch pool has user assigned identities with it.
         UserAssigned = "UserAssigned",
-        /// Batch pool has no identity associated with it. Setting `None` in update pool will remove
+        /// Batch pool has no identity associated with it. Setting \`None\` in update pool will remove
         /// existing identities.
         None = "None",
     }
@@ -479,14 +479,14 @@ pub struct BatchUserAssignedIdentity {
     pub principal_id: Option<String>,
 }
 
-/// Specifies the security profile settings for the managed disk. **Note**: It can only be set
-/// for Confidential VMs and required when using Confidential VMs.
+/// Specifies the security profile settings for the managed disk. \*\*Note\*\*: It can only be
+/// set for Confidential VMs and required when using Confidential VMs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchVmDiskSecurityProfile {
     /// Specifies the EncryptionType of the managed disk. It is set to VMGuestStateOnly for
     /// encryption of just the VMGuestState blob, and NonPersistedTPM for not persisting firmware
-    /// state in the VMGuestState blob. **Note**: It can be set for only Confidential VMs and is
+    /// state in the VMGuestState blob. \*\*Note\*\*: It can be set for only Confidential VMs and is
     /// required when using Confidential VMs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_encryption_type: Option<SecurityEncryptionTypes>,
@@ -525,7 +525,7 @@ pub struct BatchVmImageReference {
     /// version is not specified in the imageId, the latest version will be used. For information
     /// about the firewall settings for the Batch Compute Node agent to communicate with the Batch
     /// service see
-    /// https://learn.microsoft.com/azure/batch/nodes-and-pools#virtual-network-vnet-and-firewall-configuration.
+    /// <https://learn.microsoft.com/azure/batch/nodes-and-pools#virtual-network-vnet-and-firewall-configuration>.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtual_machine_image_id: Option<String>,
     /// The specific version of the platform image or marketplace image used to create the node.
@@ -569,7 +569,7 @@ pub struct CifsMountConfiguration {
     pub source: String,
     /// The relative path on the compute node where the file system will be mounted. All file
     /// systems are mounted relative to the Batch mounts directory, accessible via the
-    /// AZ_BATCH_NODE_MOUNTS_DIR environment variable.
+    /// AZ\_BATCH\_NODE\_MOUNTS\_DIR environment variable.
     #[serde(default)]
     pub relative_mount_path: String,
     /// Additional command line options to pass to the mount command. These are 'net use' options in
@@ -604,7 +604,7 @@ pub struct DataDisk {
     pub logical_unit_number: i32,
     /// The type of caching to be enabled for the data disks. The default value for caching is
     /// readwrite. For information about the caching options see:
-    /// https://blogs.msdn.microsoft.com/windowsazurestorage/2012/06/27/exploring-windows-azure-drives-disks-and-images/.
+    /// <https://blogs.msdn.microsoft.com/windowsazurestorage/2012/06/27/exploring-windows-azure-drives-disks-and-images/>.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caching: Option<CachingType>,
     /// The initial disk size in gigabytes.
@@ -614,7 +614,7 @@ pub struct DataDisk {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_disk: Option<ManagedDisk>,
     /// The storage Account type to be used for the data disk. If omitted, the default is
-    /// "standard_lrs".
+    /// "standard\_lrs".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_account_type: Option<StorageAccountType>,
 }
@@ -625,9 +625,9 @@ string_enum! {
     /// operating system should be in. e.g., cache disk space for Ephemeral OS disk provisioning.
     /// For more information on Ephemeral OS disk size requirements, please refer to Ephemeral OS
     /// disk size requirements for Windows VMs at
-    /// https://learn.microsoft.com/azure/virtual-machines/windows/ephemeral-os-disks#size-requirements
+    /// <https://learn.microsoft.com/azure/virtual-machines/windows/ephemeral-os-disks#size-requirements>
     /// and Linux VMs at
-    /// https://learn.microsoft.com/azure/virtual-machines/linux/ephemeral-os-disks#size-requirements
+    /// <https://learn.microsoft.com/azure/virtual-machines/linux/ephemeral-os-disks#size-requirements>
     DiffDiskPlacement {
         /// The Ephemeral OS Disk is stored on the VM cache.
         CacheDisk = "cachedisk",
@@ -789,10 +789,10 @@ pub struct LinuxUserConfiguration {
 string_enum! {
     /// LoginMode enums
     LoginMode {
-        /// The LOGON32_LOGON_BATCH Win32 login mode. The batch login mode is recommended for long
+        /// The LOGON32\_LOGON\_BATCH Win32 login mode. The batch login mode is recommended for long
         /// running parallel processes.
         Batch = "batch",
-        /// The LOGON32_LOGON_INTERACTIVE Win32 login mode. UAC is enabled on Windows
+        /// The LOGON32\_LOGON\_INTERACTIVE Win32 login mode. UAC is enabled on Windows
         /// VirtualMachineConfiguration Pools. If this option is used with an elevated user identity in
         /// a Windows VirtualMachineConfiguration Pool, the user session will not be elevated unless the
         /// application executed by the Task command line is configured to always require administrative
@@ -860,7 +860,7 @@ pub struct NetworkConfiguration {
     /// associated Network Security Groups (NSG), then a few reserved system ports must be enabled
     /// for inbound communication, including ports 29876 and 29877. Also enable outbound connections
     /// to Azure Storage on port 443. For more details see:
-    /// https://learn.microsoft.com/azure/batch/nodes-and-pools#virtual-network-vnet-and-firewall-configuration
+    /// <https://learn.microsoft.com/azure/batch/nodes-and-pools#virtual-network-vnet-and-firewall-configuration>
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnet_id: Option<String>,
     /// The scope of dynamic vnet assignment.
@@ -883,7 +883,7 @@ pub struct NetworkConfiguration {
     /// Whether this pool should enable accelerated networking. Accelerated networking enables
     /// single root I/O virtualization (SR-IOV) to a VM, which may lead to improved networking
     /// performance. For more details, see:
-    /// https://learn.microsoft.com/azure/virtual-network/accelerated-networking-overview.
+    /// <https://learn.microsoft.com/azure/virtual-network/accelerated-networking-overview>.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_accelerated_networking: Option<bool>,
 }
@@ -909,7 +909,7 @@ pub struct NetworkConfigurationUpdate {
     /// associated Network Security Groups (NSG), then a few reserved system ports must be enabled
     /// for inbound communication, including ports 29876 and 29877. Also enable outbound connections
     /// to Azure Storage on port 443. For more details see:
-    /// https://learn.microsoft.com/azure/batch/nodes-and-pools#virtual-network-vnet-and-firewall-configuration
+    /// <https://learn.microsoft.com/azure/batch/nodes-and-pools#virtual-network-vnet-and-firewall-configuration>
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnet_id: Option<String>,
     /// The scope of dynamic vnet assignment.
@@ -932,7 +932,7 @@ pub struct NetworkConfigurationUpdate {
     /// Whether this pool should enable accelerated networking. Accelerated networking enables
     /// single root I/O virtualization (SR-IOV) to a VM, which may lead to improved networking
     /// performance. For more details, see:
-    /// https://learn.microsoft.com/azure/virtual-network/accelerated-networking-overview.
+    /// <https://learn.microsoft.com/azure/virtual-network/accelerated-networking-overview>.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_accelerated_networking: Option<bool>,
 }
@@ -952,15 +952,15 @@ pub struct NetworkSecurityGroupRule {
     /// The action that should be taken for a specified IP address, subnet range or tag.
     pub access: NetworkSecurityGroupRuleAccess,
     /// The source address prefix or tag to match for the rule. Valid values are a single IP address
-    /// (i.e. 10.10.10.10), IP subnet (i.e. 192.168.1.0/24), default tag, or * (for all addresses).
+    /// (i.e. 10.10.10.10), IP subnet (i.e. 192.168.1.0/24), default tag, or \* (for all addresses).
     /// If any other values are provided the request fails with HTTP status code 400.
     #[serde(default)]
     pub source_address_prefix: String,
-    /// The source port ranges to match for the rule. Valid values are '*' (for all ports 0 -
+    /// The source port ranges to match for the rule. Valid values are '\*' (for all ports 0 -
     /// 65535), a specific port (i.e. 22), or a port range (i.e. 100-200). The ports must be in the
     /// range of 0 to 65535. Each entry in this collection must not overlap any other entry (either
     /// a range or an individual port). If any other values are provided the request fails with HTTP
-    /// status code 400. The default value is '*'.
+    /// status code 400. The default value is '\*'.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_port_ranges: Option<Vec<String>>,
 }
@@ -984,7 +984,7 @@ pub struct NfsMountConfiguration {
     pub source: String,
     /// The relative path on the compute node where the file system will be mounted. All file
     /// systems are mounted relative to the Batch mounts directory, accessible via the
-    /// AZ_BATCH_NODE_MOUNTS_DIR environment variable.
+    /// AZ\_BATCH\_NODE\_MOUNTS\_DIR environment variable.
     #[serde(default)]
     pub relative_mount_path: String,
     /// Additional command line options to pass to the mount command. These are 'net use' options in
@@ -1078,7 +1078,7 @@ pub struct SecurityProfile {
     /// for the virtual machine or virtual machine scale set. This will enable the encryption for
     /// all the disks including Resource/Temp disk at host itself. For more information on
     /// encryption at host requirements, please refer to
-    /// https://learn.microsoft.com/azure/virtual-machines/disk-encryption#supported-vm-sizes.
+    /// <https://learn.microsoft.com/azure/virtual-machines/disk-encryption#supported-vm-sizes>.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_at_host: Option<bool>,
     /// Specifies ProxyAgent settings while creating the virtual machine.
@@ -1164,12 +1164,12 @@ string_enum! {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpgradePolicy {
-    /// Specifies the mode of an upgrade to virtual machines in the scale set.<br /><br /> Possible
-    /// values are:<br /><br /> **Manual** - You  control the application of updates to virtual
-    /// machines in the scale set. You do this by using the manualUpgrade action.<br /><br />
-    /// **Automatic** - All virtual machines in the scale set are automatically updated at the same
-    /// time.<br /><br /> **Rolling** - Scale set performs updates in batches with an optional pause
-    /// time in between.
+    /// Specifies the mode of an upgrade to virtual machines in the scale set.\<br /\>\<br /\>
+    /// Possible values are:\<br /\>\<br /\> \*\*Manual\*\* - You  control the application of
+    /// updates to virtual machines in the scale set. You do this by using the manualUpgrade
+    /// action.\<br /\>\<br /\> \*\*Automatic\*\* - All virtual machines in the scale set are
+    /// automatically updated at the same time.\<br /\>\<br /\> \*\*Rolling\*\* - Scale set performs
+    /// updates in batches with an optional pause time in between.
     pub mode: UpgradeMode,
     /// Configuration parameters used for performing automatic OS Upgrade. The configuration
     /// parameters used for performing automatic OS upgrade.
@@ -1188,12 +1188,12 @@ pub struct UpgradePolicy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct UpgradePolicyUpdate {
-    /// Specifies the mode of an upgrade to virtual machines in the scale set.<br /><br /> Possible
-    /// values are:<br /><br /> **Manual** - You  control the application of updates to virtual
-    /// machines in the scale set. You do this by using the manualUpgrade action.<br /><br />
-    /// **Automatic** - All virtual machines in the scale set are automatically updated at the same
-    /// time.<br /><br /> **Rolling** - Scale set performs updates in batches with an optional pause
-    /// time in between.
+    /// Specifies the mode of an upgrade to virtual machines in the scale set.\<br /\>\<br /\>
+    /// Possible values are:\<br /\>\<br /\> \*\*Manual\*\* - You  control the application of
+    /// updates to virtual machines in the scale set. You do this by using the manualUpgrade
+    /// action.\<br /\>\<br /\> \*\*Automatic\*\* - All virtual machines in the scale set are
+    /// automatically updated at the same time.\<br /\>\<br /\> \*\*Rolling\*\* - Scale set performs
+    /// updates in batches with an optional pause time in between.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<UpgradeMode>,
     /// Configuration parameters used for performing automatic OS Upgrade. The configuration
@@ -1302,9 +1302,9 @@ pub struct VirtualMachineConfiguration {
     /// Node is removed from the Pool, the disk and all data associated with it is also deleted. The
     /// disk is not formatted after being attached, it must be formatted before use - for more
     /// information see
-    /// https://learn.microsoft.com/azure/virtual-machines/linux/classic/attach-disk#initialize-a-new-data-disk-in-linux
+    /// <https://learn.microsoft.com/azure/virtual-machines/linux/classic/attach-disk#initialize-a-new-data-disk-in-linux>
     /// and
-    /// https://learn.microsoft.com/azure/virtual-machines/windows/attach-disk-ps#add-an-empty-data-disk-to-a-virtual-machine.
+    /// <https://learn.microsoft.com/azure/virtual-machines/windows/attach-disk-ps#add-an-empty-data-disk-to-a-virtual-machine>.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_disks: Option<Vec<DataDisk>>,
     /// This only applies to Images that contain the Windows operating system, and
@@ -1312,9 +1312,9 @@ pub struct VirtualMachineConfiguration {
     /// Nodes which will be deployed. If omitted, no on-premises licensing discount is
     /// applied. Values are:
     ///
-    /// Windows_Server - The on-premises license is for Windows
+    /// Windows\_Server - The on-premises license is for Windows
     /// Server.
-    /// Windows_Client - The on-premises license is for Windows Client.
+    /// Windows\_Client - The on-premises license is for Windows Client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license_type: Option<String>,
     /// The container configuration for the Pool. If specified, setup is performed on each Compute
@@ -1383,9 +1383,9 @@ pub struct VirtualMachineConfigurationUpdate {
     /// Node is removed from the Pool, the disk and all data associated with it is also deleted. The
     /// disk is not formatted after being attached, it must be formatted before use - for more
     /// information see
-    /// https://learn.microsoft.com/azure/virtual-machines/linux/classic/attach-disk#initialize-a-new-data-disk-in-linux
+    /// <https://learn.microsoft.com/azure/virtual-machines/linux/classic/attach-disk#initialize-a-new-data-disk-in-linux>
     /// and
-    /// https://learn.microsoft.com/azure/virtual-machines/windows/attach-disk-ps#add-an-empty-data-disk-to-a-virtual-machine.
+    /// <https://learn.microsoft.com/azure/virtual-machines/windows/attach-disk-ps#add-an-empty-data-disk-to-a-virtual-machine>.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_disks: Option<Vec<DataDisk>>,
     /// This only applies to Images that contain the Windows operating system, and
@@ -1393,9 +1393,9 @@ pub struct VirtualMachineConfigurationUpdate {
     /// Nodes which will be deployed. If omitted, no on-premises licensing discount is
     /// applied. Values are:
     ///
-    /// Windows_Server - The on-premises license is for Windows
+    /// Windows\_Server - The on-premises license is for Windows
     /// Server.
-    /// Windows_Client - The on-premises license is for Windows Client.
+    /// Windows\_Client - The on-premises license is for Windows Client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license_type: Option<String>,
     /// The container configuration for the Pool. If specified, setup is performed on each Compute
