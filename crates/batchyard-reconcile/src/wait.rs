@@ -19,7 +19,7 @@ pub struct PoolWait {
     pub timeout: Duration,
     /// First polling interval; it doubles up to `max_poll`. Default 200 ms.
     pub poll: Duration,
-    /// Longest polling interval. Default 5 s.
+    /// Longest polling interval. Default 2 s.
     pub max_poll: Duration,
 }
 
@@ -28,7 +28,7 @@ impl Default for PoolWait {
         Self {
             timeout: Duration::from_secs(30 * 60),
             poll: Duration::from_millis(200),
-            max_poll: Duration::from_secs(5),
+            max_poll: Duration::from_secs(2),
         }
     }
 }
