@@ -475,3 +475,29 @@ async fn multi_instance_task_spans_nodes() {
     h.wait_idle("mpi", 3).await;
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn urls_follow_the_current_address_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::start_with(dir, |_| {}).await;
+    h.create_pool("p", 0, 1, json!({})).await;
+    let (_, pool) = h.get("/pools/p").await;
+    assert_eq!(pool["url"], format!("{}/pools/p", h.url));
+    h.shutdown().await;
+    let dir = std::mem::replace(&mut h.dir, tempfile::tempdir().unwrap());
+    let mut h2 = Harness::start_with(dir, |_| {}).await;
+    let (_, pool) = h2.get("/pools/p").await;
+    assert_eq!(pool["url"], format!("{}/pools/p", h2.url));
+    let r = h2
+        .http
+        .post(h2.at("/pools"))
+        .body(json!({"id": "q", "vmSize": "x"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["location"],
+        format!("{}/pools/q", h2.url).as_str()
+    );
+    h2.shutdown().await;
+}

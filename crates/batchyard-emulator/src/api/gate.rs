@@ -117,8 +117,12 @@ pub async fn gate(State(state): State<Shared>, request: Request, next: Next) -> 
         .get("return-client-request-id")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let base = state.base_url.clone();
     let mut response = REQUEST_ID
-        .scope(request_id.clone(), admit(state, request, next))
+        .scope(
+            request_id.clone(),
+            super::odata::BASE_URL.scope(base, admit(state, request, next)),
+        )
         .await;
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {

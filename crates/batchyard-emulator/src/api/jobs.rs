@@ -53,7 +53,7 @@ pub async fn create(State(state): State<Shared>, body: Bytes) -> ApiResult<Respo
     }
     let now = clock::now();
     let defaults = json!({
-        "url": format!("{}/jobs/{id}", state.base_url),
+        "url": format!("/jobs/{id}"),
         "creationTime": now,
         "state": "active",
         "stateTransitionTime": now,

@@ -15,6 +15,38 @@ use crate::store::{Store, StoreError};
 /// Query parameters of a request.
 pub type Params = HashMap<String, String>;
 
+tokio::task_local! {
+    /// `http://host:port` of the emulator answering this request. Stored documents
+    /// hold their URLs as paths, so they stay right when the emulator restarts on
+    /// another port.
+    pub static BASE_URL: String;
+}
+
+/// Prefixes every URL field held as a path (`url`, `nodeUrl`, ...) with the base URL.
+pub fn absolute_urls(value: &mut Value) {
+    let base = BASE_URL.try_with(Clone::clone).unwrap_or_default();
+    absolutize(value, &base);
+}
+
+fn absolutize(value: &mut Value, base: &str) {
+    match value {
+        Value::Object(map) => {
+            for (key, field) in map.iter_mut() {
+                match field {
+                    Value::String(text)
+                        if key.to_ascii_lowercase().ends_with("url") && text.starts_with('/') =>
+                    {
+                        *text = format!("{base}{text}");
+                    }
+                    _ => absolutize(field, base),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| absolutize(item, base)),
+        _ => {}
+    }
+}
+
 const JSON_TYPE: &str = "application/json;odata=minimalmetadata";
 
 /// Parses a request body as a JSON object.
@@ -55,6 +87,7 @@ pub fn public(doc: &Value) -> Value {
     if let Some(map) = out.as_object_mut() {
         map.remove("_emulator");
     }
+    absolute_urls(&mut out);
     out
 }
 
@@ -121,7 +154,9 @@ fn set_tags(headers: &mut HeaderMap, doc: &Value) {
 pub fn written(status: StatusCode, doc: &Value) -> Response {
     let mut response = status.into_response();
     set_tags(response.headers_mut(), doc);
-    if let Some(url) = doc.get("url").and_then(Value::as_str)
+    let mut url = json!({ "url": doc.get("url").cloned().unwrap_or(Value::Null) });
+    absolute_urls(&mut url);
+    if let Some(url) = url["url"].as_str()
         && let Ok(v) = HeaderValue::from_str(url)
     {
         response.headers_mut().insert("dataserviceid", v.clone());

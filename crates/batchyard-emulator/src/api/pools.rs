@@ -80,7 +80,7 @@ pub async fn create(State(state): State<Shared>, body: Bytes) -> ApiResult<Respo
     }
     let now = clock::now();
     let defaults = json!({
-        "url": format!("{}/pools/{id}", state.base_url),
+        "url": format!("/pools/{id}"),
         "creationTime": now,
         "state": "active",
         "stateTransitionTime": now,

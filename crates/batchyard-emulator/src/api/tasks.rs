@@ -111,7 +111,7 @@ fn new_task(state: &Shared, job: &Value, mut doc: Value) -> ApiResult<(String, V
         .unwrap_or(0);
     let constraints = doc.get("constraints").cloned().unwrap_or(json!({}));
     let defaults = json!({
-        "url": format!("{}/jobs/{job_id}/tasks/{id}", state.base_url),
+        "url": format!("/jobs/{job_id}/tasks/{id}"),
         "creationTime": now,
         "state": "active",
         "stateTransitionTime": now,
@@ -202,12 +202,14 @@ pub async fn add_collection(
     })?;
     for ((id, doc), ok) in accepted.iter().zip(inserted) {
         if ok {
+            let mut location = json!({ "url": doc["url"] });
+            odata::absolute_urls(&mut location);
             results.push(json!({
                 "status": "success",
                 "taskId": id,
                 "eTag": doc["eTag"],
                 "lastModified": doc["lastModified"],
-                "location": doc["url"],
+                "location": location["url"],
             }));
         } else {
             let err = ApiError::conflict("TaskExists", "The specified task already exists.");
@@ -375,9 +377,10 @@ pub async fn subtasks(
     Path((job, task)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let doc = load(&state, &job, &task)?;
-    let subtasks = doc
+    let mut subtasks = doc
         .pointer("/_emulator/subtasks")
         .cloned()
         .unwrap_or(json!([]));
+    odata::absolute_urls(&mut subtasks);
     Ok(axum::Json(json!({ "value": subtasks })).into_response())
 }

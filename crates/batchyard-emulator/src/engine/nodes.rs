@@ -65,14 +65,14 @@ fn delete_pool_step(engine: &mut Engine, pool_id: &str) -> Result<(), StoreError
     })
 }
 
-fn new_node(pool: &Value, dedicated: bool, base_url: &str) -> Value {
+fn new_node(pool: &Value, dedicated: bool) -> Value {
     let now = clock::now();
     let suffix = if dedicated { "d" } else { "p" };
     let id = format!("tvmps_{}_{suffix}", uuid::Uuid::new_v4().simple());
     let pool_id = text(pool, "id");
     json!({
         "id": id,
-        "url": format!("{base_url}/pools/{pool_id}/nodes/{id}"),
+        "url": format!("/pools/{pool_id}/nodes/{id}"),
         "state": "creating",
         "schedulingState": "enabled",
         "stateTransitionTime": now,
@@ -117,7 +117,7 @@ fn resize(engine: &mut Engine, pool: &Value) -> Result<(), StoreError> {
             .collect();
         if live.len() < target {
             for _ in live.len()..target {
-                new_docs.push(new_node(pool, dedicated, &engine.settings.url));
+                new_docs.push(new_node(pool, dedicated));
             }
         } else if live.len() > target {
             // Remove nodes doing the least work first.

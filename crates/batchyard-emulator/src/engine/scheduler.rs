@@ -233,6 +233,11 @@ async fn schedule_job(engine: &mut Engine, job: &Value) -> Result<(), StoreError
     }
     let mut cursor = 0;
     let mut scanned = 0;
+    // Read about as many tasks as can start now (tasks blocked on dependencies are
+    // skipped, hence the margin): parsing thousands of waiting tasks per step would
+    // cost more than running them.
+    let free_slots: i64 = free.iter().map(|n| n.free.max(0)).sum();
+    let batch_size = usize::try_from(free_slots * 2).unwrap_or(16).clamp(16, 200);
     while scanned < SCAN_LIMIT && free.iter().any(|n| n.free > 0) {
         let batch = engine.store.read(|c| {
             docs::list(
@@ -241,7 +246,7 @@ async fn schedule_job(engine: &mut Engine, job: &Value) -> Result<(), StoreError
                 Some(&job_id),
                 cursor,
                 Some(&["active"]),
-                200,
+                batch_size,
             )
         })?;
         if batch.is_empty() {
@@ -445,7 +450,7 @@ fn multi_instance_env(
 }
 
 fn node_info(engine: &Engine, pool_id: &str, node_id: &str, job_id: &str, task_id: &str) -> Value {
-    let node_url = format!("{}/pools/{pool_id}/nodes/{node_id}", engine.settings.url);
+    let node_url = format!("/pools/{pool_id}/nodes/{node_id}");
     let root = format!("workitems/{}/job-1/{task_id}", job_id.to_ascii_lowercase());
     json!({
         "affinityId": format!("TVM:{node_id}"),
