@@ -42,7 +42,7 @@ fn job_accepts_tasks(job: &Value) -> ApiResult<()> {
 }
 
 /// Checks a task body and fills in the service's defaults.
-fn new_task(state: &Shared, job: &Value, mut doc: Value) -> ApiResult<(String, Value)> {
+fn new_task(job: &Value, mut doc: Value) -> ApiResult<(String, Value)> {
     if !doc.is_object() {
         return Err(ApiError::invalid_body("each task must be a JSON object"));
     }
@@ -140,7 +140,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let job_doc = jobs::load(&state, &job)?;
     job_accepts_tasks(&job_doc)?;
-    let (id, doc) = new_task(&state, &job_doc, odata::body_object(&body)?)?;
+    let (id, doc) = new_task(&job_doc, odata::body_object(&body)?)?;
     let inserted = state
         .store
         .write(|tx| docs::insert(tx, Table::Tasks, &job, &id, &doc))?;
@@ -187,7 +187,7 @@ pub async fn add_collection(
             results.push(json!({"status": "servererror", "taskId": task_id, "error": err.body()}));
             continue;
         }
-        match new_task(&state, &job_doc, task.clone()) {
+        match new_task(&job_doc, task.clone()) {
             Ok((id, doc)) => accepted.push((id, doc)),
             Err(err) => results
                 .push(json!({"status": "clienterror", "taskId": task_id, "error": err.body()})),

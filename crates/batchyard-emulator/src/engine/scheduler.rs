@@ -449,7 +449,7 @@ fn multi_instance_env(
     ]
 }
 
-fn node_info(engine: &Engine, pool_id: &str, node_id: &str, job_id: &str, task_id: &str) -> Value {
+fn node_info(pool_id: &str, node_id: &str, job_id: &str, task_id: &str) -> Value {
     let node_url = format!("/pools/{pool_id}/nodes/{node_id}");
     let root = format!("workitems/{}/job-1/{task_id}", job_id.to_ascii_lowercase());
     json!({
@@ -577,7 +577,7 @@ async fn start_task(
         (Err(failure), _) | (_, Err(failure)) => Err(failure),
     };
     let now = clock::now();
-    let primary_info = node_info(engine, &pool_id, &primary.0, &job_id, &task_id);
+    let primary_info = node_info(&pool_id, &primary.0, &job_id, &task_id);
     let subtasks: Vec<Value> = nodes
         .iter()
         .enumerate()
@@ -585,7 +585,7 @@ async fn start_task(
         .map(|(index, node)| {
             json!({
                 "id": index,
-                "nodeInfo": node_info(engine, &pool_id, &node.0, &job_id, &task_id),
+                "nodeInfo": node_info(&pool_id, &node.0, &job_id, &task_id),
                 "startTime": now,
                 "state": "running",
                 "stateTransitionTime": now,
