@@ -90,6 +90,31 @@ pub enum ClientError {
         /// The `client-request-id` sent.
         client_request_id: String,
     },
+    /// The answer's body was longer than [`crate::ClientOptions::max_response_bytes`].
+    #[error(
+        "the Batch endpoint answered {status} with a body of {received} bytes or more, over \
+         the limit of {limit} bytes (client-request-id {client_request_id}); for a large \
+         task file, read it by range"
+    )]
+    ResponseTooLarge {
+        /// The answer's HTTP status.
+        status: u16,
+        /// The limit in force.
+        limit: u64,
+        /// The announced length, or the bytes read when the limit was passed.
+        received: u64,
+        /// The `client-request-id` sent.
+        client_request_id: String,
+    },
+    /// A list did not end: its `odata.nextLink` came back to a page already read, or it
+    /// went on past [`crate::ClientOptions::max_list_pages`].
+    #[error("the list was stopped after {pages} page(s): {message}")]
+    Paging {
+        /// What went wrong.
+        message: String,
+        /// Pages read before stopping.
+        pages: u64,
+    },
     /// The endpoint URL, a path or a next link is not usable.
     #[error("invalid Batch URL: {0}")]
     InvalidUrl(String),

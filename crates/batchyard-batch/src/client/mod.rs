@@ -59,6 +59,14 @@ pub struct ClientOptions {
     /// The `api-version` query parameter. Default `2025-06-01.21.0`, the version the
     /// models describe.
     pub api_version: String,
+    /// Largest response body read, in bytes; a longer answer (announced or actually sent)
+    /// fails with [`ClientError::ResponseTooLarge`] instead of filling memory. Default
+    /// 256 MiB. Task files larger than this are read by range.
+    pub max_response_bytes: u64,
+    /// Most pages one list call follows; a service that keeps sending `odata.nextLink`
+    /// past this fails the list with [`ClientError::Paging`]. Default 100,000 (100
+    /// million items at the service's 1,000 per page).
+    pub max_list_pages: u64,
 }
 
 impl Default for ClientOptions {
@@ -68,6 +76,8 @@ impl Default for ClientOptions {
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             api_version: API_VERSION.to_owned(),
+            max_response_bytes: 256 * 1024 * 1024,
+            max_list_pages: 100_000,
         }
     }
 }
@@ -153,8 +163,11 @@ impl BatchClient {
                 "{endpoint} is not an http(s) URL"
             )));
         }
+        // No redirects: Batch never sends them, and following one would re-send the
+        // request (body and credentials) to wherever the answer points.
         let http = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ClientError::InvalidUrl(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
@@ -235,11 +248,7 @@ impl BatchClient {
 
     /// Sends `call` and parses a JSON answer.
     pub(crate) async fn json<T: DeserializeOwned>(&self, call: Call) -> Result<T, ClientError> {
-        let reply = self.execute(call).await?;
-        serde_json::from_slice(&reply.body).map_err(|e| ClientError::Decode {
-            message: e.to_string(),
-            client_request_id: reply.client_request_id,
-        })
+        self.execute(call).await?.decode()
     }
 
     /// Sends `call` and ignores the body of the answer.
@@ -283,10 +292,24 @@ impl BatchClient {
                 let response = self.inner.http.execute(request).await?;
                 let status = response.status();
                 let headers = response.headers().clone();
-                let body = response.bytes().await?;
+                let body = read_body(response, options.max_response_bytes).await?;
                 Ok::<_, reqwest::Error>((status, headers, body))
             })
             .await;
+            let sent = match sent {
+                Ok(Ok((status, _, Err(received)))) => {
+                    // Not retried: the same request would bring the same answer.
+                    return Err(ClientError::ResponseTooLarge {
+                        status: status.as_u16(),
+                        limit: options.max_response_bytes,
+                        received,
+                        client_request_id,
+                    });
+                }
+                Ok(Ok((status, headers, Ok(body)))) => Ok(Ok((status, headers, body))),
+                Ok(Err(e)) => Ok(Err(e)),
+                Err(elapsed) => Err(elapsed),
+            };
             let (wait, last_failure) = match sent {
                 Ok(Ok((status, headers, body))) if status.is_success() => {
                     return Ok(Reply {
@@ -384,6 +407,16 @@ impl BatchClient {
     }
 }
 
+impl Reply {
+    /// The body parsed as JSON; a body that is not says what it was instead.
+    pub(crate) fn decode<T: DeserializeOwned>(self) -> Result<T, ClientError> {
+        serde_json::from_slice(&self.body).map_err(|e| ClientError::Decode {
+            message: describe_bad_body(&e, &self.headers, &self.body),
+            client_request_id: self.client_request_id,
+        })
+    }
+}
+
 impl Call {
     /// Adds `If-Match` when an ETag is given.
     pub(crate) fn if_match(mut self, etag: Option<&str>) -> Self {
@@ -397,6 +430,52 @@ impl Call {
         self.headers.push((name, value));
         self
     }
+}
+
+/// Reads a response body of at most `limit` bytes. `Err(size)` when the answer is
+/// longer: `size` is the announced `Content-Length`, or the bytes read when the limit
+/// was passed.
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: u64,
+) -> Result<Result<Bytes, u64>, reqwest::Error> {
+    if let Some(announced) = response.content_length()
+        && announced > limit
+    {
+        return Ok(Err(announced));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        let size = (body.len() + chunk.len()) as u64;
+        if size > limit {
+            return Ok(Err(size));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Ok(body.freeze()))
+}
+
+/// What was wrong with a success answer that should have been JSON: the parser's
+/// complaint, the content type, and the start of the body.
+fn describe_bad_body(error: &serde_json::Error, headers: &HeaderMap, body: &[u8]) -> String {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .map_or("no content type".to_owned(), |v| {
+            format!("content type {:?}", String::from_utf8_lossy(v.as_bytes()))
+        });
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return format!(
+            "the answer has an empty body ({} bytes, {content_type}) where JSON was expected",
+            body.len()
+        );
+    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+    format!(
+        "the answer is not the expected JSON ({error}); {} bytes, {content_type}, starting {:?}{}",
+        body.len(),
+        text,
+        if body.len() > 200 { "..." } else { "" }
+    )
 }
 
 /// The typed error of a non-success answer; a body that is not a `BatchError` still

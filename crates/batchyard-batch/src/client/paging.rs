@@ -1,5 +1,7 @@
 //! List calls as async streams that follow `odata.nextLink`.
 
+use std::collections::HashSet;
+
 use futures::stream::{self, BoxStream, StreamExt as _, TryStreamExt as _};
 use reqwest::Method;
 use serde::Deserialize;
@@ -65,11 +67,15 @@ impl BatchClient {
             Err(e) => return stream::once(async move { Err(e) }).boxed(),
         };
         let client = self.clone();
+        let max_pages = self.options().max_list_pages;
         // The state is the next page's URL, or the error found while resolving it, which
-        // is reported only after the items of the page that carried the link.
+        // is reported only after the items of the page that carried the link; with it,
+        // every page URL fetched so far, so a link back to one of them ends the list
+        // instead of looping.
+        let seen = HashSet::from([first.as_str().to_owned()]);
         stream::try_unfold(
-            Some(Ok(first)),
-            move |next: Option<Result<Url, ClientError>>| {
+            (Some(Ok(first)), seen),
+            move |(next, mut seen): (Option<Result<Url, ClientError>>, HashSet<String>)| {
                 let client = client.clone();
                 async move {
                     let Some(url) = next else {
@@ -77,8 +83,31 @@ impl BatchClient {
                     };
                     let url = url?;
                     let page: Page<T> = client.json(client.call(Method::GET, url)).await?;
-                    let next = page.next_link.map(|link| client.next_page_url(&link));
-                    Ok(Some((page.value, next)))
+                    let pages = seen.len() as u64;
+                    let next = page.next_link.map(|link| {
+                        let url = client.next_page_url(&link)?;
+                        if seen.contains(url.as_str()) {
+                            return Err(ClientError::Paging {
+                                message: format!(
+                                    "odata.nextLink {link:?} leads back to a page already \
+                                     read; the service is paging in a cycle"
+                                ),
+                                pages,
+                            });
+                        }
+                        if pages >= max_pages {
+                            return Err(ClientError::Paging {
+                                message: format!(
+                                    "the service sent another odata.nextLink after the \
+                                     limit of {max_pages} pages (ClientOptions::max_list_pages)"
+                                ),
+                                pages,
+                            });
+                        }
+                        seen.insert(url.as_str().to_owned());
+                        Ok(url)
+                    });
+                    Ok(Some((page.value, (next, seen))))
                 }
             },
         )

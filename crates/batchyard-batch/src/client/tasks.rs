@@ -45,11 +45,8 @@ impl BatchClient {
         let mut call = self.call(Method::POST, url);
         call.body = Some(body);
         let reply = self.execute(call).await?;
-        let result = serde_json::from_slice(&reply.body).map_err(|e| ClientError::Decode {
-            message: e.to_string(),
-            client_request_id: reply.client_request_id,
-        })?;
-        Ok((result, reply.attempts))
+        let attempts = reply.attempts;
+        Ok((reply.decode()?, attempts))
     }
 
     /// `GET /jobs/{job}/tasks`, all pages.
