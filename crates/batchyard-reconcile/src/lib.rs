@@ -47,3 +47,9 @@ pub use intent::{Intent, JobIntent};
 pub use observe::{NodeFailure, NodeSummary, Observed, ObservedJob, ObservedPool, observe};
 pub use plan::{Action, Change, FieldChange, Plan, Resource};
 pub use wait::PoolWait;
+
+/// The value comparison, exposed for property tests; not a stable API.
+#[doc(hidden)]
+pub mod compare_for_tests {
+    pub use crate::compare::matches;
+}
