@@ -46,7 +46,7 @@ pub fn matches(key: &str, desired: &Value, observed: &Value) -> bool {
                 None => is_empty(dv),
             }) && o
                 .iter()
-                .all(|(k, ov)| d.contains_key(k) || !ov.as_array().is_some_and(|a| !a.is_empty()))
+                .all(|(k, ov)| d.contains_key(k) || ov.as_array().is_none_or(|a| a.is_empty()))
         }
         (Value::Array(d), Value::Array(o)) => d.len() == o.len() && multiset(key, d, o),
         (Value::String(d), Value::String(o)) => strings_match(key, d, o),
