@@ -259,3 +259,42 @@ fn destroy_removes_what_the_recipe_owns_and_nothing_else() {
         .success()
         .stdout(predicate::str::contains("No changes"));
 }
+
+#[test]
+fn render_prints_pool_and_job_documents_and_tasks_as_json_lines() {
+    let out = batchyard()
+        .args(["render", "--output", "json"])
+        .arg(repo("recipes/quickstart/recipe.yaml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (documents, tasks) = text
+        .split_once("# tasks of job hello (JSON Lines)\n")
+        .unwrap();
+    let mut stream = serde_json::Deserializer::from_str(documents).into_iter::<serde_json::Value>();
+    let pool = stream.next().unwrap().unwrap();
+    let job = stream.next().unwrap().unwrap();
+    assert!(stream.next().is_none());
+    assert_eq!(pool["id"], "cpu");
+    assert_eq!(pool["targetDedicatedNodes"], 2);
+    assert_eq!(job["id"], "hello");
+    assert_eq!(job["onAllTasksComplete"], "terminatejob");
+    let ids: Vec<String> = tasks
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids, ["say-0", "say-1", "say-2", "say-3", "summary"]);
+    // --job narrows to one job; an unknown one is an error naming the jobs there are.
+    batchyard()
+        .args(["render", "--job", "nope"])
+        .arg(repo("recipes/quickstart/recipe.yaml"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("jobs in this recipe: hello"));
+}
