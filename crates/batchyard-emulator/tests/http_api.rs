@@ -501,3 +501,66 @@ async fn urls_follow_the_current_address_after_a_restart() {
     );
     h2.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_preparation_and_release_tasks() {
+    let mut h = Harness::start().await;
+    h.create_pool("pp", 2, 1, json!({})).await;
+    h.wait_idle("pp", 2).await;
+    let (status, body) = h
+        .post(
+            "/jobs",
+            json!({
+                "id": "pj",
+                "poolInfo": {"poolId": "pp"},
+                "jobPreparationTask": {"commandLine": "/bin/sh -c \"echo prepared > $AZ_BATCH_NODE_SHARED_DIR/prep-$AZ_BATCH_JOB_ID\""},
+                "jobReleaseTask": {"commandLine": "/bin/sh -c \"echo released > $AZ_BATCH_NODE_SHARED_DIR/release-$AZ_BATCH_JOB_ID\""}
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let tasks: Vec<serde_json::Value> = (0..4)
+        .map(|i| json!({"id": format!("t{i}"), "commandLine": "/bin/sh -c \"cat $AZ_BATCH_NODE_SHARED_DIR/prep-$AZ_BATCH_JOB_ID\""}))
+        .collect();
+    h.post("/jobs/pj/addtaskcollection", json!({"value": tasks}))
+        .await;
+    // Set only once the tasks are in: a job with no tasks would end at once.
+    h.patch("/jobs/pj", json!({"onAllTasksComplete": "terminatejob"}))
+        .await;
+    h.wait_for("/jobs/pj", "job completion", Duration::from_secs(30), |j| {
+        j["state"] == "completed"
+    })
+    .await;
+    // Every task saw the preparation task's output on its node.
+    for i in 0..4 {
+        let out = h
+            .http
+            .get(h.at(&format!("/jobs/pj/tasks/t{i}/files/stdout.txt")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(out, "prepared\n");
+    }
+    let (_, status) = h.get("/jobs/pj/jobpreparationandreleasetaskstatus").await;
+    let entries = status["value"].as_array().unwrap();
+    assert!(!entries.is_empty(), "{status}");
+    for e in entries {
+        assert_eq!(
+            e["jobPreparationTaskExecutionInfo"]["result"], "success",
+            "{e}"
+        );
+        assert_eq!(e["jobReleaseTaskExecutionInfo"]["result"], "success", "{e}");
+        let node = e["nodeId"].as_str().unwrap();
+        let released = h
+            .dir
+            .path()
+            .join("state.db.nodes/pp")
+            .join(node)
+            .join("shared/release-pj");
+        assert_eq!(std::fs::read_to_string(released).unwrap(), "released\n");
+    }
+    h.shutdown().await;
+}

@@ -43,13 +43,18 @@ pub async fn create(State(state): State<Shared>, body: Bytes) -> ApiResult<Respo
     }
     odata::check_model::<batchyard_batch::models::BatchJobCreateOptions>(&doc)?;
     odata::check_metadata(&doc)?;
-    if doc.get("jobPreparationTask").is_some() || doc.get("jobReleaseTask").is_some() {
+    if doc.get("jobReleaseTask").is_some() && doc.get("jobPreparationTask").is_none() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "UnsupportedProperty",
-            "Job preparation and release tasks are not supported by the emulator.",
-        )
-        .with("PropertyName", "jobPreparationTask"));
+            "JobPreparationTaskNotSpecified",
+            "A job release task needs a job preparation task.",
+        ));
+    }
+    for field in ["jobPreparationTask", "jobReleaseTask"] {
+        if let Some(task) = doc.get(field) {
+            odata::required_str(task, "commandLine")
+                .map_err(|_| ApiError::missing_property(&format!("{field}.commandLine")))?;
+        }
     }
     let now = clock::now();
     let defaults = json!({
@@ -311,5 +316,43 @@ pub async fn task_counts(
         "taskCounts": counts,
         "taskSlotCounts": slots,
     });
+    Ok(axum::Json(body).into_response())
+}
+
+pub async fn prep_and_release_status(
+    State(state): State<Shared>,
+    Path(job): Path<String>,
+) -> ApiResult<Response> {
+    let doc = load(&state, &job)?;
+    let pool_id = doc
+        .pointer("/poolInfo/poolId")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let nodes = state
+        .store
+        .read(|c| docs::list(c, Table::Nodes, Some(&pool_id), 0, None, usize::MAX))?;
+    let key = job.to_ascii_lowercase();
+    let mut out = Vec::new();
+    for node in nodes {
+        let Some(record) = node.value.pointer(&format!("/_emulator/jobPrep/{key}")) else {
+            continue;
+        };
+        let node_id = text(&node.value, "id");
+        let mut item = json!({
+            "poolId": pool_id,
+            "nodeId": node_id,
+            "nodeUrl": format!("/pools/{pool_id}/nodes/{node_id}"),
+        });
+        if let Some(prep) = record.get("prep") {
+            item["jobPreparationTaskExecutionInfo"] = prep.clone();
+        }
+        if let Some(release) = record.get("release") {
+            item["jobReleaseTaskExecutionInfo"] = release.clone();
+        }
+        out.push(item);
+    }
+    let mut body = json!({ "value": out });
+    odata::absolute_urls(&mut body);
     Ok(axum::Json(body).into_response())
 }

@@ -82,6 +82,10 @@ pub fn router(state: Shared) -> Router {
         .route("/jobs/{job}/disable", post(jobs::disable))
         .route("/jobs/{job}/enable", post(jobs::enable))
         .route("/jobs/{job}/taskcounts", get(jobs::task_counts))
+        .route(
+            "/jobs/{job}/jobpreparationandreleasetaskstatus",
+            get(jobs::prep_and_release_status),
+        )
         .route("/jobs/{job}/tasks", get(tasks::list).post(tasks::create))
         .route("/jobs/{job}/addtaskcollection", post(tasks::add_collection))
         .route(

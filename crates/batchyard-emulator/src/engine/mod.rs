@@ -8,6 +8,7 @@ pub mod cmdline;
 mod container;
 pub mod docs_util;
 pub mod executor;
+mod job_prep;
 pub mod layout;
 mod nodes;
 mod recovery;
@@ -60,6 +61,13 @@ enum Finished {
     StartTask {
         pool: String,
         node: String,
+        outcome: Outcome,
+    },
+    JobPrep {
+        pool: String,
+        node: String,
+        job: String,
+        phase: job_prep::Phase,
         outcome: Outcome,
     },
 }
@@ -222,6 +230,13 @@ impl Engine {
                 attempt,
                 outcome,
             } => scheduler::task_finished(self, &job, &task, attempt, outcome),
+            Finished::JobPrep {
+                pool,
+                node,
+                job,
+                phase,
+                outcome,
+            } => job_prep::finished(self, &pool, &node, &job, phase, outcome),
             Finished::StartTask {
                 pool,
                 node,

@@ -255,6 +255,10 @@ fn remove_node_step(
 async fn start_node(engine: &mut Engine, pool: &Value, node: &Value) -> Result<(), StoreError> {
     let pool_id = text(pool, "id").to_string();
     let node_id = text(node, "id").to_string();
+    // The node's shared directory exists from boot, as on a Batch node.
+    let _ = fs_err::create_dir_all(
+        NodeLayout::new(&engine.settings.work_dir, &pool_id, &node_id).shared(),
+    );
     let Some(start_task) = pool.get("startTask").filter(|s| s.is_object()).cloned() else {
         update(&engine.store, Table::Nodes, &pool_id, &node_id, |doc| {
             set_state(doc, "idle");

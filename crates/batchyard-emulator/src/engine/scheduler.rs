@@ -8,7 +8,7 @@ use super::container::Decision;
 use super::docs_util::{int, private, set_state, text, update};
 use super::executor::{self, ContainerRun, Launch, Outcome, RunFailure};
 use super::layout::{NodeLayout, node_env};
-use super::{Engine, Finished, RunningTask, StopReason, cmdline, key};
+use super::{Engine, Finished, RunningTask, StopReason, cmdline, job_prep, key};
 use crate::clock;
 use crate::store::docs::{self, Table};
 use crate::store::{StoreError, attempts};
@@ -22,27 +22,28 @@ pub(super) async fn step(engine: &mut Engine) -> Result<(), StoreError> {
         .read(|c| docs::list(c, Table::Jobs, None, 0, None, usize::MAX))?;
     jobs.sort_by_key(|j| -int(&j.value, "priority", 0));
     for job in jobs {
-        let job_id = text(&job.value, "id").to_string();
         match job.state() {
             "active" => {
                 schedule_job(engine, &job.value).await?;
                 complete_job_if_done(engine, &job.value)?;
             }
-            "terminating" => wind_down(engine, &job_id, StopReason::Terminate, false)?,
-            "deleting" => wind_down(engine, &job_id, StopReason::Discard, true)?,
+            "terminating" => wind_down(engine, &job.value, StopReason::Terminate, false).await?,
+            "deleting" => wind_down(engine, &job.value, StopReason::Discard, true).await?,
             _ => {}
         }
     }
     Ok(())
 }
 
-/// Stops a job's running tasks; once none runs, completes or deletes the job.
-fn wind_down(
+/// Stops a job's running tasks; once none runs and its release tasks are done,
+/// completes or deletes the job.
+async fn wind_down(
     engine: &mut Engine,
-    job_id: &str,
+    job: &Value,
     reason: StopReason,
     delete: bool,
 ) -> Result<(), StoreError> {
+    let job_id = text(job, "id");
     let running: Vec<(String, String)> = engine
         .running
         .keys()
@@ -53,6 +54,9 @@ fn wind_down(
         for (job, task) in running {
             engine.stop_task(&job, &task, reason);
         }
+        return Ok(());
+    }
+    if !job_prep::release_done(engine, job).await? {
         return Ok(());
     }
     engine.store.write(|tx| -> Result<(), StoreError> {
@@ -80,9 +84,9 @@ fn complete_job_if_done(engine: &mut Engine, job: &Value) -> Result<(), StoreErr
         .iter()
         .any(|(state, n)| state != "completed" && *n > 0);
     if !unfinished {
+        // Through terminating, so release tasks run before the job completes.
         update(&engine.store, Table::Jobs, "", job_id, |doc| {
-            set_state(doc, "completed");
-            doc["executionInfo"]["endTime"] = json!(clock::now());
+            set_state(doc, "terminating");
             doc["executionInfo"]["terminateReason"] = json!("AllTasksComplete");
         })?;
     }
@@ -230,6 +234,29 @@ async fn schedule_job(engine: &mut Engine, job: &Value) -> Result<(), StoreError
         .collect();
     if free.iter().all(|n| n.free <= 0) {
         return Ok(());
+    }
+    if job.get("jobPreparationTask").is_some_and(Value::is_object) {
+        let waiting = engine
+            .store
+            .read(|c| docs::list(c, Table::Tasks, Some(&job_id), 0, Some(&["active"]), 1))?;
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        // A node takes the job's tasks once its preparation task allows it.
+        let mut ready = Vec::new();
+        for node in free {
+            let doc = nodes.iter().find(|n| text(&n.value, "id") == node.id);
+            let ok = match doc {
+                Some(doc) if node.free > 0 => {
+                    job_prep::node_ready(engine, job, &pool_id, &doc.value).await?
+                }
+                _ => false,
+            };
+            if ok {
+                ready.push(node);
+            }
+        }
+        free = ready;
     }
     let mut cursor = 0;
     let mut scanned = 0;
