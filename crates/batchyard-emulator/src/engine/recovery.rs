@@ -64,6 +64,37 @@ pub(super) async fn recover(engine: &mut Engine) -> Result<(), StoreError> {
             outcome,
         )?;
     }
+    // Preparation and release tasks that were running start over.
+    engine.store.write(|tx| -> Result<(), StoreError> {
+        for mut node in docs::list(tx, Table::Nodes, None, 0, None, usize::MAX)? {
+            let Some(jobs) = node
+                .value
+                .pointer_mut("/_emulator/jobPrep")
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            let mut changed = false;
+            for record in jobs.values_mut().filter_map(Value::as_object_mut) {
+                record.retain(|_, phase| {
+                    let running = phase.get("state").and_then(Value::as_str) == Some("running");
+                    changed |= running;
+                    !running
+                });
+            }
+            if changed {
+                let pool = node
+                    .value
+                    .pointer("/_emulator/pool")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let id = node.value["id"].as_str().unwrap_or("").to_string();
+                docs::put(tx, Table::Nodes, &pool, &id, &node.value)?;
+            }
+        }
+        Ok(())
+    })?;
     // Nodes come back as after a reboot: no task runs on them, and a start task
     // that had not finished runs again.
     engine.store.write(|tx| -> Result<(), StoreError> {
