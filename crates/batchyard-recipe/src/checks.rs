@@ -354,6 +354,38 @@ fn check_job(
                 .with_help("lower `required_slots` or raise the pool's `task_slots_per_node`"),
             );
         }
+        for kind in ["product", "zip"] {
+            let Some(axes) = task
+                .pointer(&format!("/factory/{kind}"))
+                .and_then(Value::as_object)
+            else {
+                continue;
+            };
+            for (name, axis) in axes {
+                let step = axis.pointer("/range/2").and_then(Value::as_f64);
+                if step == Some(0.0) {
+                    out.push(
+                        Diagnostic::error(
+                            pointer(["jobs", &job_index(path), "tasks", &i.to_string(), "factory", kind, name, "range", "2"]),
+                            "a range step of 0 never reaches the end",
+                        )
+                        .with_help("write `range: [start, stop, step]` with a step that is not 0 (negative to count down)"),
+                    );
+                }
+            }
+        }
+        if let Some(factory) = task.get("factory")
+            && let Some(count) = factory_size(factory)
+            && count > MAX_FACTORY_TASKS
+        {
+            out.push(
+                Diagnostic::error(
+                    format!("{task_path}/factory"),
+                    format!("the factory makes {} tasks; the limit is {MAX_FACTORY_TASKS}", count_text(count)),
+                )
+                .with_help("a job of this size is almost always a mistake: check the ranges and counts, or split the work into several jobs"),
+            );
+        }
         if let Some(files) = task.pointer("/factory/files").filter(|f| f.is_object()) {
             exactly_one(
                 out,
@@ -381,6 +413,90 @@ fn check_job(
         }
     }
     check_cycles(out, &tasks_path, tasks, &explicit);
+}
+
+/// The job index of a `/jobs/N` path.
+fn job_index(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or_default().to_owned()
+}
+
+/// The most tasks one factory may make.
+pub const MAX_FACTORY_TASKS: u128 = 10_000_000;
+
+fn count_text(count: u128) -> String {
+    if count == u128::MAX {
+        "more than 10^38".into()
+    } else {
+        count.to_string()
+    }
+}
+
+/// How many items a factory makes, when that follows from the recipe alone (tables and
+/// file lists depend on files). Saturates instead of overflowing.
+pub fn factory_size(factory: &Value) -> Option<u128> {
+    let (kind, spec) = factory.as_object()?.iter().next()?;
+    match kind.as_str() {
+        "product" => spec
+            .as_object()?
+            .values()
+            .try_fold(1u128, |acc, axis| Some(acc.saturating_mul(axis_len(axis)?))),
+        "zip" => spec
+            .as_object()?
+            .values()
+            .map(axis_len)
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .min(),
+        "repeat" => spec.as_u64().map(u128::from),
+        "random" => spec.get("count")?.as_u64().map(u128::from),
+        "combinations" | "permutations" => {
+            let n = spec.get("of")?.as_array()?.len() as u128;
+            let k = u128::from(u32::try_from(spec.get("length")?.as_u64()?).ok()?);
+            let replacement = spec
+                .get("replacement")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            Some(choose(n, k, kind == "permutations", replacement))
+        }
+        _ => None,
+    }
+}
+
+fn axis_len(axis: &Value) -> Option<u128> {
+    if let Some(list) = axis.as_array() {
+        return Some(list.len() as u128);
+    }
+    let range = axis.get("range")?.as_array()?;
+    let num = |i: usize| range.get(i).and_then(Value::as_f64);
+    let (start, stop, step) = (num(0)?, num(1)?, num(2).unwrap_or(1.0));
+    if step == 0.0 || !step.is_finite() || !start.is_finite() || !stop.is_finite() {
+        return None;
+    }
+    let n = ((stop - start) / step).ceil();
+    // Float to integer casts saturate, which is the intent for absurd ranges.
+    Some(if n <= 0.0 { 0 } else { n as u128 })
+}
+
+/// Counts selections of k from n: ordered or not, with or without replacement.
+fn choose(n: u128, k: u128, ordered: bool, replacement: bool) -> u128 {
+    match (ordered, replacement) {
+        (true, true) => (0..k).fold(1u128, |acc, _| acc.saturating_mul(n)),
+        (true, false) if k > n => 0,
+        (true, false) => (0..k).fold(1u128, |acc, i| acc.saturating_mul(n - i)),
+        (false, true) => choose(n + k - 1, k, false, false),
+        (false, false) if k > n => 0,
+        (false, false) => {
+            let k = k.min(n - k);
+            let mut acc = 1u128;
+            for i in 0..k {
+                acc = match acc.checked_mul(n - i) {
+                    Some(v) => v / (i + 1),
+                    None => return u128::MAX,
+                };
+            }
+            acc
+        }
+    }
 }
 
 /// The literal pieces of an id template (`sweep-{{ item.lr }}` → ["sweep-", ""]).
@@ -505,6 +621,39 @@ mod tests {
         assert!(matches_parts(&parts, "sweep-0.1-16"));
         assert!(!matches_parts(&parts, "other-0.1-16"));
         assert!(matches_parts(&literal_parts("t{{ index }}"), "t5"));
+    }
+
+    #[test]
+    fn factory_sizes() {
+        let size = |v: serde_json::Value| factory_size(&v);
+        assert_eq!(
+            size(serde_json::json!({"product": {"a": [1, 2, 3], "b": {"range": [16, 129, 16]}}})),
+            Some(24)
+        );
+        assert_eq!(size(serde_json::json!({"repeat": 5})), Some(5));
+        assert_eq!(
+            size(serde_json::json!({"zip": {"a": [1, 2, 3], "b": [1, 2]}})),
+            Some(2)
+        );
+        assert_eq!(
+            size(serde_json::json!({"combinations": {"of": [1, 2, 3, 4], "length": 2}})),
+            Some(6)
+        );
+        assert_eq!(
+            size(serde_json::json!({"permutations": {"of": [1, 2, 3, 4], "length": 2}})),
+            Some(12)
+        );
+        assert_eq!(
+            size(
+                serde_json::json!({"combinations": {"of": [1, 2, 3], "length": 2, "replacement": true}})
+            ),
+            Some(6)
+        );
+        assert_eq!(
+            size(serde_json::json!({"product": {"a": {"range": [0, 1e300]}}})),
+            Some(u128::MAX)
+        );
+        assert_eq!(size(serde_json::json!({"table": {"file": "x.csv"}})), None);
     }
 
     #[test]

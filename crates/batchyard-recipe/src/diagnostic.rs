@@ -84,6 +84,14 @@ impl Diagnostic {
         self
     }
 
+    /// Concerns the whole file, not a token in it.
+    #[must_use]
+    pub fn for_file(mut self) -> Self {
+        self.target = Target::File;
+        self.span = Some(0..0);
+        self
+    }
+
     /// Points at an exact byte range.
     #[must_use]
     pub fn at_span(mut self, span: Span) -> Self {

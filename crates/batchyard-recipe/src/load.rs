@@ -38,6 +38,10 @@ pub struct Loaded {
     engine: Arc<Engine>,
 }
 
+/// The largest recipe file accepted. Recipes are small even for a million tasks (factories
+/// generate them); the bound keeps a hostile file from costing time and memory.
+pub const MAX_RECIPE_BYTES: usize = 4 * 1024 * 1024;
+
 /// Loads and checks a recipe. `overrides` come from `--var` and `--vars` and must name
 /// variables that the recipe declares.
 pub fn load(name: &str, text: &str, overrides: &Variables) -> Loaded {
@@ -54,11 +58,21 @@ pub fn load(name: &str, text: &str, overrides: &Variables) -> Loaded {
         variables: Variables::new(),
         engine,
     };
+    if text.len() > MAX_RECIPE_BYTES {
+        loaded.diagnostics.push(
+            Diagnostic::error("", format!("the recipe is {} bytes; the limit is {MAX_RECIPE_BYTES}", text.len()))
+                .with_help("a recipe describes pools and jobs, not data: generate many tasks with a `factory`, and keep long lists in a `table` file")
+                .for_file(),
+        );
+        return loaded;
+    }
     let tree = match crate::source::parse(text) {
         Ok(tree) => tree,
         Err(err) => {
             let help = if err.message.contains("duplicate") {
                 "each key may appear once in a mapping: remove or rename one of them"
+            } else if err.limit {
+                "recipes are limited to 64 levels of nesting and 250,000 values after aliases are expanded"
             } else {
                 "fix the YAML syntax: check indentation, quotes and brackets around this point"
             };

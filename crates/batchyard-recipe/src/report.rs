@@ -2,20 +2,21 @@
 //! (JSON records with file, line and column).
 
 use std::fmt;
+use std::sync::Arc;
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
 use serde::Serialize;
 
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::load::Loaded;
-use crate::source::Span;
+use crate::source::{Span, Target};
 
 /// One diagnostic bound to its source text, ready for miette.
 #[derive(Debug)]
 pub struct Report {
     diagnostic: Diagnostic,
     span: Span,
-    source: NamedSource<String>,
+    source: NamedSource<Arc<str>>,
 }
 
 impl fmt::Display for Report {
@@ -42,10 +43,13 @@ impl miette::Diagnostic for Report {
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(&self.source)
+        (self.diagnostic.target != Target::File).then_some(&self.source as &dyn SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.diagnostic.target == Target::File {
+            return None;
+        }
         let label = self
             .diagnostic
             .label
@@ -78,6 +82,35 @@ pub struct JsonDiagnostic {
     pub help: Option<String>,
 }
 
+/// How many reports are drawn at most: past that, a file is broken wholesale and more
+/// reports help nobody (`--output json` still lists them all).
+pub const MAX_RENDERED: usize = 50;
+
+/// Line start offsets of a text, for many line/column look-ups.
+struct LineIndex<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(text: &'a str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self { text, starts }
+    }
+
+    fn line_column(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let start = self.starts[line - 1];
+        (line, self.text[start..offset].chars().count() + 1)
+    }
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
@@ -104,7 +137,7 @@ impl Loaded {
                     span,
                     source: NamedSource::new(
                         self.source.name.clone(),
-                        self.source.text.to_string(),
+                        Arc::clone(&self.source.text),
                     ),
                 }
             })
@@ -113,10 +146,11 @@ impl Loaded {
 
     /// Every diagnostic as a JSON record.
     pub fn json_diagnostics(&self) -> Vec<JsonDiagnostic> {
+        let lines = LineIndex::new(&self.source.text);
         self.diagnostics
             .iter()
             .map(|d| {
-                let (line, column) = line_column(&self.source.text, self.span_of(d).start);
+                let (line, column) = lines.line_column(self.span_of(d).start);
                 JsonDiagnostic {
                     path: d.path.clone(),
                     file: self.source.name.clone(),
@@ -141,7 +175,9 @@ impl Loaded {
             .with_width(style.width)
             .with_links(false);
         let mut out = String::new();
-        for report in self.reports() {
+        let reports = self.reports();
+        let hidden = reports.len().saturating_sub(MAX_RENDERED);
+        for report in reports.into_iter().take(MAX_RENDERED) {
             let mut one = String::new();
             if handler.render_report(&mut one, &report).is_err() {
                 one = format!(
@@ -151,6 +187,11 @@ impl Loaded {
             }
             out.push_str(&one);
             out.push('\n');
+        }
+        if hidden > 0 {
+            out.push_str(&format!(
+                "… and {hidden} more problems not shown; `--output json` lists them all\n\n"
+            ));
         }
         out
     }
@@ -185,5 +226,13 @@ mod tests {
         assert_eq!(line_column(text, 5), (2, 1));
         assert_eq!(line_column(text, text.find('x').unwrap()), (2, 5));
         assert_eq!(line_column(text, 999), (3, 1));
+        let index = LineIndex::new(text);
+        for offset in [0, 3, 5, 7, 9, 999] {
+            assert_eq!(
+                index.line_column(offset),
+                line_column(text, offset),
+                "offset {offset}"
+            );
+        }
     }
 }

@@ -65,6 +65,10 @@ fn strip_null(node: &mut Value) {
     }
 }
 
+/// Schema problems listed at most: past that a file is broken wholesale, and finding the
+/// place of each one costs time for nothing.
+pub const MAX_SCHEMA_DIAGNOSTICS: usize = 500;
+
 /// Top-level keys matching this are extension keys, ignored by batchyard.
 pub const EXTENSION_PATTERN: &str = "^x-";
 
@@ -90,6 +94,17 @@ pub fn validate(value: &Value, skip: &dyn Fn(&str, &Value) -> bool) -> Vec<Diagn
     };
     let mut out = Vec::new();
     for err in validator.iter_errors(value) {
+        if out.len() >= MAX_SCHEMA_DIAGNOSTICS {
+            out.push(
+                Diagnostic::error(
+                    "",
+                    format!("more than {MAX_SCHEMA_DIAGNOSTICS} problems; the rest are not listed"),
+                )
+                .with_help("fix these first, then validate again")
+                .for_file(),
+            );
+            break;
+        }
         let path = err.instance_path().as_str().to_owned();
         if skip(&path, err.instance()) {
             continue;
@@ -134,24 +149,27 @@ fn to_diagnostics(
     let root = recipe_schema();
     let tokens = tokens(path);
     match kind {
-        ValidationErrorKind::AdditionalProperties { unexpected } => unexpected
-            .iter()
-            .map(|key| {
-                let valid = valid_keys(root, &tokens);
-                let mut help = String::new();
-                if let Some(close) = did_you_mean(key, valid.iter().map(String::as_str)) {
-                    help.push_str(&format!("did you mean `{close}`? "));
-                }
-                help.push_str(&format!("valid fields here are: {}", valid.join(", ")));
-                Diagnostic::error(
-                    format!("{path}/{}", escape_token(key)),
-                    format!("unknown field `{key}`"),
-                )
-                .with_label("unknown field")
-                .with_help(help)
-                .at_key()
-            })
-            .collect(),
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            let valid = valid_keys(root, &tokens);
+            unexpected
+                .iter()
+                .take(MAX_SCHEMA_DIAGNOSTICS)
+                .map(|key| {
+                    let mut help = String::new();
+                    if let Some(close) = did_you_mean(key, valid.iter().map(String::as_str)) {
+                        help.push_str(&format!("did you mean `{close}`? "));
+                    }
+                    help.push_str(&format!("valid fields here are: {}", valid.join(", ")));
+                    Diagnostic::error(
+                        format!("{path}/{}", escape_token(key)),
+                        format!("unknown field `{key}`"),
+                    )
+                    .with_label("unknown field")
+                    .with_help(help)
+                    .at_key()
+                })
+                .collect()
+        }
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
             let mut d = Diagnostic::error(path, format!("missing field `{name}`"))

@@ -52,6 +52,8 @@ pub enum Target {
     Value,
     /// The key (for an unknown or misplaced key).
     Key,
+    /// The file as a whole (its size, its encoding): no token to point at.
+    File,
 }
 
 impl Node {
@@ -291,6 +293,8 @@ pub struct SyntaxError {
     pub message: String,
     /// Where.
     pub span: Span,
+    /// The file hit a parser limit (size after alias expansion, nesting depth).
+    pub limit: bool,
 }
 
 /// Parses recipe text into a node tree. YAML 1.2 booleans (`true`/`false` only); duplicate
@@ -316,11 +320,26 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
                 .map_or(start, |c| start + c.len_utf8());
             start..end
         });
+        let raw = err.to_string();
+        let (message, limit) =
+            explain_limit(&raw).map_or_else(|| (first_line(&raw), false), |m| (m, true));
         SyntaxError {
-            message: first_line(&err.to_string()),
+            message,
             span,
+            limit,
         }
     })
+}
+
+/// The parser's budget errors, in words.
+fn explain_limit(raw: &str) -> Option<String> {
+    if raw.contains("recursion limit") || raw.contains("Depth {") {
+        Some("the recipe nests too deeply".into())
+    } else if raw.contains("budget breached") {
+        Some("the recipe expands to too many values (through aliases, or by sheer size)".into())
+    } else {
+        None
+    }
 }
 
 /// Byte offset of a 1-based line and column (in characters), clamped to the text.

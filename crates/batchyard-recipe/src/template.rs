@@ -88,11 +88,10 @@ impl Engine {
         if !is_template(text) {
             return Ok(Value::String(text.to_owned()));
         }
+        check_shape(text)?;
         match Expression::whole(text) {
             Some(expr) => {
-                let json = self
-                    .tera
-                    .render_str(&expr.wrapped(), context, false)
+                let json = render_str_bounded(&self.tera, &expr.wrapped(), context)
                     .map_err(|e| self.explain(text, context, &e))?;
                 serde_json::from_str(&json).map_err(|e| TemplateError {
                     message: format!("the expression did not give a value: {e}"),
@@ -100,9 +99,7 @@ impl Engine {
                     range: None,
                 })
             }
-            None => self
-                .tera
-                .render_str(text, context, false)
+            None => render_str_bounded(&self.tera, text, context)
                 .map(Value::String)
                 .map_err(|e| convert(&e)),
         }
@@ -112,7 +109,7 @@ impl Engine {
     /// through a wrapper that keeps its type; rendering the text as written gives tera's own
     /// message, with positions in the user's text.
     fn explain(&self, text: &str, context: &tera::Context, err: &tera::Error) -> TemplateError {
-        match self.tera.render_str(text, context, false) {
+        match render_str_bounded(&self.tera, text, context) {
             Err(plain) => convert(&plain),
             Ok(_) => convert(err),
         }
@@ -131,6 +128,7 @@ impl Engine {
         text: &str,
         globals: &tera::Context,
     ) -> Result<Compiled, TemplateError> {
+        check_shape(text)?;
         let whole = Expression::whole(text).is_some();
         let source = Expression::whole(text).map_or_else(|| text.to_owned(), |e| e.wrapped());
         let mut engine = self.tera.clone();
@@ -172,12 +170,17 @@ impl std::fmt::Debug for Compiled {
 impl Compiled {
     /// Renders it with `context`, keeping the type of a whole-expression template.
     pub fn render(&self, context: &tera::Context) -> Result<Value, TemplateError> {
-        let out = self.tera.render("t", context).map_err(|err| {
-            match self.engine.render_str(&self.text, context, false) {
-                Err(plain) => convert(&plain),
-                Ok(_) => convert(&err),
-            }
-        });
+        let mut sink = Bounded::default();
+        let out = self
+            .tera
+            .render_to("t", context, &mut sink)
+            .map(|()| sink.into_string())
+            .map_err(
+                |err| match render_str_bounded(&self.engine, &self.text, context) {
+                    Err(plain) => convert(&plain),
+                    Ok(_) => convert(&err),
+                },
+            );
         match self.whole {
             true => {
                 let json = out?;
@@ -190,6 +193,110 @@ impl Compiled {
             false => out.map(Value::String),
         }
     }
+}
+
+/// Most text one template may render.
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
+/// Most `{% for %}` loops in one template (they may not nest).
+pub const MAX_TEMPLATE_LOOPS: usize = 8;
+
+/// Collects rendered text and fails once it passes [`MAX_OUTPUT_BYTES`], which stops tera
+/// early: a loop cannot fill memory.
+#[derive(Default)]
+struct Bounded {
+    out: Vec<u8>,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() + buf.len() > MAX_OUTPUT_BYTES {
+            return Err(std::io::Error::from(std::io::ErrorKind::FileTooLarge));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Bounded {
+    fn into_string(self) -> String {
+        String::from_utf8_lossy(&self.out).into_owned()
+    }
+}
+
+fn render_str_bounded(
+    tera: &Tera,
+    text: &str,
+    context: &tera::Context,
+) -> Result<String, tera::Error> {
+    let mut sink = Bounded::default();
+    tera.render_str_to(text, context, false, &mut sink)?;
+    Ok(sink.into_string())
+}
+
+/// Longest template text accepted in one scalar.
+pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
+/// Deepest bracket nesting accepted in a template.
+pub const MAX_TEMPLATE_NESTING: usize = 64;
+
+/// Refuses templates whose size or nesting could exhaust the parser's stack: a recipe's
+/// templates are short, so the bounds cost nothing to real use.
+fn check_shape(text: &str) -> Result<(), TemplateError> {
+    if text.len() > MAX_TEMPLATE_BYTES {
+        return Err(TemplateError {
+            message: format!(
+                "the template is {} bytes long; the limit is {MAX_TEMPLATE_BYTES}",
+                text.len()
+            ),
+            help: Some("keep long text in a file the task downloads, and reference it".into()),
+            range: None,
+        });
+    }
+    let (mut loops, mut open) = (0usize, 0usize);
+    for (i, _) in text.match_indices("{%") {
+        let tag = text[i + 2..].trim_start_matches(['-', '+']).trim_start();
+        if tag.starts_with("for ") || tag.starts_with("for\t") {
+            loops += 1;
+            open += 1;
+            if open > 1 || loops > MAX_TEMPLATE_LOOPS {
+                return Err(TemplateError {
+                    message: format!(
+                        "templates may hold at most {MAX_TEMPLATE_LOOPS} loops, none inside another"
+                    ),
+                    help: Some(
+                        "generate many tasks with a `factory` instead of looping in a template"
+                            .into(),
+                    ),
+                    range: Some(i..i + 2),
+                });
+            }
+        } else if tag.starts_with("endfor") {
+            open = open.saturating_sub(1);
+        }
+    }
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth > MAX_TEMPLATE_NESTING {
+                    return Err(TemplateError {
+                        message: format!(
+                            "the template nests brackets more than {MAX_TEMPLATE_NESTING} levels deep"
+                        ),
+                        help: Some("simplify the expression".into()),
+                        range: Some(i..i + 1),
+                    });
+                }
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// A scalar that is exactly one `{{ expr }}`.
@@ -227,6 +334,14 @@ impl Expression {
 
 fn convert(err: &tera::Error) -> TemplateError {
     match err.kind() {
+        tera::ErrorKind::Io(std::io::ErrorKind::FileTooLarge) => TemplateError {
+            message: format!("the template renders more than {MAX_OUTPUT_BYTES} bytes"),
+            help: Some(
+                "a recipe value is short text: keep long content in a file the task downloads"
+                    .into(),
+            ),
+            range: None,
+        },
         tera::ErrorKind::SyntaxError(report) | tera::ErrorKind::RenderingError(report) => {
             let (message, help) = split_help(first_line(report.message()));
             TemplateError {
