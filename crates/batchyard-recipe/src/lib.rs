@@ -15,6 +15,7 @@ pub mod render;
 pub mod report;
 pub mod schema;
 pub mod source;
+pub mod substitute;
 pub mod template;
 
 pub use diagnostic::{Diagnostic, Severity};

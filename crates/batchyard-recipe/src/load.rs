@@ -254,12 +254,30 @@ impl Loaded {
         let mut fields = Vec::new();
         let mut errors = Vec::new();
         let skeleton = Value::Object(factory.template.clone());
-        let globals = context(&recipe.recipe, &self.variables);
+        let globals = crate::render::globals(&recipe.recipe, &self.variables);
+        let task_tokens = ["jobs", "0", "tasks", "0"].map(str::to_owned);
         collect_templates(&skeleton, String::new(), &mut |pointer, text| match self
             .engine
             .compile_with(text, &globals)
         {
-            Ok(compiled) => fields.push((pointer, compiled)),
+            Ok(compiled) => {
+                let tokens: Vec<String> = task_tokens
+                    .iter()
+                    .cloned()
+                    .chain(
+                        pointer
+                            .split('/')
+                            .skip(1)
+                            .map(|t| t.replace("~1", "/").replace("~0", "~")),
+                    )
+                    .collect();
+                let text_field = crate::schema::wants_string(&tokens);
+                fields.push(Field {
+                    pointer,
+                    compiled,
+                    text_field,
+                });
+            }
             Err(err) => {
                 let path = format!("{base}{pointer}");
                 let span = self
@@ -278,6 +296,15 @@ impl Loaded {
             skeleton,
             fields,
         }))
+    }
+}
+
+/// A scalar as text, for fields that hold text.
+pub(crate) fn as_text(value: Value) -> Value {
+    match value {
+        Value::Number(n) => Value::String(n.to_string()),
+        Value::Bool(b) => Value::String(b.to_string()),
+        other => other,
     }
 }
 
@@ -307,7 +334,17 @@ fn collect_templates(value: &Value, pointer: String, found: &mut dyn FnMut(Strin
 pub struct TaskTemplate {
     base: String,
     skeleton: Value,
-    fields: Vec<(String, Compiled)>,
+    fields: Vec<Field>,
+}
+
+/// One templated field of a factory task.
+#[derive(Debug)]
+struct Field {
+    pointer: String,
+    compiled: Compiled,
+    /// The field holds text, so a number or boolean the template gives is written as text
+    /// (an id template of just `{{ index }}`).
+    text_field: bool,
 }
 
 impl TaskTemplate {
@@ -319,12 +356,13 @@ impl TaskTemplate {
     /// Renders the task for one item (`item`, `index` in scope) and checks it as a task.
     pub fn render(&self, item: &Value, index: u64) -> Result<Task, Diagnostic> {
         let mut value = self.skeleton.clone();
-        // The recipe's variables are the templates' globals; only the item is per render.
-        let mut ctx = tera::Context::new();
-        ctx.insert("item", item);
-        ctx.insert("index", &index);
-        for (pointer, compiled) in &self.fields {
-            let rendered = compiled.render(&ctx).map_err(|e| {
+        for Field {
+            pointer,
+            compiled,
+            text_field,
+        } in &self.fields
+        {
+            let rendered = compiled.render_item(item, index).map_err(|e| {
                 Diagnostic::error(
                     format!("{}{pointer}", self.base),
                     format!("template error for item {index}: {}", e.message),
@@ -336,7 +374,11 @@ impl TaskTemplate {
                 )
             })?;
             if let Some(slot) = value.pointer_mut(pointer) {
-                *slot = rendered;
+                *slot = if *text_field {
+                    as_text(rendered)
+                } else {
+                    rendered
+                };
             }
         }
         // The fast path; on failure deserialize again to learn where it failed.
@@ -373,6 +415,24 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.path, "/jobs/0/tasks/0/id");
         assert!(err.message.contains("lr"), "{}", err.message);
+    }
+
+    #[test]
+    fn numbers_become_text_in_text_fields() {
+        let text = "recipe: r\nvariables:\n  n: 5\npools:\n  - {id: \"{{ n }}\", vm_size: s, os: o, nodes: {dedicated: \"{{ n }}\"}}\njobs:\n  - id: j\n    pool: \"5\"\n    tasks:\n      - id: \"{{ index }}\"\n        command: \"{{ n }}\"\n        factory: {repeat: 2}\n";
+        let loaded = load("r.yaml", text, &Variables::new());
+        assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+        let recipe = loaded.recipe.as_ref().unwrap();
+        assert_eq!(recipe.pools[0].id, "5");
+        assert_eq!(recipe.pools[0].nodes.as_ref().unwrap().dedicated, 5);
+        let task = loaded
+            .task_template(0, 0)
+            .unwrap()
+            .unwrap()
+            .render(&serde_json::json!(null), 1)
+            .unwrap();
+        assert_eq!(task.id, "1");
+        assert_eq!(task.command, "5");
     }
 
     #[test]

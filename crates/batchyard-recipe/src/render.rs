@@ -13,14 +13,26 @@ pub type Variables = IndexMap<String, Value>;
 /// The template context of a recipe: `var`, each variable by its bare name, and `recipe`.
 pub fn context(recipe_name: &str, variables: &Variables) -> tera::Context {
     let mut ctx = tera::Context::new();
+    for (name, value) in globals(recipe_name, variables) {
+        ctx.insert(name, &value);
+    }
+    ctx
+}
+
+/// The same context as JSON, for templates compiled once and rendered many times.
+pub fn globals(recipe_name: &str, variables: &Variables) -> serde_json::Map<String, Value> {
+    let mut map = serde_json::Map::new();
     for (name, value) in variables {
         if !RESERVED_NAMES.contains(&name.as_str()) {
-            ctx.insert(name.clone(), value);
+            map.insert(name.clone(), value.clone());
         }
     }
-    ctx.insert("var", variables);
-    ctx.insert("recipe", &serde_json::json!({ "name": recipe_name }));
-    ctx
+    map.insert(
+        "var".into(),
+        Value::Object(variables.clone().into_iter().collect()),
+    );
+    map.insert("recipe".into(), serde_json::json!({ "name": recipe_name }));
+    map
 }
 
 /// Parses `NAME=VALUE` from the command line. The value is read as a YAML scalar, so
@@ -82,7 +94,14 @@ fn walk(
 ) -> Node {
     match &node.kind {
         NodeKind::Scalar(Value::String(s)) if is_template(s) => match engine.render(s, ctx) {
-            Ok(value) => Node::from_value(value, node.span.clone()),
+            Ok(value) => {
+                let value = if crate::schema::wants_string(path) {
+                    crate::load::as_text(value)
+                } else {
+                    value
+                };
+                Node::from_value(value, node.span.clone())
+            }
             Err(err) => {
                 out.push(template_diagnostic(
                     &pointer(path.iter()),

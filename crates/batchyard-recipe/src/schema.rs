@@ -356,6 +356,20 @@ fn schemas_at<'a>(root: &'a Value, tokens: &[String]) -> Vec<&'a Value> {
     current
 }
 
+/// Whether the value at `tokens` can only be text.
+pub(crate) fn wants_string(tokens: &[String]) -> bool {
+    let found = schemas_at(recipe_schema(), tokens);
+    let typed: Vec<&Value> = found
+        .iter()
+        .copied()
+        .filter(|n| n.get("type").is_some())
+        .collect();
+    !typed.is_empty()
+        && typed
+            .iter()
+            .all(|n| n.get("type") == Some(&Value::String("string".into())))
+}
+
 /// The field names valid in the mapping at `tokens`.
 pub(crate) fn valid_keys(root: &Value, tokens: &[String]) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();

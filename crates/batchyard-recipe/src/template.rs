@@ -117,7 +117,7 @@ impl Engine {
 
     /// Compiles a template once, to be rendered many times (task factories).
     pub fn compile(&self, text: &str) -> Result<Compiled, TemplateError> {
-        self.compile_with(text, &tera::Context::new())
+        self.compile_with(text, &serde_json::Map::new())
     }
 
     /// Compiles a template whose renders all share `globals` (the recipe's variables), so each
@@ -126,8 +126,14 @@ impl Engine {
     pub fn compile_with(
         &self,
         text: &str,
-        globals: &tera::Context,
+        globals_json: &serde_json::Map<String, Value>,
     ) -> Result<Compiled, TemplateError> {
+        let globals = tera::Context::from_serialize(globals_json).map_err(|e| TemplateError {
+            message: format!("the variables cannot be used in templates: {e}"),
+            help: None,
+            range: None,
+        })?;
+        let globals = &globals;
         check_shape(text)?;
         let whole = Expression::whole(text).is_some();
         let source = Expression::whole(text).map_or_else(|| text.to_owned(), |e| e.wrapped());
@@ -145,6 +151,8 @@ impl Engine {
             });
         }
         Ok(Compiled {
+            fast: crate::substitute::Substitution::parse(text),
+            globals: globals_json.clone(),
             engine,
             tera,
             whole,
@@ -155,6 +163,8 @@ impl Engine {
 
 /// A template compiled once for repeated rendering.
 pub struct Compiled {
+    fast: Option<crate::substitute::Substitution>,
+    globals: serde_json::Map<String, Value>,
     engine: Tera,
     tera: Tera,
     whole: bool,
@@ -168,6 +178,21 @@ impl std::fmt::Debug for Compiled {
 }
 
 impl Compiled {
+    /// Renders it for one factory item: plain lookups directly, anything else with tera.
+    pub fn render_item(&self, item: &Value, index: u64) -> Result<Value, TemplateError> {
+        if let Some(value) = self
+            .fast
+            .as_ref()
+            .and_then(|f| f.render(&self.globals, item, index))
+        {
+            return Ok(value);
+        }
+        let mut ctx = tera::Context::new();
+        ctx.insert("item", item);
+        ctx.insert("index", &index);
+        self.render(&ctx)
+    }
+
     /// Renders it with `context`, keeping the type of a whole-expression template.
     pub fn render(&self, context: &tera::Context) -> Result<Value, TemplateError> {
         let mut sink = Bounded::default();
