@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 fn pool(file: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/recipes/seed-examples")
+        .join("../../recipes/seed-examples")
         .join(file);
     let text = std::fs::read_to_string(&path).unwrap();
     let loaded = load(file, &text, &Variables::new());
