@@ -191,7 +191,7 @@ const MIGRATION: &str = "
 | `shipyard pool add` | `batchyard apply recipe.yaml` (creates the pool; a later apply resizes or updates it) |
 | `shipyard jobs add` | `batchyard apply recipe.yaml` (adds the jobs and exactly the missing tasks), or `batchyard run recipe.yaml` to follow them to completion |
 | `shipyard jobs tasks list` | `batchyard status recipe.yaml` |
-| `shipyard data files stream` | `batchyard logs recipe.yaml` |
+| `shipyard data files stream` | `batchyard logs JOB TASK --recipe recipe.yaml` (add `--stderr`, `--follow`) |
 | `shipyard pool del`, `shipyard jobs del` | `batchyard destroy recipe.yaml` |
 | `shipyard pool resize` | change `nodes:` in the recipe, then `batchyard plan` and `batchyard apply` |
 | `--configdir DIR` | `batchyard import shipyard DIR -o recipe.yaml`, once |

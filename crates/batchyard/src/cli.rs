@@ -67,6 +67,40 @@ pub enum Command {
         #[command(subcommand)]
         command: EmulatorCommand,
     },
+    /// Convert configurations of other tools into recipes.
+    Import {
+        /// From what.
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+/// `batchyard import ...`.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Convert a Batch Shipyard config set (credentials, config, pool, jobs) into a recipe.
+    ///
+    /// What cannot come across is listed one line each, with the Shipyard key and what
+    /// batchyard offers instead. Exit status: 0 imported, 1 imported with errors (the recipe
+    /// is still written, with the problems noted in it), 2 nothing could be imported.
+    Shipyard(ImportShipyardArgs),
+}
+
+/// `batchyard import shipyard`.
+#[derive(Debug, Args)]
+pub struct ImportShipyardArgs {
+    /// The config set's directory.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Write the recipe here instead of to stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The recipe's name [default: from the directory name].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Jobs files to read [default: every jobs*.yaml in DIR] (repeatable).
+    #[arg(long = "jobs", value_name = "FILE")]
+    pub jobs_files: Vec<PathBuf>,
 }
 
 /// Where the Batch service is and how to authenticate.

@@ -31,6 +31,9 @@ fn main() -> std::process::ExitCode {
         Command::Logs(args) => commands::logs::run(&args),
         Command::Render(args) => commands::render::run(&args),
         Command::Emulator { command } => commands::emulator::run(command),
+        Command::Import {
+            command: cli::ImportCommand::Shipyard(args),
+        } => commands::import::run(&args),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod completions;
 pub mod destroy;
 pub mod emulator;
+pub mod import;
 pub mod init;
 pub mod logs;
 pub mod plan;
