@@ -323,6 +323,27 @@ pub struct ServeArgs {
     /// Node boot time in milliseconds.
     #[arg(long, default_value_t = 100)]
     pub boot_delay_ms: u64,
+    /// Seed of the injected faults (the same seed and request order give the same faults).
+    #[arg(long, default_value_t = 0)]
+    pub fault_seed: u64,
+    /// Rate of injected 429 TooManyRequests answers (0..1).
+    #[arg(long, default_value_t = 0.0, value_name = "RATE")]
+    pub fault_throttle: f64,
+    /// Rate of injected 503 ServerBusy answers (0..1).
+    #[arg(long, default_value_t = 0.0, value_name = "RATE")]
+    pub fault_server_busy: f64,
+    /// Rate of injected 500 OperationTimedOut answers (0..1).
+    #[arg(long, default_value_t = 0.0, value_name = "RATE")]
+    pub fault_timeout: f64,
+    /// Rate of connections dropped before the answer is complete (0..1).
+    #[arg(long, default_value_t = 0.0, value_name = "RATE")]
+    pub fault_drop: f64,
+    /// Latency added to every request, in milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub fault_latency_ms: u64,
+    /// Rate of per-task servererror results in add-collection answers (0..1).
+    #[arg(long, default_value_t = 0.0, value_name = "RATE")]
+    pub fault_task_server_error: f64,
 }
 
 /// Template variable overrides, shared by every command that reads a recipe.

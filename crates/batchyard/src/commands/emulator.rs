@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use batchyard_emulator::{AccountKey, EmulatorConfig};
+use batchyard_emulator::{AccountKey, EmulatorConfig, FaultConfig};
 use miette::miette;
 
 use crate::cli::EmulatorCommand;
@@ -20,6 +20,15 @@ pub fn run(command: EmulatorCommand) -> miette::Result<Exit> {
         .account
         .zip(args.key)
         .map(|(name, key)| AccountKey { name, key });
+    config.faults = FaultConfig {
+        seed: args.fault_seed,
+        throttle: args.fault_throttle,
+        server_busy: args.fault_server_busy,
+        timeout: args.fault_timeout,
+        drop_connection: args.fault_drop,
+        latency: Duration::from_millis(args.fault_latency_ms),
+        task_server_error: args.fault_task_server_error,
+    };
     runtime::block_on(async move {
         batchyard_emulator::serve(config)
             .await
