@@ -1,19 +1,70 @@
-//! An apply killed at random points, five times, then run again: the live task set is
-//! exactly the desired one, and the job's end condition is set only at the end.
+//! `kill -9` of `batchyard apply` at seeded random points, ten trials: each trial kills
+//! one apply on a fresh state, records what it left behind, then runs apply again; the
+//! re-run converges to exactly the desired pools, jobs and task set, the job's end
+//! condition is set only at the end, the pool's and job's desired-payload hashes are the
+//! recipe's, and (last trial) the plan after it is empty.
+//!
+//! The seed is printed; `BATCHYARD_KILL_SEED` replays a run, `BATCHYARD_KILL_TRIALS`
+//! changes the number of trials (default 10).
 #![allow(clippy::unwrap_used)]
 
 mod e2e;
 
-use std::process::Stdio;
-use std::time::Duration;
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
 
 use e2e::*;
+use futures::TryStreamExt as _;
 use rand::{Rng as _, SeedableRng as _};
 
-const TASKS: usize = 3000;
+const TASKS: usize = 1500;
+
+/// What a killed apply left: pools, jobs, tasks in the job.
+#[derive(Debug, Clone, Copy)]
+#[allow(dead_code)] // Read through Debug, in the report of the kills.
+struct Left {
+    after_ms: u64,
+    pools: usize,
+    jobs: usize,
+    tasks: usize,
+}
+
+fn ids<T>(
+    stream: futures::stream::BoxStream<'static, Result<T, batchyard_batch::ClientError>>,
+    id: impl Fn(T) -> Option<String>,
+) -> Vec<String> {
+    let mut v: Vec<String> = block_on(stream.try_collect::<Vec<T>>())
+        .unwrap()
+        .into_iter()
+        .filter_map(id)
+        .collect();
+    v.sort();
+    v
+}
+
+/// The metadata of pool `queue` and job `many` (owner and desired-payload hash).
+fn metadata(client: &batchyard_batch::BatchClient) -> serde_json::Value {
+    let pool = serde_json::to_value(block_on(client.get_pool("queue")).unwrap()).unwrap();
+    let job = serde_json::to_value(block_on(client.get_job("many")).unwrap()).unwrap();
+    assert!(
+        pool["metadata"].to_string().contains("batchyard.spec"),
+        "{pool}"
+    );
+    serde_json::json!({ "pool": pool["metadata"], "job": job["metadata"] })
+}
+
+fn pools(client: &batchyard_batch::BatchClient) -> Vec<String> {
+    ids(client.list_pools(&Default::default()), |p| p.id)
+}
+
+fn jobs(client: &batchyard_batch::BatchClient) -> Vec<String> {
+    ids(client.list_jobs(&Default::default()), |j| j.id)
+}
 
 #[test]
-fn an_apply_killed_five_times_then_rerun_converges_to_exactly_the_desired_tasks() {
+fn apply_killed_at_random_points_then_rerun_converges_to_exactly_the_desired_state() {
     // No nodes: tasks stay queued, so only adding them is measured against the kills.
     let text = format!(
         r#"
@@ -35,73 +86,154 @@ jobs:
         depends_on: all
 "#
     );
-    // How long one uninterrupted apply takes here, so the kills land inside it.
+    let seed: u64 = std::env::var("BATCHYARD_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    let trials: u64 = std::env::var("BATCHYARD_KILL_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    eprintln!("BATCHYARD_KILL_SEED={seed} BATCHYARD_KILL_TRIALS={trials}");
+
+    // How long one uninterrupted apply works here, from its first line of output (the
+    // plan, printed once the live state is read: nothing is written before it) to its
+    // end, so the kills land inside the writes.
     let (_timing_dir, timing_recipe) = recipe_dir(&text);
-    let started = std::time::Instant::now();
-    batchyard()
-        .args(["apply", "--yes"])
-        .arg(&timing_recipe)
-        .assert()
-        .success();
-    let full = u64::try_from(started.elapsed().as_millis()).unwrap();
-    let (dir, recipe) = recipe_dir(&text);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+    let (child, first_line) = spawn_apply(&timing_recipe);
+    let work = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let work = u64::try_from(work.elapsed().as_millis()).unwrap();
+    eprintln!("one apply: {first_line:?} then {work} ms of writes");
+
+    // The desired pool and job as that apply left them: their metadata carries the
+    // hash of the desired payload (`batchyard.spec`), compared after every trial.
+    let reference = {
+        let served = Served::start(&_timing_dir.path().join(".batchyard/emulator.db"));
+        metadata(&served.client())
+    };
+
+    // Each trial draws its kill point from its own seeded generator.
     let mut kills = Vec::new();
-    for _ in 0..5 {
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("batchyard"))
-            .args(["apply", "--yes"])
-            .arg(&recipe)
-            .env("NO_COLOR", "1")
-            .env_remove("AZURE_BATCH_ENDPOINT")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let delay = rng.random_range(full * 2 / 5..full);
-        std::thread::sleep(Duration::from_millis(delay));
-        // SIGKILL: no cleanup of any kind runs.
-        child.kill().unwrap();
-        child.wait().unwrap();
-        // What the killed apply left behind, read through a served emulator on its state.
-        let served = Served::start(&dir.path().join(".batchyard/emulator.db"));
-        let client = served.client();
-        let left = match block_on(client.get_job("many")) {
-            Ok(_) => task_ids(&client, "many").len(),
-            Err(_) => 0,
-        };
-        drop(served);
-        kills.push((delay, left));
+    for trial in 0..trials {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed.wrapping_add(trial));
+        let after_ms = rng.random_range(0..work);
+        let left = trial_once(
+            &text,
+            &reference,
+            seed,
+            trial,
+            after_ms,
+            trial + 1 == trials,
+        );
+        kills.push((trial, left));
     }
-    eprintln!("one apply: {full} ms; kills (ms, tasks left): {kills:?}");
+    kills.sort_by_key(|(trial, _)| *trial);
+    eprintln!("seed {seed}: kills (trial, what was left): {kills:?}");
+    assert_eq!(kills.len(), usize::try_from(trials).unwrap());
     // The kills must have hit the middle of adding tasks at least once, or this test
     // proves nothing about convergence.
     assert!(
-        kills.iter().any(|(_, left)| *left > 0 && *left < TASKS + 1),
-        "no kill interrupted the task adds: {kills:?}"
+        kills
+            .iter()
+            .any(|(_, k)| k.tasks > 0 && k.tasks < TASKS + 1),
+        "seed {seed}: no kill interrupted the task adds: {kills:?}"
     );
+}
+
+/// `batchyard apply --yes RECIPE` with stdout piped; returns once it printed a line.
+fn spawn_apply(recipe: &Path) -> (Child, String) {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("batchyard"))
+        .args(["apply", "--yes"])
+        .arg(recipe)
+        .env("NO_COLOR", "1")
+        .env_remove("AZURE_BATCH_ENDPOINT")
+        .env_remove("AZURE_BATCH_ACCOUNT")
+        .env_remove("AZURE_BATCH_ACCESS_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    // The rest of the output goes nowhere, so the pipe never fills.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    (child, line.trim().to_owned())
+}
+
+/// One trial on a fresh state: apply killed `after_ms` into its writes, then applied
+/// again; the result is checked against the recipe (and, with `plan`, against an empty
+/// plan). Returns what the kill left.
+fn trial_once(
+    text: &str,
+    reference: &serde_json::Value,
+    seed: u64,
+    trial: u64,
+    after_ms: u64,
+    plan: bool,
+) -> Left {
+    let (dir, recipe) = recipe_dir(text);
+    let state = dir.path().join(".batchyard/emulator.db");
+    let (mut child, _) = spawn_apply(&recipe);
+    std::thread::sleep(Duration::from_millis(after_ms));
+    // SIGKILL: no cleanup of any kind runs.
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // What the killed apply left behind, read through a served emulator on its state.
+    let served = Served::start(&state);
+    let client = served.client();
+    let jobs_left = jobs(&client);
+    let left = Left {
+        after_ms,
+        pools: pools(&client).len(),
+        jobs: jobs_left.len(),
+        tasks: if jobs_left.is_empty() {
+            0
+        } else {
+            task_ids(&client, "many").len()
+        },
+    };
+    if left.jobs == 1 && left.tasks < TASKS + 1 {
+        let job = block_on(client.get_job("many")).unwrap();
+        assert_ne!(
+            job.all_tasks_complete_mode_for_test().as_deref(),
+            Some("terminatejob"),
+            "seed {seed}, trial {trial}: end condition set before the last task: {left:?}"
+        );
+    }
+    drop(served);
+
     batchyard()
         .args(["apply", "--yes"])
         .arg(&recipe)
         .assert()
         .success();
 
-    let served = Served::start(&dir.path().join(".batchyard/emulator.db"));
+    let served = Served::start(&state);
     let client = served.client();
+    let context = format!("seed {seed}, trial {trial}, killed leaving {left:?}");
     let mut expected: Vec<String> = (0..TASKS).map(|i| format!("t-{i}")).collect();
     expected.push("last".into());
     expected.sort();
-    assert_eq!(
-        task_ids(&client, "many"),
-        expected,
-        "kills (ms, tasks left): {kills:?}"
-    );
+    assert_eq!(pools(&client), ["queue"], "{context}");
+    assert_eq!(jobs(&client), ["many"], "{context}");
+    assert_eq!(task_ids(&client, "many"), expected, "{context}");
     let job = block_on(client.get_job("many")).unwrap();
     assert_eq!(
         job.all_tasks_complete_mode_for_test(),
-        Some("terminatejob".to_owned())
+        Some("terminatejob".to_owned()),
+        "{context}"
     );
-    let (code, plan) = plan_json(&[recipe.to_str().unwrap(), "--account-url", &served.url]);
-    assert_eq!(code, 0, "{plan:#}");
+    assert_eq!(&metadata(&client), reference, "{context}");
+    if plan {
+        // Nothing left to do: the live pools and jobs match the recipe field by field.
+        let (code, plan) = plan_json(&[recipe.to_str().unwrap(), "--account-url", &served.url]);
+        assert_eq!(code, 0, "{context}: {plan:#}");
+    }
+    left
 }
 
 trait EndCondition {
