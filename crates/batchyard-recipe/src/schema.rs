@@ -82,45 +82,8 @@ pub fn recipe_schema_text() -> String {
 fn validator() -> Option<&'static jsonschema::Validator> {
     static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
     VALIDATOR
-        .get_or_init(|| {
-            jsonschema::validator_for(&inline_refs(recipe_schema(), recipe_schema(), 0)).ok()
-        })
+        .get_or_init(|| jsonschema::validator_for(recipe_schema()).ok())
         .as_ref()
-}
-
-/// The schema with every `$ref` replaced by its definition. The validator then resolves no
-/// references, which makes compiling it (once per process, on every `validate`) several
-/// times cheaper. The recipe types are not recursive, so the result is finite.
-fn inline_refs(root: &Value, node: &Value, depth: usize) -> Value {
-    match node {
-        Value::Object(map) if depth < 64 => {
-            let target = map
-                .get("$ref")
-                .and_then(Value::as_str)
-                .and_then(|r| r.strip_prefix('#'))
-                .and_then(|p| root.pointer(p));
-            let mut out = serde_json::Map::new();
-            if let Some(Value::Object(def)) = target {
-                for (k, v) in def {
-                    out.insert(k.clone(), inline_refs(root, v, depth + 1));
-                }
-            }
-            for (k, v) in map {
-                if k == "$ref" && target.is_some() || k == "$defs" {
-                    continue;
-                }
-                out.insert(k.clone(), inline_refs(root, v, depth + 1));
-            }
-            Value::Object(out)
-        }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| inline_refs(root, v, depth + 1))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
 }
 
 /// Checks `value` against the schema. `skip` tells which paths hold unrendered templates
