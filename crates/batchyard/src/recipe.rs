@@ -19,24 +19,40 @@ pub struct Compiled {
 /// Loads, checks, compiles and expands `path`. Problems are printed with their spans;
 /// the error only says that there were some.
 pub fn compile(path: &Path, vars: &VarArgs) -> miette::Result<Compiled> {
+    let (mut loaded, desired) = load_and_compile(path, vars)?;
+    let intent = match Intent::from_compiled(&loaded, &desired) {
+        Ok(intent) => intent,
+        Err(diagnostics) => return Err(report(&mut loaded, path, diagnostics)),
+    };
+    Ok(Compiled { intent })
+}
+
+/// Prints the problems with their spans; the error only says that there were some.
+pub fn report(loaded: &mut Loaded, path: &Path, diagnostics: Vec<Diagnostic>) -> miette::Report {
+    for d in diagnostics {
+        if !loaded.diagnostics.contains(&d) {
+            loaded.diagnostics.push(d);
+        }
+    }
+    eprint!("{}", loaded.render(output::report_style()));
+    let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+    miette!(
+        help = format!("run `batchyard validate {}` for details", path.display()),
+        "{} has {errors} error(s)",
+        path.display()
+    )
+}
+
+/// Loads, checks and compiles `path` without expanding its tasks (they stream from
+/// `batchyard_compile::tasks`).
+pub fn load_and_compile(
+    path: &Path,
+    vars: &VarArgs,
+) -> miette::Result<(Loaded, batchyard_compile::Desired)> {
     let overrides = input::overrides(vars)?;
     let mut loaded = input::load(path, &overrides)?;
-    let fail = |loaded: &mut Loaded, diagnostics: Vec<Diagnostic>| {
-        for d in diagnostics {
-            if !loaded.diagnostics.contains(&d) {
-                loaded.diagnostics.push(d);
-            }
-        }
-        eprint!("{}", loaded.render(output::report_style()));
-        let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
-        miette!(
-            help = format!("run `batchyard validate {}` for details", path.display()),
-            "{} has {errors} error(s)",
-            path.display()
-        )
-    };
     let Some(recipe) = loaded.recipe.clone().filter(|_| !loaded.has_errors()) else {
-        return Err(fail(&mut loaded, Vec::new()));
+        return Err(report(&mut loaded, path, Vec::new()));
     };
     let base_dir = path
         .parent()
@@ -44,11 +60,7 @@ pub fn compile(path: &Path, vars: &VarArgs) -> miette::Result<Compiled> {
         .map_or_else(|| std::path::PathBuf::from("."), Path::to_path_buf);
     let desired = match batchyard_compile::compile(&recipe, &CompileOptions { base_dir }) {
         Ok(desired) => desired,
-        Err(diagnostics) => return Err(fail(&mut loaded, diagnostics)),
+        Err(diagnostics) => return Err(report(&mut loaded, path, diagnostics)),
     };
-    let intent = match Intent::from_compiled(&loaded, &desired) {
-        Ok(intent) => intent,
-        Err(diagnostics) => return Err(fail(&mut loaded, diagnostics)),
-    };
-    Ok(Compiled { intent })
+    Ok((loaded, desired))
 }

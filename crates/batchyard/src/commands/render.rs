@@ -13,23 +13,22 @@ use crate::cli::{RenderArgs, RenderFormat};
 use crate::exit::Exit;
 use crate::recipe;
 
-/// Prints the payloads.
+/// Prints the payloads, streaming the tasks: a million-task job never sits in memory.
 pub fn run(args: &RenderArgs) -> miette::Result<Exit> {
-    let compiled = match recipe::compile(&args.file, &args.vars) {
+    let (mut loaded, desired) = match recipe::load_and_compile(&args.file, &args.vars) {
         Ok(c) => c,
         Err(e) => {
             crate::output::print_error(&e);
             return Ok(Exit::Failure);
         }
     };
-    let intent = &compiled.intent;
     if let Some(id) = &args.job
-        && intent.job(id).is_none()
+        && !desired.jobs.iter().any(|j| j.id.eq_ignore_ascii_case(id))
     {
         return Err(miette!(
             help = format!(
                 "jobs in this recipe: {}",
-                intent
+                desired
                     .jobs
                     .iter()
                     .map(|j| j.id.as_str())
@@ -40,13 +39,14 @@ pub fn run(args: &RenderArgs) -> miette::Result<Exit> {
             args.file.display()
         ));
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.job.is_none() {
-        for pool in &intent.pools {
+        for pool in &desired.pools {
             document(&mut out, args.output, &pool.payload)?;
         }
     }
-    let jobs = intent.jobs.iter().filter(|j| {
+    let mut problems = Vec::new();
+    let jobs = desired.jobs.iter().filter(|j| {
         args.job
             .as_ref()
             .is_none_or(|id| j.id.eq_ignore_ascii_case(id))
@@ -56,7 +56,7 @@ pub fn run(args: &RenderArgs) -> miette::Result<Exit> {
         if let Some(map) = payload.as_object_mut() {
             map.insert(
                 "onAllTasksComplete".into(),
-                job.on_all_tasks_complete.clone().into(),
+                job.on_all_tasks_complete.into(),
             );
         }
         document(&mut out, args.output, &payload)?;
@@ -64,12 +64,25 @@ pub fn run(args: &RenderArgs) -> miette::Result<Exit> {
             writeln!(out, "---").into_diagnostic()?;
         }
         writeln!(out, "# tasks of job {} (JSON Lines)", job.id).into_diagnostic()?;
-        for task in &job.tasks {
-            let line = serde_json::to_string(task).into_diagnostic()?;
-            writeln!(out, "{line}").into_diagnostic()?;
+        for task in batchyard_compile::tasks(&loaded, &desired, job) {
+            match task {
+                Ok(task) => {
+                    serde_json::to_writer(&mut out, &task).into_diagnostic()?;
+                    writeln!(out).into_diagnostic()?;
+                }
+                Err(problem) => problems.push(problem),
+            }
         }
     }
-    Ok(Exit::Success)
+    out.flush().into_diagnostic()?;
+    drop(out);
+    if problems.is_empty() {
+        Ok(Exit::Success)
+    } else {
+        let path = args.file.clone();
+        crate::output::print_error(&recipe::report(&mut loaded, &path, problems));
+        Ok(Exit::Failure)
+    }
 }
 
 fn document<T: Serialize>(
