@@ -13,18 +13,27 @@ use crate::source::escape_token;
 /// `schemas/recipe.schema.json`.
 pub fn recipe_schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
-    SCHEMA.get_or_init(|| {
-        let mut schema = schemars::schema_for!(Recipe).to_value();
-        strip_null(&mut schema);
-        // Top-level `x-` keys are free, to hold YAML anchors for reuse (as in Compose files).
-        if let Some(root) = schema.as_object_mut() {
-            root.insert(
-                "patternProperties".into(),
-                serde_json::json!({ EXTENSION_PATTERN: {} }),
-            );
-        }
-        schema
-    })
+    SCHEMA.get_or_init(|| finish(schemars::schema_for!(Recipe).to_value()))
+}
+
+/// The same schema in draft 7, for the validator: compiling a validator also checks the
+/// schema against its draft's meta-schema, and draft 7's is far smaller than 2020-12's,
+/// which matters because `validate` compiles it on every run.
+fn validation_schema() -> Value {
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    finish(generator.into_root_schema_for::<Recipe>().to_value())
+}
+
+fn finish(mut schema: Value) -> Value {
+    strip_null(&mut schema);
+    // Top-level `x-` keys are free, to hold YAML anchors for reuse (as in Compose files).
+    if let Some(root) = schema.as_object_mut() {
+        root.insert(
+            "patternProperties".into(),
+            serde_json::json!({ EXTENSION_PATTERN: {} }),
+        );
+    }
+    schema
 }
 
 /// Optional fields are simply left out of a recipe. schemars also allows `null` for them,
@@ -82,7 +91,7 @@ pub fn recipe_schema_text() -> String {
 fn validator() -> Option<&'static jsonschema::Validator> {
     static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
     VALIDATOR
-        .get_or_init(|| jsonschema::validator_for(recipe_schema()).ok())
+        .get_or_init(|| jsonschema::validator_for(&validation_schema()).ok())
         .as_ref()
 }
 
