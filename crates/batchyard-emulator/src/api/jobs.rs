@@ -118,28 +118,24 @@ pub async fn get_one(
 
 fn change_job(
     state: &Shared,
-    job: &str,
+    id: &str,
     headers: &HeaderMap,
     change: impl FnOnce(&mut Value) -> ApiResult<()>,
 ) -> ApiResult<Value> {
-    let doc = state.store.write(|tx| -> ApiResult<Value> {
-        let mut doc = docs::get(tx, Table::Jobs, "", job)?
-            .ok_or_else(job_not_found)?
-            .value;
-        odata::preconditions(headers, &doc, true)?;
-        if text(&doc, "state") == "deleting" {
-            return Err(ApiError::conflict(
+    super::change::change_doc(
+        state,
+        Table::Jobs,
+        id,
+        headers,
+        job_not_found,
+        || {
+            ApiError::conflict(
                 "JobBeingDeleted",
                 "The specified job has been marked for deletion and is being garbage collected.",
-            ));
-        }
-        change(&mut doc)?;
-        touch(&mut doc, &clock::now());
-        docs::put(tx, Table::Jobs, "", job, &doc).map_err(ApiError::from)?;
-        Ok(doc)
-    })?;
-    state.engine.wake();
-    Ok(doc)
+            )
+        },
+        change,
+    )
 }
 
 pub async fn patch(

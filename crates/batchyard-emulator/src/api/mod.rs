@@ -1,5 +1,6 @@
 //! The HTTP face of the emulator: the Batch data-plane paths, served by axum.
 
+mod change;
 pub mod error;
 mod faults;
 mod files;

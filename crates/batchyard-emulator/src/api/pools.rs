@@ -157,28 +157,24 @@ pub async fn get_one(
 /// Changes a pool in one transaction after checking preconditions and state.
 fn change_pool(
     state: &Shared,
-    pool: &str,
+    id: &str,
     headers: &HeaderMap,
     change: impl FnOnce(&mut Value) -> ApiResult<()>,
 ) -> ApiResult<Value> {
-    let doc = state.store.write(|tx| -> ApiResult<Value> {
-        let mut doc = docs::get(tx, Table::Pools, "", pool)?
-            .ok_or_else(pool_not_found)?
-            .value;
-        odata::preconditions(headers, &doc, true)?;
-        if text(&doc, "state") == "deleting" {
-            return Err(ApiError::conflict(
+    super::change::change_doc(
+        state,
+        Table::Pools,
+        id,
+        headers,
+        pool_not_found,
+        || {
+            ApiError::conflict(
                 "PoolBeingDeleted",
                 "The specified pool has been marked for deletion and is being reclaimed.",
-            ));
-        }
-        change(&mut doc)?;
-        touch(&mut doc, &clock::now());
-        docs::put(tx, Table::Pools, "", pool, &doc).map_err(ApiError::from)?;
-        Ok(doc)
-    })?;
-    state.engine.wake();
-    Ok(doc)
+            )
+        },
+        change,
+    )
 }
 
 pub async fn delete(
