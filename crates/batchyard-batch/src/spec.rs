@@ -18,7 +18,8 @@
 //! - Enums are closed: a value not in the spec's list is rejected, even though the
 //!   models keep such values when they come from a server.
 
-use std::sync::OnceLock;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use jsonschema::error::ValidationErrorKind;
 use serde_json::{Map, Value, json};
@@ -65,10 +66,12 @@ pub struct SpecError {
 /// Checks `json` against the definition `definition` of `BatchService.json`
 /// (e.g. `"BatchPoolCreateOptions"`), reporting every violation found.
 ///
-/// Pure and cheap after the first call (the compiled schema is cached for the process).
+/// Compiling the whole spec costs about 0.2 s, so it is never done: a validator is compiled
+/// for the definitions this value can reach (see [`reached_definitions`]) and cached for the
+/// process, so values of the same shape reuse it.
 pub fn validate_against_spec(definition: &str, json: &Value) -> Result<(), Vec<SpecError>> {
-    let validators = match compiled() {
-        Ok(validators) => validators,
+    let definitions = match definitions() {
+        Ok(definitions) => definitions,
         Err(message) => {
             return Err(vec![SpecError {
                 path: String::new(),
@@ -77,12 +80,23 @@ pub fn validate_against_spec(definition: &str, json: &Value) -> Result<(), Vec<S
             }]);
         }
     };
-    let Some(validator) = validators.get(&format!("#/definitions/{definition}")) else {
+    if !definitions.contains_key(definition) {
         return Err(vec![SpecError {
             path: String::new(),
             kind: SpecErrorKind::UnknownDefinition,
             message: format!("BatchService.json has no definition named {definition:?}."),
         }]);
+    }
+    let reached = reached_definitions(definitions, definition, json);
+    let validator = match validator_for(definitions, definition, reached) {
+        Ok(validator) => validator,
+        Err(message) => {
+            return Err(vec![SpecError {
+                path: String::new(),
+                kind: SpecErrorKind::Other,
+                message,
+            }]);
+        }
     };
     let errors: Vec<SpecError> = validator
         .iter_errors(json)
@@ -97,9 +111,7 @@ pub fn validate_against_spec(definition: &str, json: &Value) -> Result<(), Vec<S
 
 /// Names of all definitions in the spec, in the spec's order.
 pub fn definition_names() -> Vec<String> {
-    spec_json()
-        .ok()
-        .and_then(|spec| spec.get("definitions").and_then(Value::as_object).cloned())
+    definitions()
         .map(|defs| defs.keys().cloned().collect())
         .unwrap_or_default()
 }
@@ -123,46 +135,218 @@ fn to_spec_error(error: &jsonschema::ValidationError<'_>) -> SpecError {
     }
 }
 
-fn spec_json() -> Result<&'static Value, String> {
-    static SPEC: OnceLock<Result<Value, String>> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        serde_json::from_str(BATCH_SERVICE_JSON)
-            .map_err(|e| format!("The embedded BatchService.json does not parse: {e}."))
-    })
-    .as_ref()
-    .map_err(Clone::clone)
-}
-
-fn compiled() -> Result<&'static jsonschema::ValidatorMap, &'static String> {
-    static COMPILED: OnceLock<Result<jsonschema::ValidatorMap, String>> = OnceLock::new();
-    COMPILED
+/// The spec's swagger definitions, parsed once.
+fn definitions() -> Result<&'static Map<String, Value>, &'static String> {
+    static DEFINITIONS: OnceLock<Result<Map<String, Value>, String>> = OnceLock::new();
+    DEFINITIONS
         .get_or_init(|| {
-            let spec = spec_json()?;
-            let schema = json_schema_of(spec);
-            jsonschema::options()
-                .with_draft(jsonschema::Draft::Draft7)
-                .should_validate_formats(false)
-                .build_map(&schema)
-                .map_err(|e| format!("The converted spec is not a valid JSON Schema: {e}."))
+            #[derive(serde::Deserialize)]
+            struct Spec {
+                definitions: Map<String, Value>,
+            }
+            serde_json::from_str::<Spec>(BATCH_SERVICE_JSON)
+                .map(|spec| spec.definitions)
+                .map_err(|e| format!("The embedded BatchService.json does not parse: {e}."))
         })
         .as_ref()
 }
 
-/// The swagger definitions as one draft 7 document with the same `#/definitions/...` layout.
-fn json_schema_of(spec: &Value) -> Value {
-    let definitions: Map<String, Value> = spec
-        .get("definitions")
-        .and_then(Value::as_object)
-        .map(|defs| {
-            defs.iter()
-                .map(|(name, def)| (name.clone(), convert(def)))
-                .collect()
-        })
-        .unwrap_or_default();
+/// A validator of `definition` compiled from the definitions in `reached` (every other
+/// definition is accepted as anything), cached. A cached validator compiled from a superset
+/// serves as well: a definition it holds in full checks exactly what the spec says.
+fn validator_for(
+    definitions: &Map<String, Value>,
+    definition: &str,
+    reached: BTreeSet<String>,
+) -> Result<Arc<jsonschema::Validator>, String> {
+    type Cache = Mutex<Vec<(String, BTreeSet<String>, Arc<jsonschema::Validator>)>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Cache::default);
+    let find = |entries: &[(String, BTreeSet<String>, Arc<jsonschema::Validator>)]| {
+        entries
+            .iter()
+            .find(|(name, names, _)| name == definition && reached.is_subset(names))
+            .map(|(_, _, v)| Arc::clone(v))
+    };
+    if let Some(found) = find(&cache.lock().unwrap_or_else(PoisonError::into_inner)) {
+        return Ok(found);
+    }
+    let schema = json_schema_for(definitions, definition, &reached);
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft7)
+        .should_validate_formats(false)
+        .build(&schema)
+        .map_err(|e| format!("The converted spec is not a valid JSON Schema: {e}."))?;
+    let validator = Arc::new(validator);
+    let mut entries = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(found) = find(&entries) {
+        return Ok(found);
+    }
+    entries.push((definition.to_owned(), reached, Arc::clone(&validator)));
+    Ok(validator)
+}
+
+/// A draft 7 document validating `definition`: the definitions in `reached` converted in
+/// full, and an empty schema (anything goes) for each other definition they refer to.
+fn json_schema_for(
+    definitions: &Map<String, Value>,
+    definition: &str,
+    reached: &BTreeSet<String>,
+) -> Value {
+    let mut converted = Map::new();
+    let mut referred = BTreeSet::new();
+    for name in reached {
+        if let Some(def) = definitions.get(name) {
+            refs_in(def, &mut referred);
+            converted.insert(name.clone(), convert(def));
+        }
+    }
+    for name in referred {
+        if definitions.contains_key(&name) && !converted.contains_key(&name) {
+            converted.insert(name, json!({}));
+        }
+    }
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
-        "definitions": definitions,
+        "definitions": converted,
+        "allOf": [{ "$ref": format!("#/definitions/{definition}") }],
     })
+}
+
+/// The definitions whose rules can apply to some part of `instance` when it is checked
+/// against `definition`: those the walk reaches by following `$ref`s along the value's own
+/// properties and items. A definition outside this set only describes properties the value
+/// does not have, so leaving it out cannot change the outcome. The walk over-approximates:
+/// every `$ref` it cannot follow precisely brings in everything it can lead to.
+pub fn reached_definitions(
+    definitions: &Map<String, Value>,
+    definition: &str,
+    instance: &Value,
+) -> BTreeSet<String> {
+    let mut reached = BTreeSet::new();
+    let root = json!({ "$ref": format!("#/definitions/{definition}") });
+    walk(definitions, &root, instance, &mut reached, 0);
+    reached
+}
+
+/// How many `$ref`s may be followed in a row without descending into the value before the
+/// walk gives up on precision (a reference cycle that consumes nothing).
+const MAX_REF_CHAIN: usize = 32;
+
+fn walk(
+    definitions: &Map<String, Value>,
+    schema: &Value,
+    instance: &Value,
+    reached: &mut BTreeSet<String>,
+    chain: usize,
+) {
+    let Some(schema) = schema.as_object() else {
+        return;
+    };
+    for (key, value) in schema {
+        match key.as_str() {
+            "$ref" => {
+                let Some(name) = value
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("#/definitions/"))
+                else {
+                    continue;
+                };
+                let Some(target) = definitions.get(name) else {
+                    continue;
+                };
+                if chain >= MAX_REF_CHAIN {
+                    closure(definitions, name, reached);
+                    continue;
+                }
+                reached.insert(name.to_owned());
+                walk(definitions, target, instance, reached, chain + 1);
+            }
+            "properties" => {
+                if let (Some(props), Some(fields)) = (value.as_object(), instance.as_object()) {
+                    for (name, field) in fields {
+                        if let Some(sub) = props.get(name) {
+                            walk(definitions, sub, field, reached, 0);
+                        }
+                    }
+                }
+            }
+            "additionalProperties" => {
+                if let Some(fields) = instance.as_object() {
+                    for field in fields.values() {
+                        walk(definitions, value, field, reached, 0);
+                    }
+                }
+            }
+            "items" => {
+                if let Some(elements) = instance.as_array() {
+                    for (i, element) in elements.iter().enumerate() {
+                        let sub = match value {
+                            Value::Array(tuple) => tuple.get(i),
+                            single => Some(single),
+                        };
+                        if let Some(sub) = sub {
+                            walk(definitions, sub, element, reached, 0);
+                        }
+                    }
+                }
+            }
+            "allOf" | "anyOf" | "oneOf" => {
+                for branch in value.as_array().into_iter().flatten() {
+                    walk(definitions, branch, instance, reached, chain);
+                }
+            }
+            // Annotations and keywords without subschemas.
+            "description" | "type" | "format" | "enum" | "required" | "readOnly" | "default"
+            | "example" => {}
+            k if k.starts_with("x-") => {}
+            // Anything else is followed without regard to the value.
+            _ => {
+                let mut names = BTreeSet::new();
+                refs_in(value, &mut names);
+                for name in names {
+                    closure(definitions, &name, reached);
+                }
+            }
+        }
+    }
+}
+
+/// Adds `name` and every definition reachable from it.
+fn closure(definitions: &Map<String, Value>, name: &str, reached: &mut BTreeSet<String>) {
+    let mut pending = vec![name.to_owned()];
+    while let Some(name) = pending.pop() {
+        let Some(def) = definitions.get(&name) else {
+            continue;
+        };
+        if reached.insert(name) {
+            let mut names = BTreeSet::new();
+            refs_in(def, &mut names);
+            pending.extend(names);
+        }
+    }
+}
+
+/// The definition names `value` refers to anywhere inside it.
+fn refs_in(value: &Value, names: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                if key == "$ref" {
+                    if let Some(name) = inner
+                        .as_str()
+                        .and_then(|r| r.strip_prefix("#/definitions/"))
+                    {
+                        names.insert(name.to_owned());
+                    }
+                } else {
+                    refs_in(inner, names);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| refs_in(item, names)),
+        _ => {}
+    }
 }
 
 /// Converts one swagger schema object (recursively) to JSON Schema draft 7.
@@ -215,10 +399,89 @@ mod tests {
 
     #[test]
     fn the_embedded_spec_is_the_expected_version() {
-        let spec = spec_json().unwrap();
+        let spec: Value = serde_json::from_str(BATCH_SERVICE_JSON).unwrap();
         assert_eq!(spec["info"]["version"], API_VERSION);
         assert!(definition_names().len() >= 240);
-        assert!(compiled().is_ok());
+    }
+
+    /// Every definition converts to valid JSON Schema, compiled all together as one document.
+    #[test]
+    fn the_whole_spec_compiles() {
+        let definitions = definitions().unwrap();
+        let all: Map<String, Value> = definitions
+            .iter()
+            .map(|(name, def)| (name.clone(), convert(def)))
+            .collect();
+        let schema = json!({
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "definitions": all,
+        });
+        let map = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft7)
+            .should_validate_formats(false)
+            .build_map(&schema)
+            .unwrap();
+        assert!(map.get("#/definitions/BatchTaskCreateOptions").is_some());
+    }
+
+    /// A value checked against a validator built for its own reach gets the same verdict, error
+    /// for error, as against the whole spec.
+    #[test]
+    fn partial_validators_agree_with_the_whole_spec() {
+        let definitions = definitions().unwrap();
+        let all: Map<String, Value> = definitions
+            .iter()
+            .map(|(name, def)| (name.clone(), convert(def)))
+            .collect();
+        let schema = json!({
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "definitions": all,
+        });
+        let map = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft7)
+            .should_validate_formats(false)
+            .build_map(&schema)
+            .unwrap();
+        let cases = [
+            (
+                "BatchTaskCreateOptions",
+                json!({"id": "t", "commandLine": "x"}),
+            ),
+            (
+                "BatchTaskCreateOptions",
+                json!({"id": "t", "commandLine": "x", "constraints": {"maxTaskRetryCount": "2"},
+                       "containerSettings": {"imageName": "i", "workingDirectory": "nowhere"},
+                       "environmentSettings": [{"value": "v"}], "nope": 1}),
+            ),
+            (
+                "BatchPoolCreateOptions",
+                json!({"id": "p", "vmSize": "s", "virtualMachineConfiguration": {
+                    "imageReference": {"publisher": "p", "offer": "o", "sku": "s"},
+                    "nodeAgentSkuId": "n", "containerConfiguration": {"type": "bad"}},
+                    "startTask": {"commandLine": 3, "userIdentity": {"autoUser": {"scope": "x"}}},
+                    "metadata": [{"name": "a"}], "odata.type": "t"}),
+            ),
+            (
+                "BatchJobCreateOptions",
+                json!({"id": "j", "poolInfo": {"autoPoolSpecification": {"poolLifetimeOption": "job",
+                    "pool": {"vmSize": "s", "taskSlotsPerNode": 1e10}}}, "priority": "high"}),
+            ),
+        ];
+        for (i, (definition, value)) in cases.into_iter().enumerate() {
+            let whole: Vec<SpecError> = map
+                .get(&format!("#/definitions/{definition}"))
+                .unwrap()
+                .iter_errors(&value)
+                .map(|e| to_spec_error(&e))
+                .collect();
+            let partial = validate_against_spec(definition, &value)
+                .err()
+                .unwrap_or_default();
+            assert_eq!(partial, whole, "{definition}: {value}");
+            assert_eq!(whole.is_empty(), i == 0, "{whole:?}");
+            let reached = reached_definitions(definitions, definition, &value);
+            assert!(reached.len() < definitions.len() / 4, "{reached:?}");
+        }
     }
 
     #[test]
