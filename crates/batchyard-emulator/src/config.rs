@@ -64,6 +64,11 @@ pub struct EmulatorConfig {
     pub containers_on_host: bool,
     /// How often the scheduler looks for work when nothing wakes it.
     pub tick: Duration,
+    /// How many times faster than the wall clock autoscale runs: the 30 s sampling
+    /// period, pools' evaluation intervals and formulas' look-back windows all shrink
+    /// by this factor (300 makes a 5-minute interval 1 s). `time()` stays the wall
+    /// clock. 1 is the service's pace.
+    pub autoscale_time_scale: f64,
 }
 
 impl EmulatorConfig {
@@ -78,7 +83,15 @@ impl EmulatorConfig {
             boot_delay: Duration::from_millis(100),
             containers_on_host: false,
             tick: Duration::from_millis(50),
+            autoscale_time_scale: 1.0,
         }
+    }
+
+    /// Runs autoscale `factor` times faster than the wall clock (see
+    /// [`EmulatorConfig::autoscale_time_scale`]).
+    pub fn with_autoscale_time_scale(mut self, factor: f64) -> Self {
+        self.autoscale_time_scale = factor;
+        self
     }
 
     /// The directory holding node trees.

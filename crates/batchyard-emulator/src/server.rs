@@ -8,6 +8,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState, Faults};
 use crate::config::EmulatorConfig;
+use crate::engine::autoscale::Autoscaler;
 use crate::engine::{Engine, EngineSettings};
 use crate::store::{Store, StoreError};
 
@@ -42,6 +43,7 @@ pub struct RunningEmulator {
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     engine: JoinHandle<()>,
+    autoscale: JoinHandle<()>,
 }
 
 impl Emulator {
@@ -87,10 +89,18 @@ impl Emulator {
             },
         );
         let (stop, stop_rx) = watch::channel(false);
+        let autoscaler = Arc::new(Autoscaler::new(config.autoscale_time_scale));
+        let autoscale = tokio::spawn(autoscaler.clone().run(
+            store.clone(),
+            handle.clone(),
+            config.tick,
+            stop_rx.clone(),
+        ));
         let engine = tokio::spawn(engine.run(stop_rx.clone()));
         let state = Arc::new(AppState {
             store,
             engine: handle,
+            autoscale: autoscaler,
             base_url,
             account: config.account.clone(),
             faults: Faults::new(config.faults.clone()),
@@ -110,6 +120,7 @@ impl Emulator {
             stop,
             server,
             engine,
+            autoscale,
         })
     }
 }
@@ -134,6 +145,9 @@ impl RunningEmulator {
             .await
             .map_err(|e| EmulatorError::Stopped(e.to_string()))?;
         self.engine
+            .await
+            .map_err(|e| EmulatorError::Stopped(e.to_string()))?;
+        self.autoscale
             .await
             .map_err(|e| EmulatorError::Stopped(e.to_string()))?;
         served?;

@@ -215,6 +215,7 @@ fn check_pool(out: &mut Vec<Diagnostic>, path: &str, pool: &Value, registries: &
             }
         }
     }
+    check_mounts(out, path, pool);
     let slots = pool
         .get("task_slots_per_node")
         .and_then(Value::as_u64)
@@ -229,6 +230,55 @@ fn check_pool(out: &mut Vec<Diagnostic>, path: &str, pool: &Value, registries: &
                 "remove `task_slots_per_node` or set it to 1; MPI ranks share the node instead",
             ),
         );
+    }
+}
+
+/// Mount directories are distinct and stay inside `$AZ_BATCH_NODE_MOUNTS_DIR`; a blob
+/// mount names exactly one way in.
+fn check_mounts(out: &mut Vec<Diagnostic>, path: &str, pool: &Value) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, mount) in list(pool, "mounts").iter().enumerate() {
+        let Some((kind, m)) = mount.as_object().and_then(|o| o.iter().next()) else {
+            continue;
+        };
+        let at = format!("{path}/mounts/{i}/{kind}");
+        if let Some(dir) = m.get("path").and_then(Value::as_str) {
+            if dir.split('/').any(|part| part == "..") || dir.starts_with('/') {
+                out.push(
+                    Diagnostic::error(
+                        format!("{at}/path"),
+                        format!("`{dir}` leaves the mounts directory"),
+                    )
+                    .with_help("give a path relative to $AZ_BATCH_NODE_MOUNTS_DIR, without `..`"),
+                );
+            } else if let Some(first) = seen.insert(dir, i) {
+                out.push(
+                    Diagnostic::error(
+                        format!("{at}/path"),
+                        format!("mount {first} already uses the directory `{dir}`"),
+                    )
+                    .with_label("duplicate mount path")
+                    .with_help("give each mount its own `path`"),
+                );
+            }
+        }
+        if kind == "azure_blob" {
+            let given: Vec<&str> = ["key", "sas", "identity"]
+                .into_iter()
+                .filter(|k| m.get(*k).is_some())
+                .collect();
+            if given.len() != 1 {
+                let problem = if given.is_empty() {
+                    "the blob mount gives no credential".to_owned()
+                } else {
+                    format!("the blob mount gives {}", given.join(" and "))
+                };
+                out.push(
+                    Diagnostic::error(at, problem)
+                        .with_help("give exactly one of `key`, `sas` and `identity`"),
+                );
+            }
+        }
     }
 }
 

@@ -63,6 +63,7 @@ fn pool(pool_id: String) -> impl Strategy<Value = Pool> {
                     image: None,
                 }),
                 network: None,
+                mounts: vec![],
                 application_packages: vec![],
                 metadata: Default::default(),
                 batch: None,

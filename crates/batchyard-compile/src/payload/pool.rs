@@ -1,6 +1,6 @@
 //! Pool payloads (`BatchPoolCreateOptions`).
 
-use batchyard_recipe::model::{Pool, PublicIp, Recipe, SchedulingPolicy};
+use batchyard_recipe::model::{Mount, Pool, PublicIp, Recipe, SchedulingPolicy};
 use batchyard_recipe::{Diagnostic, model::Secret};
 use serde_json::{Map, Value, json};
 
@@ -96,6 +96,13 @@ pub fn build(
         }
         p.insert("networkConfiguration".into(), Value::Object(net));
     }
+    let mounts: Vec<Value> = pool
+        .mounts
+        .iter()
+        .enumerate()
+        .map(|(i, m)| mount(m, i, &mut secrets))
+        .collect();
+    put_value(&mut p, "mountConfiguration", Value::Array(mounts));
     let packages: Vec<Value> = pool
         .application_packages
         .iter()
@@ -114,6 +121,55 @@ pub fn build(
         Value::Array(metadata(&pool.metadata, &recipe.recipe)),
     );
     (Value::Object(p), secrets)
+}
+
+/// One `mountConfiguration` entry. Keys and SAS tokens stay redacted in the payload; apply
+/// fills them in, as it does registry passwords.
+fn mount(m: &Mount, index: usize, secrets: &mut Vec<SecretSlot>) -> Value {
+    let mut secret = |kind: &str, field: &str, s: &Secret| {
+        secrets.push(SecretSlot {
+            pointer: format!("/mountConfiguration/{index}/{kind}/{field}"),
+            secret: s.clone(),
+        });
+        json!(s.to_string())
+    };
+    match m {
+        Mount::AzureBlob(b) => {
+            const KIND: &str = "azureBlobFileSystemConfiguration";
+            let mut c = Map::new();
+            c.insert("accountName".into(), json!(b.account));
+            c.insert("containerName".into(), json!(b.container));
+            c.insert("relativeMountPath".into(), json!(b.path));
+            if let Some(k) = &b.key {
+                c.insert("accountKey".into(), secret(KIND, "accountKey", k));
+            }
+            if let Some(k) = &b.sas {
+                c.insert("sasKey".into(), secret(KIND, "sasKey", k));
+            }
+            if let Some(id) = &b.identity {
+                c.insert("identityReference".into(), json!({"resourceId": id}));
+            }
+            super::common::put(&mut c, "blobfuseOptions", &b.options);
+            json!({ KIND: c })
+        }
+        Mount::AzureFiles(f) => {
+            const KIND: &str = "azureFileShareConfiguration";
+            let mut c = Map::new();
+            c.insert("accountName".into(), json!(f.account));
+            c.insert("azureFileUrl".into(), json!(f.url));
+            c.insert("accountKey".into(), secret(KIND, "accountKey", &f.key));
+            c.insert("relativeMountPath".into(), json!(f.path));
+            super::common::put(&mut c, "mountOptions", &f.options);
+            json!({ KIND: c })
+        }
+        Mount::Nfs(n) => {
+            let mut c = Map::new();
+            c.insert("source".into(), json!(n.source));
+            c.insert("relativeMountPath".into(), json!(n.path));
+            super::common::put(&mut c, "mountOptions", &n.options);
+            json!({ "nfsMountConfiguration": c })
+        }
+    }
 }
 
 fn image(pool: &Pool, vm: &mut Map<String, Value>) {

@@ -22,6 +22,7 @@ pub use faults::Faults;
 
 use crate::config::AccountKey;
 use crate::engine::EngineHandle;
+use crate::engine::autoscale::Autoscaler;
 use crate::store::Store;
 
 /// API versions the emulator answers: the spec's, and the one Python SDK 15.x sends.
@@ -44,6 +45,8 @@ pub struct AppState {
     pub faults: Faults,
     /// Root of node directories (for the files API).
     pub work_dir: PathBuf,
+    /// Autoscale histories and schedules, shared with the autoscale loop.
+    pub autoscale: Arc<Autoscaler>,
 }
 
 /// Shared state handle.
@@ -65,6 +68,10 @@ pub fn router(state: Shared) -> Router {
         .route(
             "/pools/{pool}/enableautoscale",
             post(pools::enable_autoscale),
+        )
+        .route(
+            "/pools/{pool}/evaluateautoscale",
+            post(pools::evaluate_autoscale),
         )
         .route(
             "/pools/{pool}/disableautoscale",

@@ -10,6 +10,7 @@ use super::Shared;
 use super::error::{ApiError, ApiResult};
 use super::odata::{self, Params};
 use crate::clock;
+use crate::engine::autoscale::{self, Formula};
 use crate::engine::docs_util::{int, private, set_state, text, touch};
 use crate::store::StoreError;
 use crate::store::docs::{self, Table};
@@ -26,46 +27,34 @@ fn load(state: &Shared, pool: &str) -> ApiResult<Value> {
         .ok_or_else(pool_not_found)
 }
 
-/// Evaluates the autoscale formulas batchyard generates: constant assignments to
-/// `$TargetDedicatedNodes`, `$TargetLowPriorityNodes` and `$NodeDeallocationOption`.
-/// Anything else is reported as an autoscale error rather than guessed at.
-fn evaluate_formula(formula: &str) -> Result<(i64, i64), String> {
-    let (mut dedicated, mut low) = (0, 0);
-    for statement in formula.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        let Some((name, value)) = statement.split_once('=') else {
-            return Err(format!("'{statement}' is not an assignment"));
-        };
-        let (name, value) = (name.trim(), value.trim());
-        match name {
-            "$TargetDedicatedNodes" | "$TargetDedicated" => {
-                dedicated = value.parse().map_err(|_| unsupported(statement))?;
-            }
-            "$TargetLowPriorityNodes" => low = value.parse().map_err(|_| unsupported(statement))?,
-            "$NodeDeallocationOption" => {}
-            _ => return Err(unsupported(statement)),
-        }
+/// Checks a pool's autoscale settings before they are stored: the formula must parse
+/// (a 400 `AutoScalingFormulaSyntaxError` as the service answers) and the interval be
+/// in the service's bounds. Fills in the default interval.
+fn check_autoscale(doc: &mut Value) -> ApiResult<Formula> {
+    let text = doc
+        .get("autoScaleFormula")
+        .ok_or_else(|| ApiError::missing_property("autoScaleFormula"))?
+        .as_str()
+        .ok_or_else(|| ApiError::invalid_property("autoScaleFormula", "must be a string"))?;
+    let formula = Formula::parse(text).map_err(syntax_error)?;
+    autoscale::evaluation_interval(doc)
+        .map_err(|reason| ApiError::invalid_property("autoScaleEvaluationInterval", reason))?;
+    if doc
+        .get("autoScaleEvaluationInterval")
+        .is_none_or(Value::is_null)
+    {
+        doc["autoScaleEvaluationInterval"] = json!("PT15M");
     }
-    Ok((dedicated.max(0), low.max(0)))
+    Ok(formula)
 }
 
-fn unsupported(statement: &str) -> String {
-    format!("the emulator evaluates only constant node targets; '{statement}' is not supported")
-}
-
-fn apply_autoscale(doc: &mut Value) {
-    let formula = text(doc, "autoScaleFormula").to_string();
-    let now = clock::now();
-    match evaluate_formula(&formula) {
-        Ok((dedicated, low)) => {
-            doc["targetDedicatedNodes"] = json!(dedicated);
-            doc["targetLowPriorityNodes"] = json!(low);
-            doc["allocationState"] = json!("resizing");
-            doc["autoScaleRun"] = json!({"timestamp": now, "results": format!("$TargetDedicatedNodes={dedicated};$TargetLowPriorityNodes={low}")});
-        }
-        Err(message) => {
-            doc["autoScaleRun"] = json!({"timestamp": now, "error": {"code": "AutoScalingFormulaEvaluationError", "message": message}});
-        }
-    }
+fn syntax_error(e: autoscale::SyntaxError) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "AutoScalingFormulaSyntaxError",
+        "The specified autoscale formula has a syntax error.",
+    )
+    .with("Message", e.to_string())
 }
 
 pub async fn create(State(state): State<Shared>, body: Bytes) -> ApiResult<Response> {
@@ -75,8 +64,11 @@ pub async fn create(State(state): State<Shared>, body: Bytes) -> ApiResult<Respo
     odata::check_model::<batchyard_batch::models::BatchPoolCreateOptions>(&doc)?;
     odata::check_metadata(&doc)?;
     let autoscale = doc["enableAutoScale"].as_bool().unwrap_or(false);
-    if autoscale && doc.get("autoScaleFormula").is_none() {
-        return Err(ApiError::missing_property("autoScaleFormula"));
+    if autoscale {
+        let formula = check_autoscale(&mut doc)?;
+        state
+            .autoscale
+            .ensure_sampled(&state.store, &id, Some(&formula))?;
     }
     let now = clock::now();
     let defaults = json!({
@@ -110,7 +102,7 @@ pub async fn create(State(state): State<Shared>, body: Bytes) -> ApiResult<Respo
     touch(&mut doc, &now);
     doc["vmSize"] = json!(text(&doc, "vmSize").to_ascii_lowercase());
     if autoscale {
-        apply_autoscale(&mut doc);
+        state.autoscale.apply(&mut doc);
     }
     let wants_nodes =
         int(&doc, "targetDedicatedNodes", 0) + int(&doc, "targetLowPriorityNodes", 0) > 0;
@@ -391,6 +383,13 @@ pub async fn enable_autoscale(
     body: Bytes,
 ) -> ApiResult<Response> {
     let request = odata::body_object(&body)?;
+    let formula = match request.get("autoScaleFormula") {
+        Some(f) => Some(Formula::parse(f.as_str().unwrap_or_default()).map_err(syntax_error)?),
+        None => None,
+    };
+    state
+        .autoscale
+        .ensure_sampled(&state.store, &pool, formula.as_ref())?;
     let doc = change_pool(&state, &pool, &headers, |doc| {
         if text(doc, "allocationState") != "steady" {
             return Err(ApiError::conflict(
@@ -404,14 +403,41 @@ pub async fn enable_autoscale(
         if let Some(i) = request.get("autoScaleEvaluationInterval") {
             doc["autoScaleEvaluationInterval"] = i.clone();
         }
-        if doc.get("autoScaleFormula").is_none() {
-            return Err(ApiError::missing_property("autoScaleFormula"));
-        }
+        check_autoscale(doc)?;
         doc["enableAutoScale"] = json!(true);
-        apply_autoscale(doc);
+        state.autoscale.apply(doc);
         Ok(())
     })?;
     Ok(odata::written(StatusCode::OK, &doc))
+}
+
+/// `Pools_EvaluatePoolAutoScale`: the `AutoScaleRun` a formula would give now, with the
+/// pool's live metrics; the pool is left as it is.
+pub async fn evaluate_autoscale(
+    State(state): State<Shared>,
+    Path(pool): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let request = odata::body_object(&body)?;
+    let text_in = request
+        .get("autoScaleFormula")
+        .ok_or_else(|| ApiError::missing_property("autoScaleFormula"))?
+        .as_str()
+        .ok_or_else(|| ApiError::invalid_property("autoScaleFormula", "must be a string"))?;
+    let formula = Formula::parse(text_in).map_err(syntax_error)?;
+    let doc = load(&state, &pool)?;
+    if doc["enableAutoScale"].as_bool() != Some(true) {
+        return Err(ApiError::conflict(
+            "OperationInvalidForCurrentState",
+            "The pool does not have automatic scaling enabled; enable it before evaluating a formula.",
+        ));
+    }
+    state
+        .autoscale
+        .ensure_sampled(&state.store, &pool, Some(&formula))?;
+    let result = state.autoscale.evaluate(&doc, &formula);
+    let run = autoscale::run_json(&result, &clock::now());
+    Ok(axum::Json(run).into_response())
 }
 
 pub async fn disable_autoscale(
@@ -423,6 +449,7 @@ pub async fn disable_autoscale(
         doc["enableAutoScale"] = json!(false);
         Ok(())
     })?;
+    state.autoscale.forget(&pool);
     Ok(odata::written(StatusCode::OK, &doc))
 }
 
@@ -520,26 +547,4 @@ pub async fn supported_images() -> Response {
         image("ubuntu-24_04-lts", "server", "batch.node.ubuntu 24.04"),
     ]}))
     .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn autoscale_subset() {
-        assert_eq!(
-            evaluate_formula("$TargetDedicatedNodes = 3; $TargetLowPriorityNodes=1;"),
-            Ok((3, 1))
-        );
-        assert_eq!(
-            evaluate_formula(
-                "$TargetDedicatedNodes = 2; $NodeDeallocationOption = taskcompletion;"
-            ),
-            Ok((2, 0))
-        );
-        let err = evaluate_formula("$TargetDedicatedNodes = max($PendingTasks.GetSample(1), 2);")
-            .unwrap_err();
-        assert!(err.contains("not supported"), "{err}");
-    }
 }

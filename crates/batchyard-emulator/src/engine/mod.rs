@@ -4,6 +4,7 @@
 //! a request that created work, or when a process ends. HTTP handlers only write the
 //! documents they are asked to write and wake the loop; the loop writes the rest.
 
+pub mod autoscale;
 pub mod cmdline;
 mod container;
 pub mod docs_util;

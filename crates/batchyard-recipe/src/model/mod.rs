@@ -8,6 +8,7 @@ mod common;
 mod duration;
 mod factory;
 mod job;
+mod mount;
 mod pool;
 mod secret;
 mod task;
@@ -20,6 +21,7 @@ pub use common::{
 pub use duration::{Duration, DurationError};
 pub use factory::{Axis, Combinations, Factory, FilesSource, RandomAxis, RandomFactory, Table};
 pub use job::{Job, JobConstraints, JobPreparation, JobRelease, OnAllTasksComplete, OnTaskFailure};
+pub use mount::{AzureBlobMount, AzureFilesMount, Mount, NfsMount};
 pub use pool::{
     Autoscale, AutoscaleScenario, Containers, ImageRef, Network, NodeCounts, Pool, Preinstalled,
     PublicIp, SchedulingPolicy, StartTask,

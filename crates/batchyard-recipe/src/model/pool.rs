@@ -1,7 +1,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Duration, EnvMap, Metadata, RawBatch, ResourceFile, Toggle};
+use super::{Duration, EnvMap, Metadata, Mount, RawBatch, ResourceFile, Toggle};
 
 /// A pool of compute nodes of one VM size and image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -51,6 +51,11 @@ pub struct Pool {
     /// Virtual network placement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<Network>,
+    /// File systems mounted on every node when it starts (Batch `mountConfiguration`), each
+    /// at `$AZ_BATCH_NODE_MOUNTS_DIR/<path>`. Container tasks see that directory at the same
+    /// path; bind it elsewhere with the task's `container_options` (`-v`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<Mount>,
     /// Application packages installed on every node, as `name` or `name:version`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub application_packages: Vec<String>,

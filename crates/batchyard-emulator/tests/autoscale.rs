@@ -1,0 +1,473 @@
+//! Autoscale: the formulas batchyard generates, evaluated with known metric histories and
+//! times, and pools that grow and shrink through a real emulator over HTTP.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use batchyard_compile::autoscale::{Scenario, ScenarioParams, formula};
+use batchyard_emulator::engine::autoscale::{
+    Counts, Formula, History, Inputs, Outcome, SAMPLE_PERIOD_SECS,
+};
+use common::Harness;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+fn params() -> ScenarioParams {
+    ScenarioParams {
+        min_dedicated: 1,
+        max_dedicated: 10,
+        min_spot: 0,
+        max_spot: 20,
+        ..ScenarioParams::default()
+    }
+}
+
+/// One sample every 30 s, oldest first; the evaluation happens at the last one.
+fn history(samples: &[(f64, f64)]) -> History {
+    let mut h = History::new();
+    for (i, (active, running)) in samples.iter().enumerate() {
+        h.record(
+            i as f64 * SAMPLE_PERIOD_SECS,
+            Counts {
+                active: *active,
+                running: *running,
+                ..Counts::default()
+            },
+        );
+    }
+    h
+}
+
+fn eval_at(text: &str, h: &History, now: OffsetDateTime, current: (f64, f64)) -> Outcome {
+    Formula::parse(text)
+        .unwrap()
+        .evaluate(Inputs {
+            now,
+            clock_now: h.last_time().unwrap_or(0.0),
+            time_scale: 1.0,
+            history: h,
+            current_dedicated: current.0,
+            current_low_priority: current.1,
+            target_dedicated: current.0,
+            target_low_priority: current.1,
+        })
+        .unwrap()
+}
+
+fn targets(text: &str, h: &History, now: OffsetDateTime) -> (i64, i64) {
+    let out = eval_at(text, h, now, (0.0, 0.0));
+    (out.dedicated, out.low_priority)
+}
+
+const WEDNESDAY_NOON: OffsetDateTime = datetime!(2024-05-15 12:00 UTC);
+
+#[test]
+fn active_tasks_scenario_follows_the_queue() {
+    let f = formula(Scenario::ActiveTasks, &params());
+    // A new pool: one sample, too few for the average; the last sample counts.
+    let out = eval_at(&f, &history(&[(7.0, 5.0)]), WEDNESDAY_NOON, (0.0, 0.0));
+    assert_eq!((out.dedicated, out.low_priority), (4, 3));
+    assert_eq!(out.deallocation, "taskcompletion");
+    assert_eq!(
+        out.results,
+        "$TargetDedicatedNodes=4;$TargetLowPriorityNodes=3;$NodeDeallocationOption=taskcompletion;\
+         $bothGrow=1;$capDedicated=10;$capSpot=20;$extra=6;$extraDedicated=3;$extraSpot=3;\
+         $lastSample=7;$maxDedicated=10;$maxSpot=20;$minDedicated=1;$minSpot=0;$needed=7;\
+         $samplePercent=5;$slotsPerNode=1;$tasks=7;$window=00:10:00"
+    );
+    // Ten full minutes of 10 queued tasks, then 2: the average (9.6) wins over the last.
+    let mut samples = vec![(10.0, 0.0); 20];
+    samples.push((2.0, 0.0));
+    assert_eq!(targets(&f, &history(&samples), WEDNESDAY_NOON), (6, 4));
+    // An empty queue for ten minutes: back to the minimums.
+    assert_eq!(
+        targets(&f, &history(&[(0.0, 3.0); 21]), WEDNESDAY_NOON),
+        (1, 0)
+    );
+    // A rising queue: the last sample (20) is above the average, and dedicated nodes
+    // stop at their maximum.
+    let rising: Vec<(f64, f64)> = (0..=20).map(|i| (f64::from(i), 0.0)).collect();
+    assert_eq!(targets(&f, &history(&rising), WEDNESDAY_NOON), (10, 9));
+}
+
+#[test]
+fn pending_tasks_scenario_counts_running_tasks_too() {
+    let h = history(&[(3.0, 4.0)]);
+    let pending = formula(Scenario::PendingTasks, &params());
+    let active = formula(Scenario::ActiveTasks, &params());
+    assert_eq!(targets(&pending, &h, WEDNESDAY_NOON), (4, 3));
+    assert_eq!(targets(&active, &h, WEDNESDAY_NOON), (2, 1));
+}
+
+#[test]
+fn increments_slots_and_biases_shape_the_task_scenarios() {
+    let h = history(&[(7.0, 0.0)]);
+    let limited = ScenarioParams {
+        max_increment_per_evaluation: Some(2),
+        ..params()
+    };
+    let f = formula(Scenario::ActiveTasks, &limited);
+    // From one dedicated node and none spot, at most two more of each.
+    let out = eval_at(&f, &h, WEDNESDAY_NOON, (1.0, 0.0));
+    assert_eq!((out.dedicated, out.low_priority), (3, 2));
+    let slots = ScenarioParams {
+        task_slots_per_node: 4,
+        bias: batchyard_compile::autoscale::NodeBias::Dedicated,
+        ..params()
+    };
+    // 7 tasks on 4-slot nodes: 2 nodes, dedicated first.
+    assert_eq!(
+        targets(&formula(Scenario::ActiveTasks, &slots), &h, WEDNESDAY_NOON),
+        (2, 0)
+    );
+    let spot = ScenarioParams {
+        bias: batchyard_compile::autoscale::NodeBias::Spot,
+        ..params()
+    };
+    assert_eq!(
+        targets(&formula(Scenario::ActiveTasks, &spot), &h, WEDNESDAY_NOON),
+        (1, 6)
+    );
+}
+
+/// 2024-05-12 was a Sunday.
+fn day(weekday: u8, hour: u8) -> OffsetDateTime {
+    datetime!(2024-05-12 00:00 UTC)
+        + time::Duration::days(i64::from(weekday))
+        + time::Duration::hours(i64::from(hour))
+}
+
+#[test]
+fn weekend_scenario_peaks_on_saturday_and_sunday() {
+    let f = formula(Scenario::Weekend, &params());
+    let h = History::new();
+    for weekday in 0..7 {
+        let peak = weekday == 0 || weekday == 6;
+        let want = if peak { (10, 20) } else { (1, 0) };
+        for hour in [0, 12, 23] {
+            assert_eq!(
+                targets(&f, &h, day(weekday, hour)),
+                want,
+                "weekday {weekday} hour {hour}"
+            );
+        }
+    }
+    let out = eval_at(&f, &h, day(6, 9), (0.0, 0.0));
+    assert!(
+        out.results
+            .contains(";$isPeakTime=1;$maxDedicated=10;$maxSpot=20;$minDedicated=1;$minSpot=0;$now=2024-05-18T09:00:00.000Z"),
+        "{}",
+        out.results
+    );
+}
+
+#[test]
+fn weekday_and_workday_scenarios() {
+    let h = History::new();
+    let weekday = formula(Scenario::Weekday, &params());
+    let workday = formula(Scenario::Workday, &params());
+    let offpeak = formula(Scenario::WorkdayWithOffpeakMaxLowPriority, &params());
+    for d in 0..7 {
+        let is_weekday = (1..=5).contains(&d);
+        assert_eq!(
+            targets(&weekday, &h, day(d, 3)),
+            if is_weekday { (10, 20) } else { (1, 0) },
+            "weekday {d}"
+        );
+        for hour in 0..24 {
+            let peak = is_weekday && (8..=17).contains(&hour);
+            assert_eq!(
+                targets(&workday, &h, day(d, hour)),
+                if peak { (10, 20) } else { (1, 0) },
+                "workday {d} {hour}"
+            );
+            assert_eq!(
+                targets(&offpeak, &h, day(d, hour)),
+                if peak { (10, 20) } else { (1, 20) },
+                "offpeak {d} {hour}"
+            );
+        }
+    }
+}
+
+const POOL_SPEC: &str = r#"{
+    "vmSize": "Standard_D2s_v3",
+    "virtualMachineConfiguration": {
+        "imageReference": {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts"},
+        "nodeAgentSKUId": "batch.node.ubuntu 22.04"
+    }
+}"#;
+
+fn autoscale_pool(id: &str, formula: &str, interval: &str) -> Value {
+    let mut body: Value = serde_json::from_str(POOL_SPEC).unwrap();
+    body["id"] = json!(id);
+    body["enableAutoScale"] = json!(true);
+    body["autoScaleFormula"] = json!(formula);
+    body["autoScaleEvaluationInterval"] = json!(interval);
+    body
+}
+
+/// 300 times the service's pace: 5-minute intervals take a second, samples 0.1 s.
+async fn fast_harness() -> Harness {
+    Harness::start_with(tempfile::tempdir().unwrap(), |c| {
+        c.autoscale_time_scale = 300.0;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn active_tasks_pool_grows_for_a_queue_and_shrinks_when_it_drains() {
+    let h = fast_harness().await;
+    let p = ScenarioParams {
+        min_dedicated: 0,
+        max_dedicated: 3,
+        ..ScenarioParams::default()
+    };
+    let f = formula(Scenario::ActiveTasks, &p);
+    let (status, body) = h.post("/pools", autoscale_pool("grow", &f, "PT5M")).await;
+    assert_eq!(status, 201, "{body}");
+    let (_, pool) = h.get("/pools/grow").await;
+    assert_eq!(pool["targetDedicatedNodes"], 0);
+    assert!(
+        pool["autoScaleRun"]["results"]
+            .as_str()
+            .unwrap()
+            .starts_with("$TargetDedicatedNodes=0;$TargetLowPriorityNodes=0;"),
+        "{pool}"
+    );
+
+    let (status, body) = h
+        .post(
+            "/jobs",
+            json!({"id": "queue", "poolInfo": {"poolId": "grow"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let tasks: Vec<Value> = (0..6)
+        .map(|i| json!({"id": format!("t{i}"), "commandLine": "/bin/sh -c 'sleep 0.3'"}))
+        .collect();
+    let (status, body) = h
+        .post("/jobs/queue/addtaskcollection", json!({"value": tasks}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // The next evaluation sees six queued tasks; the pool grows to its maximum.
+    let pool = h
+        .wait_for("/pools/grow", "growth", Duration::from_secs(30), |p| {
+            p["targetDedicatedNodes"] == 3
+        })
+        .await;
+    assert!(
+        pool["autoScaleRun"]["results"]
+            .as_str()
+            .unwrap()
+            .contains("$TargetDedicatedNodes=3;"),
+        "{pool}"
+    );
+    h.wait_for(
+        "/pools/grow/nodes",
+        "three nodes",
+        Duration::from_secs(30),
+        |b| b["value"].as_array().is_some_and(|v| v.len() == 3),
+    )
+    .await;
+    h.wait_for(
+        "/jobs/queue/taskcounts",
+        "the queue to drain",
+        Duration::from_secs(60),
+        |b| b["taskCounts"]["completed"] == 6,
+    )
+    .await;
+    // Once the ten-minute window holds no queued task, the pool shrinks to zero.
+    let pool = h
+        .wait_for("/pools/grow", "shrinking", Duration::from_secs(60), |p| {
+            p["targetDedicatedNodes"] == 0 && p["currentDedicatedNodes"] == 0
+        })
+        .await;
+    assert_eq!(pool["enableAutoScale"], true);
+    h.wait_for(
+        "/pools/grow/nodes",
+        "nodes to leave",
+        Duration::from_secs(30),
+        |b| b["value"].as_array().is_some_and(Vec::is_empty),
+    )
+    .await;
+    let (_, counts) = h.get("/jobs/queue/taskcounts").await;
+    assert_eq!(counts["taskCounts"]["succeeded"], 6, "{counts}");
+}
+
+#[tokio::test]
+async fn formulas_outside_the_subset_report_an_error() {
+    let h = Harness::start().await;
+    let (status, body) = h
+        .post(
+            "/pools",
+            autoscale_pool(
+                "cpu",
+                "$TargetDedicatedNodes = avg($CPUPercent.GetSample(TimeInterval_Minute * 5));",
+                "PT5M",
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, pool) = h.get("/pools/cpu").await;
+    let error = &pool["autoScaleRun"]["error"];
+    assert_eq!(error["code"], "AutoScalingFormulaNotSupportedByEmulator");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Line 1, Col 29: $CPUPercent"),
+        "{message}"
+    );
+    assert_eq!(pool["targetDedicatedNodes"], 0);
+    assert!(pool["autoScaleRun"].get("results").is_none());
+
+    // A syntax error is refused up front, as the service does.
+    let (status, body) = h
+        .post(
+            "/pools",
+            autoscale_pool("bad", "$TargetDedicatedNodes = (1 +;", "PT5M"),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "AutoScalingFormulaSyntaxError");
+    assert!(
+        body["values"][0]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("Line 1, Col 29:"),
+        "{body}"
+    );
+    let (status, body) = h
+        .post(
+            "/pools",
+            autoscale_pool("short", "$TargetDedicatedNodes = 1;", "PT1M"),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "InvalidPropertyValue");
+    let (status, _) = h.get("/pools/bad").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn evaluate_reports_without_changing_the_pool() {
+    let h = Harness::start().await;
+    let (status, body) = h
+        .post(
+            "/pools",
+            autoscale_pool("steady", "$TargetDedicatedNodes = 1;", "PT5M"),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    h.wait_idle("steady", 1).await;
+    let (_, before) = h.get("/pools/steady").await;
+    assert_eq!(before["autoScaleEvaluationInterval"], "PT5M");
+
+    let (status, run) = h
+        .post(
+            "/pools/steady/evaluateautoscale",
+            json!({"autoScaleFormula": "$x = $CurrentDedicatedNodes; $TargetDedicatedNodes = 5; $NodeDeallocationOption = terminate;"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(
+        run["results"],
+        "$TargetDedicatedNodes=5;$TargetLowPriorityNodes=0;$NodeDeallocationOption=terminate;$x=1"
+    );
+    assert!(run["timestamp"].is_string());
+    let (status, run) = h
+        .post(
+            "/pools/steady/evaluateautoscale",
+            json!({"autoScaleFormula": "$TargetDedicatedNodes = $MemoryBytes;"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(
+        run["error"]["code"],
+        "AutoScalingFormulaNotSupportedByEmulator"
+    );
+
+    // Today's answer of the weekend scenario, read from the wall clock around the call.
+    let f = formula(Scenario::Weekend, &params());
+    let before_day = OffsetDateTime::now_utc().weekday();
+    let (_, run) = h
+        .post(
+            "/pools/steady/evaluateautoscale",
+            json!({"autoScaleFormula": f}),
+        )
+        .await;
+    let after_day = OffsetDateTime::now_utc().weekday();
+    if before_day == after_day {
+        let weekend = matches!(before_day, time::Weekday::Saturday | time::Weekday::Sunday);
+        let want = if weekend {
+            "$TargetDedicatedNodes=10;$TargetLowPriorityNodes=20;"
+        } else {
+            "$TargetDedicatedNodes=1;$TargetLowPriorityNodes=0;"
+        };
+        assert!(run["results"].as_str().unwrap().starts_with(want), "{run}");
+    }
+
+    let (status, body) = h
+        .post(
+            "/pools/steady/evaluateautoscale",
+            json!({"autoScaleFormula": "$TargetDedicatedNodes = max(1,"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "AutoScalingFormulaSyntaxError");
+
+    let (_, after) = h.get("/pools/steady").await;
+    assert_eq!(after["eTag"], before["eTag"]);
+    assert_eq!(after["targetDedicatedNodes"], 1);
+    assert_eq!(after["autoScaleRun"], before["autoScaleRun"]);
+    let (_, nodes) = h.get("/pools/steady/nodes").await;
+    assert_eq!(nodes["value"].as_array().unwrap().len(), 1);
+
+    // Only a pool with autoscale enabled evaluates formulas.
+    h.create_pool("fixed", 0, 1, json!({})).await;
+    let (status, body) = h
+        .post(
+            "/pools/fixed/evaluateautoscale",
+            json!({"autoScaleFormula": "$TargetDedicatedNodes = 1;"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+}
+
+#[tokio::test]
+async fn enable_and_disable_autoscale_on_an_existing_pool() {
+    let h = Harness::start().await;
+    h.create_pool("later", 0, 1, json!({})).await;
+    let (status, body) = h
+        .post(
+            "/pools/later/enableautoscale",
+            json!({"autoScaleFormula": "$TargetDedicatedNodes = 2 +"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = h
+        .post(
+            "/pools/later/enableautoscale",
+            json!({"autoScaleFormula": "$TargetDedicatedNodes = time().weekday >= 0 ? 2 : 0; $NodeDeallocationOption = requeue;"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    h.wait_idle("later", 2).await;
+    let (_, pool) = h.get("/pools/later").await;
+    assert_eq!(pool["enableAutoScale"], true);
+    assert_eq!(pool["autoScaleEvaluationInterval"], "PT15M");
+    assert_eq!(pool["currentDedicatedNodes"], 2);
+    let (status, body) = h.post("/pools/later/disableautoscale", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, pool) = h.get("/pools/later").await;
+    assert_eq!(pool["enableAutoScale"], false);
+    // A fixed-size pool again: manual resizes are accepted.
+    let (status, body) = h
+        .post("/pools/later/resize", json!({"targetDedicatedNodes": 1}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    h.wait_idle("later", 1).await;
+}
