@@ -42,22 +42,27 @@ fn main() -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let (mut ok, mut failed) = (0u64, 0u64);
+    let mut lines = Vec::with_capacity(1 << 18);
     for job in &desired.jobs {
-        for task in tasks(&loaded, &desired, job) {
-            match task {
-                Ok(t) => {
-                    ok += 1;
-                    if serde_json::to_writer(&mut out, &t).is_err() || out.write_all(b"\n").is_err()
-                    {
-                        return ExitCode::FAILURE;
-                    }
-                }
+        let mut stream = tasks(&loaded, &desired, job);
+        while let Some(written) = stream.write_next(&mut lines) {
+            match written {
+                Ok(()) => ok += 1,
                 Err(d) => {
                     failed += 1;
                     eprintln!("{}: {}", d.path, d.message);
                 }
             }
+            if lines.len() >= 1 << 18 {
+                if out.write_all(&lines).is_err() {
+                    return ExitCode::FAILURE;
+                }
+                lines.clear();
+            }
         }
+    }
+    if out.write_all(&lines).is_err() {
+        return ExitCode::FAILURE;
     }
     if out.flush().is_err() {
         return ExitCode::FAILURE;

@@ -1,7 +1,7 @@
 //! Batch id rules and duplicate detection for generated task ids.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::hash::{BuildHasher, BuildHasherDefault};
 
 /// The longest id Batch accepts for pools, jobs and tasks.
 pub const MAX_ID_LEN: usize = 64;
@@ -47,11 +47,44 @@ pub fn check_id(id: &str) -> Result<(), IdError> {
 /// Remembers ids seen so far to report duplicates, ignoring case as Batch does.
 ///
 /// It keeps a 64-bit hash per id rather than the id itself, so a million-task job costs about
-/// 16 MiB instead of the ids' full size. A false duplicate needs a 64-bit hash collision: for
-/// a million ids the chance is about 3 in 100 million.
+/// 16 MiB instead of the ids' full size. A hash seen before is only a suspicion
+/// ([`Seen::Unsure`]): the caller confirms it with [`SeenIds::confirm`], handing over the ids
+/// remembered so far, and from then on the ids themselves are kept, so no hash collision is
+/// ever reported as a duplicate.
 #[derive(Debug, Default)]
 pub struct SeenIds {
     hashes: HashSet<u64, BuildHasherDefault<IdentityHasher>>,
+    /// The ids in lower case, once a hash was seen twice.
+    exact: Option<HashSet<Box<str>>>,
+}
+
+/// Whether an id was seen before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Not seen before; it is now remembered.
+    New,
+    /// Seen before.
+    Again,
+    /// Its hash was seen before: call [`SeenIds::confirm`], then insert it again.
+    Unsure,
+}
+
+/// Fixed keys: the same ids hash the same in every run, so a run is reproducible.
+const HASH_SEED: u64 = 0x6261_7463_6879_6172;
+
+fn hash_id(id: &str) -> u64 {
+    // Lower-case into a stack buffer: checked ids are at most 64 bytes, so the common case
+    // allocates nothing.
+    let state = foldhash::quality::FixedState::with_seed(HASH_SEED);
+    let mut buf = [0u8; MAX_ID_LEN];
+    if id.len() <= MAX_ID_LEN {
+        for (slot, b) in buf.iter_mut().zip(id.bytes()) {
+            *slot = b.to_ascii_lowercase();
+        }
+        state.hash_one(&buf[..id.len()])
+    } else {
+        state.hash_one(id.to_ascii_lowercase().as_bytes())
+    }
 }
 
 impl SeenIds {
@@ -62,32 +95,48 @@ impl SeenIds {
     /// Room for `additional` more ids, so a big factory does not grow the set step by step
     /// (each growth briefly holds the old and the new table).
     pub fn reserve(&mut self, additional: usize) {
-        self.hashes.reserve(additional);
+        match &mut self.exact {
+            Some(exact) => exact.reserve(additional),
+            None => self.hashes.reserve(additional),
+        }
     }
 
-    /// Records `id`; false when it (or the same id in another case) was seen before.
-    pub fn insert(&mut self, id: &str) -> bool {
-        // Lower-case into a stack buffer: checked ids are at most 64 bytes, so the common
-        // case allocates nothing. DefaultHasher's keys are fixed, stable within the process.
-        let mut buf = [0u8; MAX_ID_LEN];
-        let h = if id.len() <= MAX_ID_LEN {
-            for (slot, b) in buf.iter_mut().zip(id.bytes()) {
-                *slot = b.to_ascii_lowercase();
-            }
-            BuildHasherDefault::<DefaultHasher>::default().hash_one(&buf[..id.len()])
+    /// Records `id`, or says it (or the same id in another case) was seen before.
+    pub fn insert(&mut self, id: &str) -> Seen {
+        if let Some(exact) = &mut self.exact {
+            return if exact.insert(id.to_ascii_lowercase().into_boxed_str()) {
+                Seen::New
+            } else {
+                Seen::Again
+            };
+        }
+        if self.hashes.insert(hash_id(id)) {
+            Seen::New
         } else {
-            BuildHasherDefault::<DefaultHasher>::default()
-                .hash_one(id.to_ascii_lowercase().as_bytes())
-        };
-        self.hashes.insert(h)
+            Seen::Unsure
+        }
+    }
+
+    /// Switches to remembering the ids themselves, given every id recorded so far (in any
+    /// case, in any order).
+    pub fn confirm(&mut self, earlier: impl IntoIterator<Item = String>) {
+        let exact = earlier
+            .into_iter()
+            .map(|id| id.to_ascii_lowercase().into_boxed_str())
+            .collect();
+        self.exact = Some(exact);
+        self.hashes = HashSet::default();
     }
 
     pub fn len(&self) -> usize {
-        self.hashes.len()
+        match &self.exact {
+            Some(exact) => exact.len(),
+            None => self.hashes.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty()
+        self.len() == 0
     }
 }
 
@@ -135,12 +184,29 @@ mod tests {
     #[test]
     fn duplicates_ignore_case() {
         let mut seen = SeenIds::new();
-        assert!(seen.insert("Task-1"));
-        assert!(!seen.insert("task-1"));
-        assert!(seen.insert("task-2"));
+        assert_eq!(seen.insert("Task-1"), Seen::New);
+        assert_eq!(seen.insert("task-1"), Seen::Unsure);
+        assert_eq!(seen.insert("task-2"), Seen::New);
         assert_eq!(seen.len(), 2);
         for i in 0..100_000 {
-            assert!(seen.insert(&format!("t{i}")));
+            assert_eq!(seen.insert(&format!("t{i}")), Seen::New);
         }
+    }
+
+    #[test]
+    fn a_suspicion_is_settled_by_the_ids_themselves() {
+        let mut seen = SeenIds::new();
+        assert_eq!(seen.insert("a-1"), Seen::New);
+        assert_eq!(seen.insert("A-1"), Seen::Unsure);
+        seen.confirm(["a-1".to_owned()]);
+        assert_eq!(seen.insert("A-1"), Seen::Again);
+        assert_eq!(seen.insert("a-2"), Seen::New);
+        assert_eq!(seen.insert("a-2"), Seen::Again);
+        // A hash that collided with a different id: the ids tell them apart.
+        let mut seen = SeenIds::new();
+        seen.insert("x");
+        seen.confirm(["y".to_owned()]);
+        assert_eq!(seen.insert("x"), Seen::New);
+        assert_eq!(seen.len(), 2);
     }
 }

@@ -18,6 +18,7 @@ pub mod hardware;
 pub mod ids;
 pub mod mpi;
 pub mod payload;
+mod skeleton;
 mod stream;
 
 pub use desired::{

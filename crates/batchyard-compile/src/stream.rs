@@ -1,5 +1,7 @@
 //! Task streaming: every task of a job, rendered one item at a time.
 
+use std::collections::HashSet;
+
 use batchyard_batch::models::BatchTaskCreateOptions;
 use batchyard_batch::validate_against_spec;
 use batchyard_recipe::model::{DependsOn, Task, TaskSpec};
@@ -7,13 +9,16 @@ use batchyard_recipe::{Diagnostic, Loaded, TaskTemplate};
 
 use crate::dependencies::{MergeBuilder, TaskDependencies};
 use crate::desired::{Desired, DesiredJob};
-use crate::factory::{self, Items};
-use crate::ids::{SeenIds, check_id};
+use crate::factory::{self, Rows};
+use crate::ids::{Seen, SeenIds, check_id};
 use crate::payload::task;
+use crate::skeleton::Skeleton;
 
 /// The tasks of one job, in recipe order, merge tasks (`depends_on: all`) last. Each item is
 /// a task payload or a problem at the recipe path that caused it; the stream goes on after a
 /// problem so every one is reported.
+///
+/// [`TaskStream::write_next`] gives the same tasks as JSON lines, faster.
 pub struct TaskStream<'a> {
     loaded: &'a Loaded,
     job: &'a DesiredJob,
@@ -21,9 +26,13 @@ pub struct TaskStream<'a> {
     base_dir: &'a std::path::Path,
     /// Next task spec to start.
     next_spec: usize,
-    /// The factory being drained: its recipe path, template, items and next index.
-    current: Option<(String, TaskTemplate, Items<'a>, u64)>,
+    /// The factory being drained.
+    current: Option<Running<'a>>,
     seen: SeenIds,
+    /// How many ids were offered to `seen` so far.
+    offered: u64,
+    /// Set when this stream only replays an earlier part of the job to list its ids.
+    replay: Option<Replay>,
     merge: Option<MergeBuilder>,
     merge_error: Option<String>,
     /// Merge tasks, emitted once everything else has streamed past.
@@ -31,35 +40,251 @@ pub struct TaskStream<'a> {
     merged: Option<TaskDependencies>,
 }
 
-/// The tasks of `job` (from `desired.jobs`), rendered through the recipe's per-item API.
-pub fn tasks<'a>(loaded: &'a Loaded, desired: &'a Desired, job: &'a DesiredJob) -> TaskStream<'a> {
-    let specs: &'a [TaskSpec] = loaded
-        .recipe
-        .as_ref()
-        .and_then(|r| r.jobs.get(job.index))
-        .map(|j| j.tasks.as_slice())
-        .unwrap_or(&[]);
-    let has_merge = specs
-        .iter()
-        .any(|s| matches!(s, TaskSpec::Single(t) if t.depends_on == Some(DependsOn::All)));
-    TaskStream {
-        loaded,
-        job,
-        specs,
-        base_dir: &desired.options.base_dir,
-        next_spec: 0,
-        current: None,
-        seen: SeenIds::new(),
-        merge: has_merge.then(MergeBuilder::new),
-        merge_error: None,
-        merges: Vec::new(),
-        merged: None,
-    }
+/// A factory being drained.
+struct Running<'a> {
+    /// The factory task's recipe path.
+    path: String,
+    template: TaskTemplate,
+    rows: Rows<'a>,
+    /// The next item's index.
+    index: u64,
+    /// The line with holes, when the factory's tasks can be written that way.
+    skeleton: Option<Skeleton>,
 }
 
-impl TaskStream<'_> {
+/// The ids a replay has collected, and how many more it needs.
+struct Replay {
+    remaining: u64,
+    ids: HashSet<String>,
+}
+
+/// The tasks of `job` (from `desired.jobs`), rendered through the recipe's per-item API.
+pub fn tasks<'a>(loaded: &'a Loaded, desired: &'a Desired, job: &'a DesiredJob) -> TaskStream<'a> {
+    TaskStream::new(loaded, job, &desired.options.base_dir)
+}
+
+/// What starting the next task spec gave.
+enum Start {
+    /// A single task (or why it has none).
+    Task(Result<BatchTaskCreateOptions, Diagnostic>),
+    /// A factory, now being drained.
+    Factory,
+}
+
+/// What to do with a factory item.
+enum Step {
+    /// A task or a problem to hand out.
+    Out(Result<BatchTaskCreateOptions, Diagnostic>),
+    /// A line was written.
+    Written,
+    /// The factory is drained.
+    Done,
+}
+
+impl<'a> TaskStream<'a> {
+    fn new(loaded: &'a Loaded, job: &'a DesiredJob, base_dir: &'a std::path::Path) -> Self {
+        let specs: &'a [TaskSpec] = loaded
+            .recipe
+            .as_ref()
+            .and_then(|r| r.jobs.get(job.index))
+            .map(|j| j.tasks.as_slice())
+            .unwrap_or(&[]);
+        let has_merge = specs
+            .iter()
+            .any(|s| matches!(s, TaskSpec::Single(t) if t.depends_on == Some(DependsOn::All)));
+        TaskStream {
+            loaded,
+            job,
+            specs,
+            base_dir,
+            next_spec: 0,
+            current: None,
+            seen: SeenIds::new(),
+            offered: 0,
+            replay: None,
+            merge: has_merge.then(MergeBuilder::new),
+            merge_error: None,
+            merges: Vec::new(),
+            merged: None,
+        }
+    }
+
     fn path(&self, spec: usize) -> String {
         format!("{}/tasks/{spec}", self.job.path)
+    }
+
+    /// Writes the next task to `out` as one JSON line (an `addtaskcollection` item, newline
+    /// included), the bytes `serde_json` gives for the task [`Iterator::next`] would give.
+    /// `None` once every task is out; a problem is returned instead of its task, as there.
+    pub fn write_next(&mut self, out: &mut Vec<u8>) -> Option<Result<(), Diagnostic>> {
+        loop {
+            if let Some(mut run) = self.current.take() {
+                let step = if run.skeleton.is_some() {
+                    self.write_item(&mut run, out)
+                } else {
+                    self.next_item(&mut run)
+                };
+                self.current = Some(run);
+                match step {
+                    Step::Written => return Some(Ok(())),
+                    Step::Out(result) => return Some(result.and_then(|t| write_task(&t, out))),
+                    Step::Done => self.current = None,
+                }
+                continue;
+            }
+            if let Start::Task(result) = self.start_next()? {
+                return Some(result.and_then(|t| write_task(&t, out)));
+            }
+        }
+    }
+
+    /// Starts the next task spec or merge task: `None` when there is none left.
+    fn start_next(&mut self) -> Option<Start> {
+        loop {
+            if let Some(spec) = self.specs.get(self.next_spec) {
+                let i = self.next_spec;
+                self.next_spec += 1;
+                match spec {
+                    TaskSpec::Single(t) if t.depends_on == Some(DependsOn::All) => {
+                        self.merges.push(i)
+                    }
+                    TaskSpec::Single(t) => {
+                        let path = self.path(i);
+                        return Some(Start::Task(self.emit(t, &path, None)));
+                    }
+                    TaskSpec::Factory(f) => {
+                        let template = match self.loaded.task_template(self.job.index, i) {
+                            Some(Ok(t)) => t,
+                            Some(Err(mut diags)) => match diags.pop() {
+                                Some(d) => return Some(Start::Task(Err(d))),
+                                None => continue,
+                            },
+                            None => continue,
+                        };
+                        if let Some(n) = factory::count(&f.factory) {
+                            self.seen
+                                .reserve(usize::try_from(n).unwrap_or(usize::MAX).min(1 << 24));
+                        }
+                        let path = self.path(i);
+                        match factory::rows(&f.factory, self.base_dir) {
+                            Ok(rows) => {
+                                let skeleton = Skeleton::new(&template, &rows, |t| {
+                                    let payload = self.payload(t, &path, None).ok()?;
+                                    serde_json::to_vec(&payload).ok()
+                                });
+                                self.current = Some(Running {
+                                    path,
+                                    template,
+                                    rows,
+                                    index: 0,
+                                    skeleton,
+                                });
+                                return Some(Start::Factory);
+                            }
+                            Err(e) => {
+                                return Some(Start::Task(Err(Diagnostic::error(
+                                    format!("{path}/factory"),
+                                    e.to_string(),
+                                ))));
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
+            // Everything else is out: the merge tasks.
+            if self.merges.is_empty() {
+                return None;
+            }
+            let i = self.merges.remove(0);
+            let path = self.path(i);
+            if let Some(e) = self.merge_error.take() {
+                return Some(Start::Task(Err(Diagnostic::error(
+                    format!("{path}/depends_on"),
+                    e,
+                ))));
+            }
+            if self.merged.is_none() {
+                self.merged = Some(
+                    self.merge
+                        .take()
+                        .map(MergeBuilder::finish)
+                        .unwrap_or_default(),
+                );
+            }
+            let deps = self.merged.clone().unwrap_or_default();
+            let TaskSpec::Single(t) = &self.specs[i] else {
+                continue;
+            };
+            return Some(Start::Task(self.emit(t, &path, Some(&deps))));
+        }
+    }
+
+    /// The next item of a factory, rendered and built the ordinary way.
+    fn next_item(&mut self, run: &mut Running<'_>) -> Step {
+        match run.rows.advance() {
+            Some(Ok(())) => {
+                let i = run.index;
+                run.index += 1;
+                Step::Out(self.ordinary(run, i))
+            }
+            Some(Err(e)) => Step::Out(Err(Diagnostic::error(
+                format!("{}/factory", run.path),
+                e.to_string(),
+            ))),
+            None => Step::Done,
+        }
+    }
+
+    /// The next item of a factory with a skeleton, written straight into `out`.
+    fn write_item(&mut self, run: &mut Running<'_>, out: &mut Vec<u8>) -> Step {
+        match run.rows.advance() {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                return Step::Out(Err(Diagnostic::error(
+                    format!("{}/factory", run.path),
+                    e.to_string(),
+                )));
+            }
+            None => return Step::Done,
+        }
+        let i = run.index;
+        run.index += 1;
+        let Some(skeleton) = run.skeleton.as_mut() else {
+            return Step::Out(self.ordinary(run, i));
+        };
+        // An item the skeleton cannot take goes the ordinary way, which also says what is
+        // wrong with it.
+        if !skeleton.render(&run.template, &run.rows, i) || check_id(skeleton.id()).is_err() {
+            return Step::Out(self.ordinary(run, i));
+        }
+        if let Err(e) = self.remember(skeleton.id(), &run.path, false) {
+            return Step::Out(Err(e));
+        }
+        match skeleton.write(out) {
+            Ok(()) => Step::Written,
+            Err(e) => Step::Out(Err(Diagnostic::error(
+                &run.path,
+                format!("cannot write the task: {e}"),
+            ))),
+        }
+    }
+
+    /// Renders the current item of `run` (index `i`) and builds its payload.
+    fn ordinary(
+        &mut self,
+        run: &Running<'_>,
+        i: u64,
+    ) -> Result<BatchTaskCreateOptions, Diagnostic> {
+        let t = run.template.render(&run.rows.item(), i)?;
+        if t.depends_on == Some(DependsOn::All) {
+            return Err(Diagnostic::error(
+                format!("{}/depends_on", run.path),
+                "a factory task cannot be a merge task",
+            )
+            .with_help("write the merge task as a single task with `depends_on: all`"));
+        }
+        self.emit(&t, &run.path, None)
     }
 
     /// Checks the id, remembers it, and builds the payload.
@@ -70,19 +295,69 @@ impl TaskStream<'_> {
         merge_deps: Option<&TaskDependencies>,
     ) -> Result<BatchTaskCreateOptions, Diagnostic> {
         check_id(&t.id).map_err(|e| Diagnostic::error(format!("{path}/id"), e.to_string()))?;
-        if !self.seen.insert(&t.id) {
+        self.remember(&t.id, path, merge_deps.is_some())?;
+        self.payload(t, path, merge_deps)
+    }
+
+    /// Records a checked id: an error when the job already has it. Ids of tasks other than
+    /// merge tasks are what a merge task depends on.
+    fn remember(&mut self, id: &str, path: &str, is_merge: bool) -> Result<(), Diagnostic> {
+        self.offered += 1;
+        if let Some(replay) = &mut self.replay {
+            replay.remaining = replay.remaining.saturating_sub(1);
+            replay.ids.insert(id.to_owned());
+            return Ok(());
+        }
+        let seen = match self.seen.insert(id) {
+            Seen::Unsure => {
+                let earlier = self.earlier_ids(self.offered - 1);
+                self.seen.confirm(earlier);
+                self.seen.insert(id)
+            }
+            seen => seen,
+        };
+        if seen != Seen::New {
             return Err(Diagnostic::error(
                 format!("{path}/id"),
-                format!("task id `{}` is used twice in job `{}`", t.id, self.job.id),
+                format!("task id `{id}` is used twice in job `{}`", self.job.id),
             )
             .with_help("make the id template unique per item, e.g. with `{{ index }}`"));
         }
-        if merge_deps.is_none()
+        if !is_merge
             && let Some(m) = &mut self.merge
-            && let Err(e) = m.push(&t.id)
+            && let Err(e) = m.push(id)
         {
             self.merge_error.get_or_insert(e.to_string());
         }
+        Ok(())
+    }
+
+    /// The first `count` ids this stream offered to `seen`, found by replaying the job from
+    /// its start: a hash seen twice is confirmed against the ids themselves.
+    fn earlier_ids(&self, count: u64) -> HashSet<String> {
+        let mut replay = TaskStream::new(self.loaded, self.job, self.base_dir);
+        replay.replay = Some(Replay {
+            remaining: count,
+            ids: HashSet::new(),
+        });
+        let mut scratch = Vec::new();
+        while replay.replay.as_ref().is_some_and(|r| r.remaining > 0) {
+            scratch.clear();
+            if replay.write_next(&mut scratch).is_none() {
+                break;
+            }
+        }
+        replay.replay.map(|r| r.ids).unwrap_or_default()
+    }
+
+    /// Builds the payload and checks it against the Batch spec when the recipe adds raw
+    /// `batch:` fields.
+    fn payload(
+        &self,
+        t: &Task,
+        path: &str,
+        merge_deps: Option<&TaskDependencies>,
+    ) -> Result<BatchTaskCreateOptions, Diagnostic> {
         let value = task::build(&self.job.context, t, path, merge_deps)?;
         if t.batch.is_some()
             && let Err(errors) = validate_against_spec("BatchTaskCreateOptions", &value)
@@ -106,104 +381,81 @@ impl TaskStream<'_> {
     }
 }
 
+fn write_task(task: &BatchTaskCreateOptions, out: &mut Vec<u8>) -> Result<(), Diagnostic> {
+    serde_json::to_writer(&mut *out, task)
+        .map_err(|e| Diagnostic::error("", format!("cannot write the task: {e}")))?;
+    out.push(b'\n');
+    Ok(())
+}
+
 impl Iterator for TaskStream<'_> {
     type Item = Result<BatchTaskCreateOptions, Diagnostic>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            // Drain the current factory.
-            if let Some((path, template, items, index)) = &mut self.current {
-                match items.next() {
-                    Some(Ok(item)) => {
-                        let i = *index;
-                        *index += 1;
-                        let rendered = template.render(&item, i);
-                        // Taken out and put back so `emit` may borrow the stream mutably.
-                        let path = std::mem::take(path);
-                        let result = rendered.and_then(|t| {
-                            if t.depends_on == Some(DependsOn::All) {
-                                return Err(Diagnostic::error(
-                                    format!("{path}/depends_on"),
-                                    "a factory task cannot be a merge task",
-                                )
-                                .with_help(
-                                    "write the merge task as a single task with `depends_on: all`",
-                                ));
-                            }
-                            self.emit(&t, &path, None)
-                        });
-                        if let Some(current) = &mut self.current {
-                            current.0 = path;
-                        }
-                        return Some(result);
-                    }
-                    Some(Err(e)) => {
-                        return Some(Err(Diagnostic::error(
-                            format!("{path}/factory"),
-                            e.to_string(),
-                        )));
-                    }
-                    None => self.current = None,
+            if let Some(mut run) = self.current.take() {
+                let step = self.next_item(&mut run);
+                self.current = Some(run);
+                match step {
+                    Step::Out(result) => return Some(result),
+                    Step::Written | Step::Done => self.current = None,
                 }
                 continue;
             }
-            // Start the next task spec.
-            if let Some(spec) = self.specs.get(self.next_spec) {
-                let i = self.next_spec;
-                self.next_spec += 1;
-                match spec {
-                    TaskSpec::Single(t) if t.depends_on == Some(DependsOn::All) => {
-                        self.merges.push(i)
-                    }
-                    TaskSpec::Single(t) => {
-                        let path = self.path(i);
-                        return Some(self.emit(t, &path, None));
-                    }
-                    TaskSpec::Factory(f) => {
-                        let template = match self.loaded.task_template(self.job.index, i) {
-                            Some(Ok(t)) => t,
-                            Some(Err(mut diags)) => return diags.pop().map(Err),
-                            None => continue,
-                        };
-                        if let Some(n) = factory::count(&f.factory) {
-                            self.seen
-                                .reserve(usize::try_from(n).unwrap_or(usize::MAX).min(1 << 24));
-                        }
-                        match factory::items(&f.factory, self.base_dir) {
-                            Ok(items) => self.current = Some((self.path(i), template, items, 0)),
-                            Err(e) => {
-                                return Some(Err(Diagnostic::error(
-                                    format!("{}/factory", self.path(i)),
-                                    e.to_string(),
-                                )));
-                            }
-                        }
-                    }
-                }
-                continue;
+            if let Start::Task(result) = self.start_next()? {
+                return Some(result);
             }
-            // Everything else is out: the merge tasks.
-            if self.merges.is_empty() {
-                return None;
-            }
-            let i = self.merges.remove(0);
-            let path = self.path(i);
-            if let Some(e) = self.merge_error.take() {
-                return Some(Err(Diagnostic::error(format!("{path}/depends_on"), e)));
-            }
-            if self.merged.is_none() {
-                self.merged = Some(
-                    self.merge
-                        .take()
-                        .map(MergeBuilder::finish)
-                        .unwrap_or_default(),
-                );
-            }
-            let deps = self.merged.clone().unwrap_or_default();
-            let TaskSpec::Single(t) = &self.specs[i] else {
-                continue;
-            };
-            return Some(self.emit(t, &path, Some(&deps)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CompileOptions, compile};
+    use batchyard_recipe::load;
+    use batchyard_recipe::render::Variables;
+
+    /// For each factory of the recipe's first job, whether its tasks are written from a
+    /// skeleton.
+    fn skeletons(tasks_yaml: &str) -> Vec<(String, bool)> {
+        let text = format!(
+            "recipe: r\nvariables: {{ v: 1 }}\npools:\n  - {{ id: p, vm_size: Standard_D2s_v5, os: ubuntu-22.04, nodes: {{ dedicated: 2 }}, containers: {{ images: [busybox] }}, inter_node_communication: true }}\njobs:\n  - id: j\n    pool: p\n    tasks:\n{tasks_yaml}"
+        );
+        let loaded = load("r.yaml", &text, &Variables::new());
+        assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
+        let desired = compile(loaded.recipe.as_ref().unwrap(), &CompileOptions::default()).unwrap();
+        let mut stream = tasks(&loaded, &desired, &desired.jobs[0]);
+        let mut found: Vec<(String, bool)> = Vec::new();
+        let mut buf = Vec::new();
+        while stream.write_next(&mut buf).is_some() {
+            if let Some(run) = &stream.current
+                && found.last().is_none_or(|(p, _)| *p != run.path)
+            {
+                found.push((run.path.clone(), run.skeleton.is_some()));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn copied_fields_get_a_skeleton_and_anything_else_does_not() {
+        let found = skeletons(
+            r#"      - { id: "a-{{ item.x }}", command: "c {{ item.x }} {{ v }}", env: { E: "{{ index }}" }, image: "i{{ item.x }}", factory: { zip: { x: [1, 2] } } }
+      - { id: "b-{{ index }}", command: "c", factory: { repeat: 2 } }
+      - { id: "c-{{ index }}", command: "c {{ item.x | upper }}", factory: { zip: { x: [a, b] } } }
+      - { id: "d-{{ index }}", command: "c", required_slots: "{{ item.x }}", factory: { zip: { x: [1, 2] } } }
+      - { id: "e-{{ index }}", command: "c", constraints: { max_wall_time: "{{ item.x }}" }, factory: { zip: { x: [1h] } } }
+      - { id: "f-{{ index }}", command: "c", mpi: { runtime: openmpi, instances: 2 }, factory: { repeat: 1 } }
+      - { id: "g-{{ index }}", command: "c", batch: { displayName: "{{ index }}" }, factory: { repeat: 1 } }
+      - { id: "h-{{ index }}", command: "c", container_options: "{{ item.x }}", factory: { zip: { x: [a] } } }
+"#,
+        );
+        let got: Vec<bool> = found.iter().map(|(_, s)| *s).collect();
+        assert_eq!(
+            got,
+            [true, true, true, false, false, false, false, false],
+            "{found:?}"
+        );
     }
 }

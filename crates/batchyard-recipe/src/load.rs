@@ -302,8 +302,11 @@ impl Loaded {
 /// A scalar as text, for fields that hold text.
 pub(crate) fn as_text(value: Value) -> Value {
     match value {
-        Value::Number(n) => Value::String(n.to_string()),
-        Value::Bool(b) => Value::String(b.to_string()),
+        Value::Number(_) | Value::Bool(_) => {
+            let mut text = String::new();
+            crate::substitute::push_as_text(&mut text, &value);
+            Value::String(text)
+        }
         other => other,
     }
 }
@@ -353,9 +356,18 @@ impl TaskTemplate {
         &self.base
     }
 
+    /// The templated fields: each one's JSON pointer inside the task, its compiled template,
+    /// and whether the field holds text (a number or boolean the template gives is then
+    /// written as text).
+    pub fn fields(&self) -> impl ExactSizeIterator<Item = (&str, &Compiled, bool)> {
+        self.fields
+            .iter()
+            .map(|f| (f.pointer.as_str(), &f.compiled, f.text_field))
+    }
+
     /// Renders the task for one item (`item`, `index` in scope) and checks it as a task.
     pub fn render(&self, item: &Value, index: u64) -> Result<Task, Diagnostic> {
-        let mut value = self.skeleton.clone();
+        let mut values = Vec::with_capacity(self.fields.len());
         for Field {
             pointer,
             compiled,
@@ -373,14 +385,13 @@ impl TaskTemplate {
                         .unwrap_or_else(|| format!("the item was {item}")),
                 )
             })?;
-            if let Some(slot) = value.pointer_mut(pointer) {
-                *slot = if *text_field {
-                    as_text(rendered)
-                } else {
-                    rendered
-                };
-            }
+            values.push(if *text_field {
+                as_text(rendered)
+            } else {
+                rendered
+            });
         }
+        let value = self.filled(values);
         // The fast path; on failure deserialize again to learn where it failed.
         if let Ok(task) = Task::deserialize(&value) {
             return Ok(task);
@@ -393,6 +404,22 @@ impl TaskTemplate {
             )
             .with_help(format!("the item was {item}"))
         })
+    }
+
+    /// The task with each templated field set to the given value (in the order of
+    /// [`Self::fields`]); `None` when that is not a valid task.
+    pub fn fill(&self, values: Vec<Value>) -> Option<Task> {
+        Task::deserialize(&self.filled(values)).ok()
+    }
+
+    fn filled(&self, values: Vec<Value>) -> Value {
+        let mut value = self.skeleton.clone();
+        for (field, rendered) in self.fields.iter().zip(values) {
+            if let Some(slot) = value.pointer_mut(&field.pointer) {
+                *slot = rendered;
+            }
+        }
+        value
     }
 }
 

@@ -3,6 +3,8 @@
 //! tera; anything else (filters, expressions, tags, a lookup that finds a list) goes through
 //! tera, so the output is the same either way.
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value};
 
 /// A template made only of literal text and plain lookups.
@@ -11,9 +13,12 @@ pub struct Substitution {
     pieces: Vec<Piece>,
 }
 
-#[derive(Debug, Clone)]
-enum Piece {
+/// One part of a [`Substitution`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Literal text.
     Text(String),
+    /// A dotted lookup (`item.lr` is `["item", "lr"]`).
     Lookup(Vec<String>),
 }
 
@@ -62,6 +67,17 @@ impl Substitution {
             .then_some(Substitution { pieces })
     }
 
+    /// The text and lookups, in order.
+    pub fn pieces(&self) -> &[Piece] {
+        &self.pieces
+    }
+
+    /// Whether the template is one lookup and nothing else: it then gives the value found,
+    /// with its type, rather than text.
+    pub fn is_whole_lookup(&self) -> bool {
+        matches!(self.pieces.as_slice(), [Piece::Lookup(_)])
+    }
+
     /// Renders with `item` and `index` over `globals`. `None` when a lookup is undefined or
     /// finds something tera would print differently (a list, a map, null inside text): the
     /// caller then renders with tera, which also gives the proper error.
@@ -69,19 +85,12 @@ impl Substitution {
         let index_value = Value::from(index);
         let lookup = |path: &[String]| -> Option<&Value> {
             let (first, rest) = path.split_first()?;
-            let mut value = match first.as_str() {
+            let value = match first.as_str() {
                 "item" => item,
                 "index" => &index_value,
                 name => globals.get(name)?,
             };
-            for segment in rest {
-                value = match value {
-                    Value::Object(map) => map.get(segment)?,
-                    Value::Array(list) => list.get(segment.parse::<usize>().ok()?)?,
-                    _ => return None,
-                };
-            }
-            Some(value)
+            follow(value, rest)
         };
         if let [Piece::Lookup(path)] = self.pieces.as_slice() {
             return lookup(path).cloned();
@@ -90,22 +99,71 @@ impl Substitution {
         for piece in &self.pieces {
             match piece {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Lookup(path) => match lookup(path)? {
-                    Value::String(s) => out.push_str(s),
-                    Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-                    Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
-                        (Some(u), _, _) => out.push_str(&u.to_string()),
-                        (_, Some(i), _) => out.push_str(&i.to_string()),
-                        // tera prints floats with Debug formatting (`1e-5`, `1.0`).
-                        (_, _, Some(f)) => out.push_str(&format!("{f:?}")),
-                        _ => return None,
-                    },
-                    _ => return None,
-                },
+                Piece::Lookup(path) => {
+                    if !push_in_text(&mut out, lookup(path)?) {
+                        return None;
+                    }
+                }
             }
         }
         Some(Value::String(out))
     }
+}
+
+/// The value at `path` (map keys and list indexes) inside `value`.
+pub fn follow<'v>(mut value: &'v Value, path: &[String]) -> Option<&'v Value> {
+    for segment in path {
+        value = match value {
+            Value::Object(map) => map.get(segment)?,
+            Value::Array(list) => list.get(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+/// Appends a looked-up value the way tera prints it inside text; false (and nothing
+/// appended) for values tera prints differently from this (lists, maps, null).
+pub fn push_in_text(out: &mut String, value: &Value) -> bool {
+    match value {
+        Value::String(s) => out.push_str(s),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                out.push_str(itoa::Buffer::new().format(u));
+            } else if let Some(i) = n.as_i64() {
+                out.push_str(itoa::Buffer::new().format(i));
+            } else if let Some(f) = n.as_f64() {
+                // tera prints floats with Debug formatting (`1e-5`, `1.0`).
+                let _ = write!(out, "{f:?}");
+            } else {
+                return false;
+            }
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// Appends a scalar as a text field holds it (a number or boolean a whole-expression template
+/// gives becomes its JSON text); false (and nothing appended) for lists, maps and null, which
+/// a text field cannot hold.
+pub fn push_as_text(out: &mut String, value: &Value) -> bool {
+    match value {
+        Value::String(s) => out.push_str(s),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                out.push_str(itoa::Buffer::new().format(u));
+            } else if let Some(i) = n.as_i64() {
+                out.push_str(itoa::Buffer::new().format(i));
+            } else {
+                let _ = write!(out, "{n}");
+            }
+        }
+        _ => return false,
+    }
+    true
 }
 
 #[cfg(test)]

@@ -178,6 +178,17 @@ impl std::fmt::Debug for Compiled {
 }
 
 impl Compiled {
+    /// The plain-lookup form of the template, when it has one (see
+    /// [`crate::substitute::Substitution`]).
+    pub fn substitution(&self) -> Option<&crate::substitute::Substitution> {
+        self.fast.as_ref()
+    }
+
+    /// The variables every render of it sees (`var`, `recipe`, each variable by name).
+    pub fn globals(&self) -> &serde_json::Map<String, Value> {
+        &self.globals
+    }
+
     /// Renders it for one factory item: plain lookups directly, anything else with tera.
     pub fn render_item(&self, item: &Value, index: u64) -> Result<Value, TemplateError> {
         if let Some(value) = self

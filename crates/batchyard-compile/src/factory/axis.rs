@@ -1,5 +1,7 @@
 //! Product and zip axes: a list of values or a numeric range, indexable without allocating.
 
+use std::borrow::Cow;
+
 use batchyard_recipe::model::Axis;
 use indexmap::IndexMap;
 use serde_json::{Number, Value};
@@ -45,6 +47,17 @@ impl AxisValues {
                     .map(Value::Number)
                     .unwrap_or(Value::Null)
             }
+        }
+    }
+
+    /// The value at `i` (< len), borrowed from a list.
+    pub fn get_ref(&self, i: u64) -> Cow<'_, Value> {
+        match self {
+            AxisValues::List(v) => usize::try_from(i)
+                .ok()
+                .and_then(|i| v.get(i))
+                .map_or(Cow::Owned(Value::Null), Cow::Borrowed),
+            _ => Cow::Owned(self.get(i)),
         }
     }
 

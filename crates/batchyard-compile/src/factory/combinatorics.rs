@@ -1,54 +1,7 @@
-//! Lazy cartesian products, combinations and permutations, in the order Python's itertools
+//! Lazy combinations and permutations, in the order Python's itertools
 //! gives them (the last position varies fastest), holding only the current index vector.
 
 use serde_json::{Map, Value};
-
-use super::AxisValues;
-
-/// Every combination of the named axes.
-pub struct Product {
-    axes: Vec<(String, AxisValues)>,
-    /// The next item's position on each axis; `None` once exhausted.
-    next: Option<Vec<u64>>,
-}
-
-impl Product {
-    pub fn new(axes: Vec<(String, AxisValues)>) -> Self {
-        let next = if axes.iter().any(|(_, a)| a.is_empty()) {
-            None
-        } else {
-            Some(vec![0; axes.len()])
-        };
-        Product { axes, next }
-    }
-}
-
-impl Iterator for Product {
-    type Item = Value;
-
-    fn next(&mut self) -> Option<Value> {
-        let idx = self.next.as_mut()?;
-        let mut item = Map::new();
-        for ((name, axis), &i) in self.axes.iter().zip(idx.iter()) {
-            item.insert(name.clone(), axis.get(i));
-        }
-        // Advance the odometer.
-        let mut pos = idx.len();
-        loop {
-            if pos == 0 {
-                self.next = None;
-                break;
-            }
-            pos -= 1;
-            idx[pos] += 1;
-            if idx[pos] < self.axes[pos].1.len() {
-                break;
-            }
-            idx[pos] = 0;
-        }
-        Some(Value::Object(item))
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {

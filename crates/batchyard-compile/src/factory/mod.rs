@@ -5,13 +5,16 @@ mod axis;
 mod combinatorics;
 mod files;
 mod random;
+mod rows;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use batchyard_recipe::model::Factory;
 use serde_json::{Map, Value};
 
 pub use axis::AxisValues;
+pub use rows::AxisRows;
 
 /// Why a factory cannot produce its items.
 #[derive(Debug, thiserror::Error)]
@@ -46,21 +49,8 @@ pub type Items<'a> = Box<dyn Iterator<Item = Result<Value, FactoryError>> + Send
 /// recipe's directory).
 pub fn items<'a>(factory: &'a Factory, base_dir: &Path) -> Result<Items<'a>, FactoryError> {
     Ok(match factory {
-        Factory::Product(axes) => {
-            let axes = axis::resolve_all(axes)?;
-            Box::new(combinatorics::Product::new(axes).map(Ok))
-        }
-        Factory::Zip(axes) => {
-            let axes = axis::resolve_all(axes)?;
-            let len = axes.iter().map(|(_, a)| a.len()).min().unwrap_or(0);
-            Box::new((0..len).map(move |i| {
-                let mut m = Map::new();
-                for (name, a) in &axes {
-                    m.insert(name.clone(), a.get(i));
-                }
-                Ok(Value::Object(m))
-            }))
-        }
+        Factory::Product(axes) => Box::new(AxisRows::product(axis::resolve_all(axes)?).map(Ok)),
+        Factory::Zip(axes) => Box::new(AxisRows::zip(axis::resolve_all(axes)?).map(Ok)),
         Factory::Combinations(c) => {
             Box::new(combinatorics::Choices::combinations(&c.of, c.length, c.replacement).map(Ok))
         }
@@ -72,6 +62,69 @@ pub fn items<'a>(factory: &'a Factory, base_dir: &Path) -> Result<Items<'a>, Fac
         Factory::Table(t) => Box::new(files::table(t, base_dir)?),
         Factory::Files(f) => files::files(f, base_dir)?,
     })
+}
+
+/// The items of a factory one at a time, each readable key by key: product and zip items
+/// are read from their axes without being built as JSON maps.
+pub enum Rows<'a> {
+    Axes(AxisRows),
+    Items { items: Items<'a>, current: Value },
+}
+
+/// The same items as [`items`], as [`Rows`].
+pub fn rows<'a>(factory: &'a Factory, base_dir: &Path) -> Result<Rows<'a>, FactoryError> {
+    Ok(match factory {
+        Factory::Product(axes) => Rows::Axes(AxisRows::product(axis::resolve_all(axes)?)),
+        Factory::Zip(axes) => Rows::Axes(AxisRows::zip(axis::resolve_all(axes)?)),
+        other => Rows::Items {
+            items: items(other, base_dir)?,
+            current: Value::Null,
+        },
+    })
+}
+
+impl Rows<'_> {
+    /// Moves to the next item; `None` when there is none.
+    pub fn advance(&mut self) -> Option<Result<(), FactoryError>> {
+        match self {
+            Rows::Axes(rows) => rows.advance().then_some(Ok(())),
+            Rows::Items { items, current } => Some(items.next()?.map(|item| *current = item)),
+        }
+    }
+
+    /// Where item key `name` is found: a column of axis rows, or a key of generic items.
+    pub fn key(&self, name: &str) -> Option<ItemKey> {
+        match self {
+            Rows::Axes(rows) => rows.column(name).map(ItemKey::Column),
+            Rows::Items { .. } => Some(ItemKey::Name(name.to_owned())),
+        }
+    }
+
+    /// The current item's value at `key`.
+    pub fn get(&self, key: &ItemKey) -> Option<Cow<'_, Value>> {
+        match (self, key) {
+            (Rows::Axes(rows), ItemKey::Column(c)) => rows.cell(*c),
+            (Rows::Items { current, .. }, ItemKey::Name(name)) => {
+                current.get(name).map(Cow::Borrowed)
+            }
+            _ => None,
+        }
+    }
+
+    /// The current item as JSON.
+    pub fn item(&self) -> Cow<'_, Value> {
+        match self {
+            Rows::Axes(rows) => Cow::Owned(rows.item()),
+            Rows::Items { current, .. } => Cow::Borrowed(current),
+        }
+    }
+}
+
+/// An item key resolved for [`Rows::get`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemKey {
+    Column(usize),
+    Name(String),
 }
 
 /// How many items `factory` yields, when known without reading files; saturates at
