@@ -471,3 +471,49 @@ async fn enable_and_disable_autoscale_on_an_existing_pool() {
     assert_eq!(status, 202, "{body}");
     h.wait_idle("later", 1).await;
 }
+
+#[tokio::test]
+async fn evaluation_resumes_after_a_restart_with_a_fresh_history() {
+    let mut h = fast_harness().await;
+    let f = "$TargetDedicatedNodes = 1; $samples = $ActiveTasks.Count();";
+    let (status, body) = h.post("/pools", autoscale_pool("kept", f, "PT5M")).await;
+    assert_eq!(status, 201, "{body}");
+    // Let evaluations pass until the history holds two sampling windows' worth.
+    let later = h
+        .wait_for(
+            "/pools/kept",
+            "a long history",
+            Duration::from_secs(30),
+            |p| p["autoScaleRun"]["results"].is_string() && samples(p) >= 20,
+        )
+        .await;
+    let samples_before = samples(&later);
+
+    h.shutdown().await;
+    let dir = std::mem::replace(&mut h.dir, tempfile::tempdir().unwrap());
+    let h = Harness::start_with(dir, |c| c.autoscale_time_scale = 300.0).await;
+    let stopped_at = later["autoScaleRun"]["timestamp"].clone();
+    let resumed = h
+        .wait_for(
+            "/pools/kept",
+            "a run after restart",
+            Duration::from_secs(30),
+            |p| p["autoScaleRun"]["timestamp"] != stopped_at,
+        )
+        .await;
+    assert_eq!(resumed["targetDedicatedNodes"], 1);
+    assert!(resumed["autoScaleRun"].get("error").is_none(), "{resumed}");
+    // The history started again with the new process: the first run after the restart
+    // (due one interval, about a second, after the last) sees fewer samples.
+    assert!(samples(&resumed) < samples_before, "{resumed}");
+}
+
+fn samples(pool: &Value) -> u64 {
+    let results = pool["autoScaleRun"]["results"].as_str().unwrap();
+    results
+        .split(';')
+        .find_map(|kv| kv.strip_prefix("$samples="))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
