@@ -10,6 +10,10 @@ use crate::finding::{EnvVar, Finding, Severity};
 pub struct Ctx {
     pub findings: Vec<Finding>,
     pub env: Vec<EnvVar>,
+    /// Template variables the user must give (`--var NAME=VALUE`), with what they hold.
+    pub vars: Vec<EnvVar>,
+    /// A job asked for auto scratch, so the pool needs the NFS export that stands in for it.
+    pub scratch_used: bool,
 }
 
 impl Ctx {
@@ -36,6 +40,15 @@ impl Ctx {
     pub fn env(&mut self, name: &str, purpose: impl Into<String>) {
         if !self.env.iter().any(|e| e.name == name) {
             self.env.push(EnvVar {
+                name: name.to_owned(),
+                purpose: purpose.into(),
+            });
+        }
+    }
+
+    pub fn var(&mut self, name: &str, purpose: impl Into<String>) {
+        if !self.vars.iter().any(|e| e.name == name) {
+            self.vars.push(EnvVar {
                 name: name.to_owned(),
                 purpose: purpose.into(),
             });

@@ -2,12 +2,14 @@
 
 use serde_json::Value;
 
+use crate::apptainer;
 use crate::ctx::Ctx;
 use crate::doc::V;
 use crate::emit::{Item, Map, Y, item, s, seq};
 use crate::factory;
 use crate::ids::{AutoId, sanitize_id};
 use crate::pool::{PoolInfo, duration, resource_files};
+use crate::volumes::{self, Volumes};
 
 /// Settings shared by every job of the set.
 pub struct JobsCtx<'a> {
@@ -15,6 +17,8 @@ pub struct JobsCtx<'a> {
     pub auto_id: AutoId,
     /// `global_resources.volumes`.
     pub volumes: Option<V<'a>>,
+    /// What became of the shared data volumes.
+    pub shared: &'a Volumes,
 }
 
 fn auto_id(v: Option<V<'_>>, base: &AutoId) -> AutoId {
@@ -40,8 +44,11 @@ struct Defaults {
     elevated: bool,
     exit: Option<Map>,
     data_volumes: Vec<String>,
-    shared_volumes: bool,
+    shared_volumes: Vec<String>,
     default_working_dir: Option<String>,
+    /// The job's id, when it has auto scratch.
+    scratch: Option<String>,
+    restrict_bind: bool,
 }
 
 /// Converts one job, appending to `jobs` (a job whose id is already there gets its tasks
@@ -103,22 +110,26 @@ pub fn convert(ctx: &mut Ctx, jc: &JobsCtx<'_>, job: &V<'_>, jobs: &mut Vec<(Map
         {
             let mut p = Map::new();
             p.set("command", s(c));
-            m.set(field, Y::Map(p)).comment(format!("Shipyard: {key}."));
+            let e = m.set(field, Y::Map(p));
+            // A job repeated in a second jobs file sets the field again: one comment.
+            e.comments.clear();
+            e.comment(format!("Shipyard: {key}."));
         }
     }
     let auto_complete = job
         .get("auto_complete")
         .and_then(|v| v.bool())
         .unwrap_or(false);
-    m.set(
+    let e = m.set(
         "on_all_tasks_complete",
         s(if auto_complete {
             "terminate_job"
         } else {
             "no_action"
         }),
-    )
-    .comment(if auto_complete {
+    );
+    e.comments.clear();
+    e.comment(if auto_complete {
         "Shipyard: auto_complete: true."
     } else {
         "Shipyard's default (auto_complete: false): the job stays active after its tasks."
@@ -153,8 +164,19 @@ pub fn convert(ctx: &mut Ctx, jc: &JobsCtx<'_>, job: &V<'_>, jobs: &mut Vec<(Map
         d.data_volumes = v.items().iter().filter_map(|x| x.text()).collect();
     }
     if let Some(v) = job.get("shared_data_volumes") {
-        d.shared_volumes = true;
-        shared_volumes_error(ctx, &v);
+        d.shared_volumes = shared_volume_names(ctx, jc, &v);
+    }
+    d.restrict_bind = job
+        .get("restrict_default_bind_mounts")
+        .and_then(|v| v.bool())
+        .unwrap_or(false);
+    if let Some(v) = job.get("auto_scratch")
+        && v.bool() != Some(false)
+    {
+        ctx.scratch_used = true;
+        d.scratch = Some(id.clone());
+        let (host, seen) = volumes::scratch_bind(&id);
+        ctx.warn(&v, format!("auto_scratch was a BeeOND file system over the local disks of the job's nodes, at {seen}; it becomes the directory `{id}` of an NFS export you provide (--var {}=...), mounted by Batch at $AZ_BATCH_NODE_MOUNTS_DIR/{} and bound at the same {seen} in the job's containers ({host}). It is slower than BeeOND, is not emptied between runs and is not removed when the job ends", volumes::SCRATCH_VAR, volumes::SCRATCH_DIR), Some("an Azure Files NFS share reachable from the pool's subnet (network.subnet_id)"));
     }
     if job
         .get("force_enable_task_dependencies")
@@ -224,9 +246,20 @@ pub fn convert(ctx: &mut Ctx, jc: &JobsCtx<'_>, job: &V<'_>, jobs: &mut Vec<(Map
     jobs.insert(at, (m, next));
 }
 
-fn shared_volumes_error(ctx: &mut Ctx, v: &V<'_>) {
+/// The volumes a job or task lists; those that cannot be mounted are errors here.
+fn shared_volume_names(ctx: &mut Ctx, jc: &JobsCtx<'_>, v: &V<'_>) -> Vec<String> {
     let names: Vec<String> = v.items().iter().filter_map(|x| x.text()).collect();
-    ctx.error(v, format!("shared data volumes ({}) cannot come across: Azure Blob/Files mounts, GlusterFS and storage clusters are not set up by batchyard", names.join(", ")), Some("a mount in the pool's raw batch: {mountConfiguration: [...]} and its path in the command"));
+    for name in &names {
+        if jc.shared.mounted.contains_key(name) {
+            continue;
+        }
+        match jc.shared.unsupported.get(name).map(String::as_str) {
+            Some("glusterfs_on_compute") => ctx.error(v, format!("shared data volume `{name}` is a glusterfs_on_compute volume, which has no Batch equivalent: the job cannot see it"), Some("an Azure Files NFS share mounted with the pool's `mounts: [{nfs: ...}]`, bound with container_options -v")),
+            Some(driver) => ctx.error(v, format!("shared data volume `{name}` ({driver}) is not mounted by batchyard: the job cannot see it"), Some("an NFS export in the pool's `mounts: [{nfs: ...}]`, bound with container_options -v")),
+            None => ctx.error(v, format!("shared data volume `{name}` is not defined in global_resources.volumes.shared_data_volumes"), None),
+        }
+    }
+    names
 }
 
 fn job_unsupported(ctx: &mut Ctx, job: &V<'_>) {
@@ -276,13 +309,6 @@ fn job_unsupported(ctx: &mut Ctx, job: &V<'_>) {
             None,
         );
     }
-    if let Some(v) = job.get("auto_scratch") {
-        ctx.error(
-            &v,
-            "auto_scratch (a BeeOND file system shared by the job's nodes) cannot come across",
-            Some("a shared file system mounted with the pool's batch: {mountConfiguration: ...}"),
-        );
-    }
     if let Some(v) = job.get("input_data") {
         ctx.error(
             &v,
@@ -318,6 +344,7 @@ fn convert_task(
 ) -> Item {
     let mut m = Map::new();
     let mut options: Vec<String> = Vec::new();
+    let mut sing: Option<Sing> = None;
     // Factory first: it decides how ids and commands are written.
     let factory = match t.get("task_factory") {
         Some(tf) if !merge => {
@@ -383,20 +410,54 @@ fn convert_task(
                 Some(docker) => {
                     ctx.warn(&v, format!("the Singularity image `{image}` runs as the Docker image `{docker}` it was built from"), Some("image"));
                     m.set("image", s(docker));
+                    for key in ["singularity_execution", "additional_singularity_options"] {
+                        if let Some(x) = t.get(key)
+                            && !x.items().is_empty() | x.is_map()
+                        {
+                            ctx.warn(
+                                &x,
+                                "Singularity options do not apply to Docker containers",
+                                Some("container_options"),
+                            );
+                        }
+                    }
+                }
+                None if jc.pool.containers => {
+                    ctx.error(&v, format!("Singularity image `{image}` would run on the host with Apptainer, but this pool also runs Docker tasks, and Batch runs every task of a container pool in a container"), Some("a second pool, without containers, for the Singularity tasks"));
                 }
                 None => {
-                    ctx.error(&v, format!("Singularity image `{image}` cannot come across: batchyard runs Docker/OCI images only"), Some("publish the image to a container registry and set the task's image"));
-                }
-            }
-            for key in ["singularity_execution", "additional_singularity_options"] {
-                if let Some(x) = t.get(key)
-                    && !x.items().is_empty() | x.is_map()
-                {
-                    ctx.warn(
-                        &x,
-                        "Singularity options do not apply to Docker containers",
-                        Some("container_options"),
+                    let exec = t.get("singularity_execution");
+                    let cmd = exec
+                        .as_ref()
+                        .and_then(|e| e.get("cmd"))
+                        .and_then(|c| c.text())
+                        .unwrap_or_else(|| "exec".into());
+                    let elevated = exec
+                        .as_ref()
+                        .and_then(|e| e.get("elevated"))
+                        .and_then(|c| c.bool())
+                        .unwrap_or(false);
+                    let mut note = format!(
+                        "the Singularity image runs on the host with `apptainer {cmd}` (Shipyard ran `singularity {cmd}`), with Shipyard's options: the Batch directories bound, the task's working directory"
                     );
+                    if jc.pool.gpu_size && !gpus_disabled(t, d) {
+                        note.push_str(", --nv for the GPUs");
+                    }
+                    note.push_str("; Apptainer pulls the image when the task starts (Shipyard prefetched it on every node)");
+                    if let Some(rt) = t
+                        .get("multi_instance")
+                        .and_then(|mi| mi.get("mpi"))
+                        .and_then(|mpi| mpi.get("runtime"))
+                        .and_then(|r| r.text())
+                    {
+                        note.push_str(&format!("; mpirun runs on the host and starts the container on every node, as Shipyard did, so the node's image must put an mpirun for {rt} compatible with the image's MPI on the task's PATH"));
+                    }
+                    ctx.warn(&v, note, None);
+                    sing = Some(Sing {
+                        image,
+                        cmd,
+                        elevated,
+                    });
                 }
             }
         }
@@ -412,8 +473,10 @@ fn convert_task(
         .as_ref()
         .and_then(|x| x.get("pre_execution_command"))
         .and_then(|v| v.text());
+    let has_mpi = mi.as_ref().and_then(|x| x.get("mpi")).is_some();
     if let (Some(p), Some(c)) = (&pre, &command)
-        && mi.as_ref().and_then(|x| x.get("mpi")).is_none()
+        && !has_mpi
+        && sing.is_none()
     {
         // Without an mpi block the command is the user's own; Shipyard ran the prologue
         // first in the same shell, which a bash wrapper reproduces.
@@ -503,6 +566,32 @@ fn convert_task(
             ),
         }
     }
+    let mut shared = d.shared_volumes.clone();
+    if let Some(v) = t.get("shared_data_volumes") {
+        shared.extend(shared_volume_names(ctx, jc, &v));
+    }
+    let mut binds: Vec<(String, String)> = Vec::new();
+    if let Some(job) = &d.scratch {
+        binds.push(volumes::scratch_bind(job));
+    }
+    for name in &shared {
+        if let Some(mv) = jc.shared.mounted.get(name) {
+            let bind = mv
+                .bind
+                .as_ref()
+                .map(|b| format!(":{b}"))
+                .unwrap_or_default();
+            binds.push((
+                format!("$AZ_BATCH_NODE_MOUNTS_DIR/{}", mv.dir),
+                format!("{}{bind}", mv.container_path),
+            ));
+        }
+    }
+    if sing.is_none() {
+        for (host, seen) in &binds {
+            options.push(format!("-v {host}:{seen}"));
+        }
+    }
     for v in t
         .get("additional_docker_run_options")
         .map(|x| x.items())
@@ -517,8 +606,11 @@ fn convert_task(
             None,
         );
     }
-    if !options.is_empty() {
-        m.set("container_options", s(options.join(" ")));
+    if !options.is_empty() && sing.is_none() {
+        let e = m.set("container_options", s(options.join(" ")));
+        if !binds.is_empty() {
+            e.comment("Shared storage is bound where Shipyard showed it to the container.");
+        }
     }
 
     // Environment.
@@ -565,9 +657,25 @@ fn convert_task(
             .comment("Shipyard: user_identity.default_pool_admin.");
     }
 
+    if let Some(sg) = &sing {
+        singularity_command(
+            ctx,
+            jc,
+            d,
+            t,
+            sg,
+            &options,
+            &binds,
+            &mut m,
+            pre.as_deref(),
+            has_mpi,
+            mi.is_some(),
+        );
+    }
+
     // Multi-instance.
     if let Some(mi) = &mi {
-        multi_instance(ctx, jc, mi, &mut m, pre.as_deref());
+        multi_instance(ctx, jc, mi, &mut m, pre.as_deref(), sing.is_some());
     }
 
     // Dependencies.
@@ -631,11 +739,12 @@ fn convert_task(
     if let Some(e) = exit {
         m.set("exit_conditions", Y::Map(e));
     }
-    if d.default_working_dir.as_deref() == Some("container")
-        || t.get("default_working_dir")
-            .and_then(|v| v.text())
-            .as_deref()
-            == Some("container")
+    if sing.is_none()
+        && (d.default_working_dir.as_deref() == Some("container")
+            || t.get("default_working_dir")
+                .and_then(|v| v.text())
+                .as_deref()
+                == Some("container"))
     {
         let mut b = Map::new();
         let mut cs = Map::new();
@@ -643,9 +752,6 @@ fn convert_task(
         b.set("containerSettings", Y::Map(cs));
         m.set("batch", Y::Map(b))
             .comment("Shipyard: default_working_dir: container.");
-    }
-    if let Some(v) = t.get("shared_data_volumes") {
-        shared_volumes_error(ctx, &v);
     }
     if let Some(v) = t.get("input_data") {
         ctx.error(
@@ -713,6 +819,111 @@ fn convert_task(
     item(Y::Map(m))
 }
 
+/// A task that runs a Singularity image on the host with Apptainer.
+struct Sing {
+    image: String,
+    /// `exec` or `run`.
+    cmd: String,
+    elevated: bool,
+}
+
+fn gpus_disabled(t: &V<'_>, d: &Defaults) -> bool {
+    t.get("gpus")
+        .and_then(|v| v.text())
+        .or_else(|| d.gpus.clone())
+        .as_deref()
+        == Some("disable")
+}
+
+fn container_working_dir(t: &V<'_>, d: &Defaults) -> bool {
+    t.get("default_working_dir")
+        .and_then(|v| v.text())
+        .or_else(|| d.default_working_dir.clone())
+        .as_deref()
+        == Some("container")
+}
+
+/// Rewrites the task's command into an Apptainer invocation with the options Shipyard's
+/// `task_settings` gave `singularity exec|run`, in the same order.
+#[allow(clippy::too_many_arguments)]
+fn singularity_command(
+    ctx: &mut Ctx,
+    jc: &JobsCtx<'_>,
+    d: &Defaults,
+    t: &V<'_>,
+    sg: &Sing,
+    docker_style: &[String],
+    binds: &[(String, String)],
+    m: &mut Map,
+    pre: Option<&str>,
+    has_mpi: bool,
+    multi_instance: bool,
+) {
+    let user: Vec<String> = t
+        .get("additional_singularity_options")
+        .map(|x| x.items())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.text())
+        .collect();
+    let mut opts = user.clone();
+    opts.push(if d.restrict_bind {
+        "-B $AZ_BATCH_TASK_DIR:$AZ_BATCH_TASK_DIR".into()
+    } else {
+        "-B $AZ_BATCH_NODE_ROOT_DIR:$AZ_BATCH_NODE_ROOT_DIR".into()
+    });
+    if !container_working_dir(t, d) && !user.iter().any(|o| o.starts_with("--pwd ")) {
+        opts.push("--pwd $AZ_BATCH_TASK_WORKING_DIR".into());
+    }
+    // Data volumes were written Docker-style above.
+    opts.extend(
+        docker_style
+            .iter()
+            .filter_map(|o| o.strip_prefix("-v "))
+            .map(|b| format!("-B {b}")),
+    );
+    for (host, seen) in binds {
+        opts.push(format!("-B {host}:{seen}"));
+    }
+    if jc.pool.gpu_size && !gpus_disabled(t, d) {
+        opts.push("--nv".into());
+    }
+    if multi_instance || jc.pool.rdma_in_use {
+        apptainer::drop_isolation(&mut opts);
+    }
+    if jc.pool.rdma_in_use {
+        ctx.warn(t, "Shipyard also bound the host's /opt/intel and, on CentOS-HPC, /etc/rdma into InfiniBand containers (CentOS-HPC 7's Intel MPI and DAPL setup); today's HPC image lays these out differently, so they are not bound and the container uses its own MPI libraries", Some("additional -B binds in the command if the image needs host files"));
+    }
+    m.0.retain(|e| e.key != "elevated");
+    if sg.elevated {
+        m.set("elevated", Y::Bool(true))
+            .comment("Shipyard: singularity_execution.elevated.");
+    }
+    let (text, template) = match m.get("command") {
+        Some(Y::Str(c)) => (c.clone(), false),
+        Some(Y::Template(c)) => (c.clone(), true),
+        _ => return,
+    };
+    let invocation = apptainer::invocation(&sg.cmd, &opts, &sg.image, &text);
+    let line = if has_mpi {
+        invocation
+    } else {
+        match pre {
+            Some(p) => apptainer::host_command(&format!("{p}; {invocation}")),
+            None => apptainer::host_command(&invocation),
+        }
+    };
+    let e = m.set(
+        "command",
+        if template { Y::Template(line) } else { s(line) },
+    );
+    e.comment(if has_mpi {
+        "Shipyard ran mpirun on the host around `singularity exec`; batchyard's launcher does the same with Apptainer."
+    } else {
+        "Runs the Singularity image with Apptainer on the host, as Shipyard's task runner ran it with Singularity."
+    });
+}
+
 /// Resolves `num_instances` as Shipyard did; the live-pool forms read the pool's counts.
 fn instances(ctx: &mut Ctx, jc: &JobsCtx<'_>, v: &V<'_>) -> Option<i64> {
     if let Some(n) = v.i64() {
@@ -760,7 +971,14 @@ fn instances(ctx: &mut Ctx, jc: &JobsCtx<'_>, v: &V<'_>) -> Option<i64> {
     Some(n)
 }
 
-fn multi_instance(ctx: &mut Ctx, jc: &JobsCtx<'_>, mi: &V<'_>, m: &mut Map, pre: Option<&str>) {
+fn multi_instance(
+    ctx: &mut Ctx,
+    jc: &JobsCtx<'_>,
+    mi: &V<'_>,
+    m: &mut Map,
+    pre: Option<&str>,
+    singularity: bool,
+) {
     let n = mi.get("num_instances").and_then(|v| instances(ctx, jc, &v));
     let from = mi
         .get("num_instances")
@@ -818,7 +1036,13 @@ fn multi_instance(ctx: &mut Ctx, jc: &JobsCtx<'_>, mi: &V<'_>, m: &mut Map, pre:
                     Some("put the MPI bin directory on PATH in the image or env"),
                 );
             }
-            if let Some(c) = coordination {
+            if singularity {
+                x.set(
+                    "coordination_command",
+                    s(apptainer::coordination(coordination.as_deref())),
+                )
+                .comment("Every node checks for Apptainer before mpirun starts the containers.");
+            } else if let Some(c) = coordination {
                 x.set("coordination_command", s(c));
             }
             if !files.is_empty() {
@@ -836,10 +1060,12 @@ fn multi_instance(ctx: &mut Ctx, jc: &JobsCtx<'_>, mi: &V<'_>, m: &mut Map, pre:
                 ms.set("numberOfInstances", Y::Int(n))
                     .comment(format!("Shipyard: num_instances: {from}."));
             }
-            ms.set(
-                "coordinationCommandLine",
-                s(coordination.clone().unwrap_or_else(|| "/bin/true".into())),
-            );
+            let cc = if singularity {
+                apptainer::coordination(coordination.as_deref())
+            } else {
+                coordination.clone().unwrap_or_else(|| "/bin/true".into())
+            };
+            ms.set("coordinationCommandLine", s(cc));
             if !files.is_empty() {
                 let mut list = Vec::new();
                 for it in files {
@@ -858,7 +1084,7 @@ fn multi_instance(ctx: &mut Ctx, jc: &JobsCtx<'_>, mi: &V<'_>, m: &mut Map, pre:
                 }
                 ms.set("commonResourceFiles", Y::Seq(list));
             }
-            if coordination.is_none() {
+            if coordination.is_none() && !singularity {
                 ctx.warn(mi, "Shipyard kept a container running on every node for this hand-written multi-instance command; Batch runs the coordination and application commands in separate containers", Some("an mpi: block, which batchyard launches itself"));
             }
             m.map_at("batch").set("multiInstanceSettings", Y::Map(ms));

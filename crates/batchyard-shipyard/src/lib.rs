@@ -6,6 +6,7 @@
 //! key path and line; secrets become `{env: NAME}` references listed in [`Imported::env`].
 //! [`import_from_texts`] does the same from file contents (for fuzzing and tests).
 
+mod apptainer;
 mod ctx;
 mod doc;
 mod emit;
@@ -15,6 +16,7 @@ mod ids;
 mod jobs;
 mod pool;
 mod schema;
+mod volumes;
 
 use std::path::{Path, PathBuf};
 
@@ -259,13 +261,22 @@ fn convert(name: &str, files: &[(&str, &str)]) -> Result<Imported, ImportError> 
     if !registries.is_empty() {
         recipe.set("registries", Y::Seq(registries));
     }
-    let (pool_map, info) = pool::convert(&mut ctx, &spec, global.as_ref());
-    recipe.set("pools", Y::Seq(vec![item(Y::Map(pool_map))]));
+    let runtimes = runtimes(&docs);
+    let (mut pool_map, info) = pool::convert(&mut ctx, &spec, global.as_ref(), runtimes);
+    // A placeholder keeps `pools` ahead of `jobs`; the pool is final once the jobs say which
+    // mounts they need.
+    recipe.set("pools", Y::Seq(Vec::new()));
+    let shared = volumes::convert(
+        &mut ctx,
+        global.as_ref(),
+        root_of("credentials", "credentials").as_ref(),
+    );
 
     let jc = jobs::JobsCtx {
         pool: &info,
         auto_id: auto_id_of(config.as_ref()),
         volumes: global.as_ref().and_then(|g| g.get("volumes")),
+        shared: &shared,
     };
     let mut jobs: Vec<(Map, u64)> = Vec::new();
     for (_, d) in docs.iter().filter(|(k, _)| *k == "jobs") {
@@ -278,6 +289,29 @@ fn convert(name: &str, files: &[(&str, &str)]) -> Result<Imported, ImportError> 
             jobs::convert(&mut ctx, &jc, &job, &mut jobs);
         }
     }
+    let mut mounts = shared.mounts.clone();
+    if ctx.scratch_used {
+        mounts.push(volumes::scratch_mount());
+        ctx.var(
+            volumes::SCRATCH_VAR,
+            "the NFS export that holds the jobs' auto_scratch directories, such as ACCOUNT.file.core.windows.net:/ACCOUNT/SHARE (an Azure Files NFS share; the pool's network.subnet_id must reach it)",
+        );
+        let mut vars = Map::new();
+        vars.set(volumes::SCRATCH_VAR, s("<set with --var>"));
+        recipe.set("variables", Y::Map(vars)).comment(format!(
+            "Shipyard's auto_scratch: give the NFS export with --var {}=...",
+            volumes::SCRATCH_VAR
+        ));
+        // Variables read best right under the recipe's name.
+        if let Some(at) = recipe.0.iter().position(|e| e.key == "variables") {
+            let entry = recipe.0.remove(at);
+            recipe.0.insert(1, entry);
+        }
+    }
+    if !mounts.is_empty() {
+        pool_map.set("mounts", Y::Seq(mounts));
+    }
+    recipe.set("pools", Y::Seq(vec![item(Y::Map(pool_map))]));
     if !jobs.is_empty() {
         recipe.set(
             "jobs",
@@ -336,6 +370,13 @@ fn convert(name: &str, files: &[(&str, &str)]) -> Result<Imported, ImportError> 
             header.push(format!("  {e}"));
         }
     }
+    if !ctx.vars.is_empty() {
+        header.push(String::new());
+        header.push("Give with --var NAME=VALUE:".into());
+        for e in &ctx.vars {
+            header.push(format!("  {e}"));
+        }
+    }
     let text = emit::document(&header, &recipe);
     let mut findings = ctx.findings;
     findings.sort_by(|a, b| (a.file.as_str(), a.line).cmp(&(b.file.as_str(), b.line)));
@@ -344,6 +385,36 @@ fn convert(name: &str, files: &[(&str, &str)]) -> Result<Imported, ImportError> 
         findings,
         env: ctx.env,
     })
+}
+
+/// Which runtimes the tasks of every jobs file use.
+fn runtimes(docs: &[(&'static str, Doc)]) -> pool::Runtimes {
+    let mut r = pool::Runtimes::default();
+    for (_, d) in docs.iter().filter(|(k, _)| *k == "jobs") {
+        for job in d
+            .cursor()
+            .get("job_specifications")
+            .map(|j| j.items())
+            .unwrap_or_default()
+        {
+            let mut tasks = job.get("tasks").map(|t| t.items()).unwrap_or_default();
+            tasks.extend(job.get("merge_task"));
+            for t in tasks {
+                if t.get("docker_image").is_some() {
+                    r.docker = true;
+                }
+                match t.get("singularity_image").and_then(|v| v.text()) {
+                    Some(img) if img.starts_with("docker://") => r.docker = true,
+                    Some(img) => {
+                        r.singularity = true;
+                        r.library |= img.starts_with("library://");
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    r
 }
 
 fn auto_id_of(config: Option<&doc::V<'_>>) -> AutoId {
@@ -473,9 +544,6 @@ fn config_leftovers(
                 "data ingress (global_resources.files) is not carried over",
                 Some("upload the data to blob storage and use resource_files"),
             );
-        }
-        if let Some(sv) = g.get("volumes").and_then(|v| v.get("shared_data_volumes")) {
-            ctx.warn(&sv, "shared data volumes are not set up on the pool; jobs that use them are reported as errors", Some("the pool's raw batch: {mountConfiguration: [...]}"));
         }
         ctx.leftovers(
             g,

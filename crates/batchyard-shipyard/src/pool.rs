@@ -22,6 +22,20 @@ pub struct PoolInfo {
     /// The VM size has RDMA and Shipyard would have used it (inter-node communication on).
     pub rdma_in_use: bool,
     pub rdma_size: bool,
+    pub gpu_size: bool,
+    /// The pool is a Batch container pool (every task must then run in a container).
+    pub containers: bool,
+}
+
+/// Which container runtimes the config set's tasks use, read before the pool is written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Runtimes {
+    /// Some task names a `docker_image` (or a `docker://` Singularity image).
+    pub docker: bool,
+    /// Some task runs a Singularity image that is not a Docker image.
+    pub singularity: bool,
+    /// One of those images comes from a `library://` registry.
+    pub library: bool,
 }
 
 /// A duration in Shipyard's `HH:MM:SS` / `D.HH:MM:SS` form, checked; `None` (with a
@@ -41,7 +55,12 @@ pub fn duration(ctx: &mut Ctx, v: &V<'_>) -> Option<Y> {
     }
 }
 
-pub fn convert(ctx: &mut Ctx, spec: &V<'_>, global: Option<&V<'_>>) -> (Map, PoolInfo) {
+pub fn convert(
+    ctx: &mut Ctx,
+    spec: &V<'_>,
+    global: Option<&V<'_>>,
+    runtimes: Runtimes,
+) -> (Map, PoolInfo) {
     let mut pool = Map::new();
     let mut info = PoolInfo::default();
     let raw_id = spec.get("id").and_then(|v| v.text()).unwrap_or_default();
@@ -87,6 +106,7 @@ pub fn convert(ctx: &mut Ctx, spec: &V<'_>, global: Option<&V<'_>>) -> (Map, Poo
         );
     }
     info.rdma_size = size.is_some_and(catalogue::VmSize::has_rdma);
+    info.gpu_size = size.is_some_and(catalogue::VmSize::has_gpu);
 
     let inter_node = spec
         .get("inter_node_communication_enabled")
@@ -115,11 +135,26 @@ pub fn convert(ctx: &mut Ctx, spec: &V<'_>, global: Option<&V<'_>>) -> (Map, Poo
         pool.set("inter_node_communication", Y::Bool(inter_node));
     }
 
-    containers(ctx, global, &mut pool);
-    start_task(ctx, spec, &mut pool);
+    info.containers = containers(ctx, global, &mut pool, runtimes);
+    if !info.containers
+        && let Some(e) = pool
+            .0
+            .iter_mut()
+            .find(|e| e.key == "os" || e.key == "image")
+    {
+        e.comments
+            .retain(|c| !c.starts_with("Shipyard ran containers itself"));
+        e.comment("The Singularity tasks run on the host with Apptainer: the pool has no container support, which Batch would require every task to use.");
+    }
+    start_task(
+        ctx,
+        spec,
+        &mut pool,
+        runtimes.singularity.then_some(runtimes.library),
+    );
     network(ctx, spec, &mut pool);
     gpu(ctx, spec);
-    unsupported(ctx, spec);
+    unsupported(ctx, spec, runtimes);
     ctx.leftovers(
         spec,
         &[
@@ -469,7 +504,9 @@ fn scenario(ctx: &mut Ctx, sc: &V<'_>, m: &mut Map, info: &mut PoolInfo) {
     );
 }
 
-fn containers(ctx: &mut Ctx, global: Option<&V<'_>>, pool: &mut Map) {
+/// `containers:` with the prefetched images; none when every task runs a Singularity image
+/// on the host (Batch requires every task of a container pool to run in a container).
+fn containers(ctx: &mut Ctx, global: Option<&V<'_>>, pool: &mut Map, runtimes: Runtimes) -> bool {
     let mut images = Vec::new();
     if let Some(g) = global {
         if let Some(list) = g.get("docker_images") {
@@ -488,19 +525,50 @@ fn containers(ctx: &mut Ctx, global: Option<&V<'_>>, pool: &mut Map) {
                             ctx.warn(&v, format!("Singularity image `{image}` is prefetched as the Docker image `{docker}` it was built from"), Some("containers.images"));
                             images.push(s(docker));
                         }
-                        None => ctx.error(&v, format!("Singularity image `{image}` cannot come across: batchyard runs Docker/OCI images only"), Some("publish the image to a container registry and list it in containers.images")),
+                        None => {
+                            let mut msg = format!(
+                                "Singularity image `{image}` is not prefetched: Apptainer pulls it on the node when each task that uses it starts"
+                            );
+                            if image.starts_with("library://") {
+                                msg.push_str(" (from the Sylabs library, which the pool's start task sets up as Apptainer's remote; the image must still be published there)");
+                            }
+                            if let Some(fp) = v
+                                .get("signing_key")
+                                .and_then(|k| k.get("fingerprint"))
+                                .and_then(|f| f.text())
+                            {
+                                msg.push_str(&format!("; Shipyard verified its signature with key {fp}, batchyard does not: verify it with `apptainer verify` before trusting it"));
+                            }
+                            if v.get("encryption").is_some() {
+                                msg.push_str(
+                                    "; it is encrypted, and the decryption key is not carried over",
+                                );
+                            }
+                            ctx.warn(
+                                &v,
+                                msg,
+                                Some(
+                                    "a Docker/OCI image in containers.images, prefetched by Batch",
+                                ),
+                            );
+                        }
                     }
                 }
             }
         }
     }
+    if images.is_empty() && runtimes.singularity && !runtimes.docker {
+        return false;
+    }
     let mut m = Map::new();
     m.set("images", Y::Seq(images.into_iter().map(item).collect()))
         .comment("Shipyard: global_resources.docker_images, prefetched on every node.");
     pool.set("containers", Y::Map(m));
+    true
 }
 
-fn start_task(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map) {
+/// `apptainer` is `Some(library)` when Singularity tasks run on the pool.
+fn start_task(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map, apptainer: Option<bool>) {
     let prep = spec.get("additional_node_prep");
     let mut commands: Vec<String> = Vec::new();
     let mut env = Map::new();
@@ -537,6 +605,10 @@ fn start_task(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map) {
         );
     }
     let files = resource_files(spec.get("resource_files"));
+    let prep = !commands.is_empty();
+    if let Some(library) = apptainer {
+        commands.push(format!("{{ {}; }}", crate::apptainer::setup_step(library)));
+    }
     if commands.is_empty() && env.is_empty() && files.is_empty() {
         return;
     }
@@ -549,7 +621,13 @@ fn start_task(ctx: &mut Ctx, spec: &V<'_>, pool: &mut Map) {
             shell_single_quote(&commands.join(" && "))
         )
     };
-    st.set("command", s(command)).comment("Shipyard: additional_node_prep.commands (pre and post), run as root as Shipyard's node prep did.");
+    let e = st.set("command", s(command));
+    if prep {
+        e.comment("Shipyard: additional_node_prep.commands (pre and post), run as root as Shipyard's node prep did.");
+    }
+    if apptainer.is_some() {
+        e.comment("Installs Apptainer for the Singularity tasks when the image lacks it, as Shipyard installed Singularity. It never fails the node: where the install fails, those tasks fail and say so.");
+    }
     st.set("elevated", Y::Bool(true));
     if !env.is_empty() {
         st.set("env", Y::Map(env));
@@ -633,7 +711,7 @@ fn gpu(ctx: &mut Ctx, spec: &V<'_>) {
     ctx.leftovers(&g, &["nvidia_driver", "ignore_warnings"]);
 }
 
-fn unsupported(ctx: &mut Ctx, spec: &V<'_>) {
+fn unsupported(ctx: &mut Ctx, spec: &V<'_>, runtimes: Runtimes) {
     let warn = |ctx: &mut Ctx, key: &str, msg: &str, instead: Option<&str>| {
         if let Some(v) = spec.get(key) {
             ctx.warn(&v, msg, instead);
@@ -699,8 +777,8 @@ fn unsupported(ctx: &mut Ctx, spec: &V<'_>) {
     {
         ctx.warn(
             &v,
-            "per-job auto scratch (BeeOND) is not available; jobs using auto_scratch are reported",
-            Some("a shared file system mounted with batch: {mountConfiguration: ...}"),
+            "per-job auto scratch (BeeOND over the nodes' local disks) is not available; jobs with auto_scratch get a directory on an NFS export you provide instead (see their findings)",
+            Some("pools[].mounts with an nfs export"),
         );
     }
     if let Some(v) = spec.get("batch_insights_enabled")
@@ -727,11 +805,12 @@ fn unsupported(ctx: &mut Ctx, spec: &V<'_>) {
             ctx.warn(&cr, "Kata containers cannot come across: tasks run with the default runtime (runc), without Kata's VM isolation", None);
         }
         if text.contains("singularity") {
-            ctx.warn(
-                &cr,
-                "Singularity is not installed on nodes",
-                Some("Docker images"),
-            );
+            let what = if runtimes.singularity {
+                "Shipyard installed SingularityCE on the nodes; the pool's start task installs Apptainer (its successor, same command line) from the Ubuntu PPA or EPEL when the image lacks it"
+            } else {
+                "Shipyard installed SingularityCE on the nodes; it is not installed, since every task's image runs in Docker"
+            };
+            ctx.warn(&cr, what, None);
         }
     }
 }

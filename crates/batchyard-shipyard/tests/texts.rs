@@ -90,12 +90,29 @@ fn autoscale_scenario_and_unsupported_features_are_reported() {
         .iter()
         .map(|f| (f.key.clone(), f.is_error()))
         .collect();
+    // A library:// image runs on the host with Apptainer: a warning, not an error.
     assert!(
         keys.contains(&(
             "job_specifications[0].tasks[0].singularity_image".into(),
-            true
+            false
         )),
         "{keys:?}"
+    );
+    let task = &r["jobs"][0]["tasks"][0];
+    assert!(task.get("image").is_none());
+    assert!(
+        task["command"]
+            .as_str()
+            .unwrap()
+            .contains("apptainer exec -B $AZ_BATCH_NODE_ROOT_DIR:$AZ_BATCH_NODE_ROOT_DIR --pwd $AZ_BATCH_TASK_WORKING_DIR library://x/y:1 run"),
+        "{task}"
+    );
+    assert!(r["pools"][0].get("containers").is_none());
+    assert!(
+        r["pools"][0]["start_task"]["command"]
+            .as_str()
+            .unwrap()
+            .contains("ppa:apptainer/ppa")
     );
     assert!(
         keys.contains(&("job_specifications[0].recurrence".into(), false)),
@@ -197,4 +214,40 @@ proptest! {
         let _ = import_from_texts(&[("pool.yaml", &pool_text), ("jobs.yaml", &jobs_text), ("config.yaml", &raw)]);
         let _ = import_from_texts(&[("pool.yaml", POOL), ("jobs.yaml", &jobs_text)]);
     }
+}
+
+#[test]
+fn singularity_next_to_docker_tasks_is_an_error() {
+    let pool = "pool_specification:\n  id: p\n  vm_size: STANDARD_D2_V2\n  vm_configuration:\n    platform_image: {publisher: Canonical, offer: UbuntuServer, sku: 16.04-LTS}\n  vm_count: {dedicated: 1}\n";
+    let jobs = "job_specifications:\n- id: j\n  tasks:\n  - docker_image: busybox\n    command: 'true'\n  - singularity_image: library://x/y:1\n    command: run\n";
+    let out = import_from_texts(&[("pool.yaml", pool), ("jobs.yaml", jobs)]).unwrap();
+    let errors: Vec<String> = out.errors().map(|f| f.key.clone()).collect();
+    assert_eq!(errors, ["job_specifications[0].tasks[1].singularity_image"]);
+}
+
+#[test]
+fn azure_file_volumes_become_pool_mounts_bound_into_tasks() {
+    let creds = "credentials:\n  storage:\n    sa:\n      account: acct\n      account_key: secret-key-value\n      endpoint: core.windows.net\n";
+    let config = "batch_shipyard:\n  storage_account_settings: sa\nglobal_resources:\n  docker_images: [busybox]\n  volumes:\n    shared_data_volumes:\n      share:\n        volume_driver: azurefile\n        storage_account_settings: sa\n        azure_file_share_name: data\n        container_path: /data\n        mount_options: [file_mode=0777, dir_mode=0777]\n        bind_options: ro\n";
+    let pool = "pool_specification:\n  id: p\n  vm_size: STANDARD_D2_V2\n  vm_configuration:\n    platform_image: {publisher: Canonical, offer: UbuntuServer, sku: 16.04-LTS}\n  vm_count: {dedicated: 1}\n";
+    let jobs = "job_specifications:\n- id: j\n  shared_data_volumes: [share]\n  tasks:\n  - docker_image: busybox\n    command: ls /data\n";
+    let out = import_from_texts(&[
+        ("credentials.yaml", creds),
+        ("config.yaml", config),
+        ("pool.yaml", pool),
+        ("jobs.yaml", jobs),
+    ])
+    .unwrap();
+    assert!(!out.has_errors(), "{:?}", out.findings);
+    assert!(!out.recipe.contains("secret-key-value"));
+    let r = recipe_value(&out.recipe);
+    let m = &r["pools"][0]["mounts"][0]["azure_files"];
+    assert_eq!(m["url"], "https://acct.file.core.windows.net/data");
+    assert_eq!(m["key"]["env"], "STORAGE_KEY_SA");
+    assert_eq!(m["options"], "-o file_mode=0777,dir_mode=0777");
+    assert_eq!(
+        r["jobs"][0]["tasks"][0]["container_options"],
+        "-v $AZ_BATCH_NODE_MOUNTS_DIR/share:/data:ro"
+    );
+    assert!(out.env.iter().any(|e| e.name == "STORAGE_KEY_SA"));
 }
