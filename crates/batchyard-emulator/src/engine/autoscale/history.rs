@@ -116,10 +116,13 @@ impl History {
     /// newest first.
     pub fn window(&self, metric: Metric, now: f64, from: f64, to: f64) -> Vec<f64> {
         let (oldest, newest) = (now - from.max(to), now - from.min(to));
+        // Samples are in time order: walk back from the newest and stop at the window's
+        // start, so a short window over a week of history reads only its own samples.
         self.samples
             .iter()
             .rev()
-            .filter(|(t, _)| *t >= oldest - 1e-9 && *t <= newest + 1e-9)
+            .skip_while(|(t, _)| *t > newest + 1e-9)
+            .take_while(|(t, _)| *t >= oldest - 1e-9)
             .map(|(_, c)| metric.of(c))
             .collect()
     }
