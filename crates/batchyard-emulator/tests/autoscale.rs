@@ -517,3 +517,61 @@ fn samples(pool: &Value) -> u64 {
         .parse()
         .unwrap()
 }
+
+/// Shrinks a one-node pool under a running task with the given deallocation option and
+/// returns the task once the node is gone.
+async fn shrink_under_a_running_task(option: &str) -> Value {
+    let h = fast_harness().await;
+    let (status, body) = h
+        .post(
+            "/pools",
+            autoscale_pool("down", "$TargetDedicatedNodes = 1;", "PT5M"),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    h.wait_idle("down", 1).await;
+    h.post("/jobs", json!({"id": "j", "poolInfo": {"poolId": "down"}}))
+        .await;
+    let (status, body) = h
+        .post(
+            "/jobs/j/tasks",
+            json!({"id": "long", "commandLine": "/bin/sh -c 'sleep 1.5'"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    h.wait_for(
+        "/jobs/j/tasks/long",
+        "the task to run",
+        Duration::from_secs(20),
+        |t| t["state"] == "running",
+    )
+    .await;
+    let formula = format!("$TargetDedicatedNodes = 0; $NodeDeallocationOption = {option};");
+    let (status, body) = h
+        .post(
+            "/pools/down/enableautoscale",
+            json!({"autoScaleFormula": formula}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    h.wait_for(
+        "/pools/down/nodes",
+        "the node to leave",
+        Duration::from_secs(30),
+        |b| b["value"].as_array().is_some_and(Vec::is_empty),
+    )
+    .await;
+    h.get("/jobs/j/tasks/long").await.1
+}
+
+#[tokio::test]
+async fn shrinking_honours_the_formulas_deallocation_option() {
+    // taskcompletion: the node leaves only after its task ends, and the task succeeds.
+    let task = shrink_under_a_running_task("taskcompletion").await;
+    assert_eq!(task["state"], "completed", "{task}");
+    assert_eq!(task["executionInfo"]["exitCode"], 0, "{task}");
+    // requeue: the task is stopped and queued again (no node is left to run it).
+    let task = shrink_under_a_running_task("requeue").await;
+    assert_eq!(task["state"], "active", "{task}");
+    assert_eq!(task["executionInfo"]["requeueCount"], 1, "{task}");
+}
