@@ -575,3 +575,43 @@ async fn shrinking_honours_the_formulas_deallocation_option() {
     assert_eq!(task["state"], "active", "{task}");
     assert_eq!(task["executionInfo"]["requeueCount"], 1, "{task}");
 }
+
+#[tokio::test]
+async fn batchyards_client_reads_the_autoscale_runs() {
+    use batchyard_batch::auth::NoAuth;
+    use batchyard_batch::{BatchClient, ClientOptions};
+    use std::sync::Arc;
+
+    let h = Harness::start().await;
+    let client = BatchClient::new(&h.url, Arc::new(NoAuth), ClientOptions::default()).unwrap();
+    let (status, body) = h
+        .post(
+            "/pools",
+            autoscale_pool("client", "$TargetDedicatedNodes = 0;", "PT5M"),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let run = client
+        .evaluate_pool_autoscale("client", "$a = max(2, 3); $TargetLowPriorityNodes = $a;")
+        .await
+        .unwrap();
+    assert_eq!(
+        run.results.as_deref(),
+        Some(
+            "$TargetDedicatedNodes=0;$TargetLowPriorityNodes=3;$NodeDeallocationOption=requeue;$a=3"
+        )
+    );
+    assert!(run.error.is_none());
+    let run = client
+        .evaluate_pool_autoscale("client", "$TargetDedicatedNodes = $DiskBytes.GetSample(1);")
+        .await
+        .unwrap();
+    let error = run.error.unwrap();
+    assert_eq!(
+        error.code.as_deref(),
+        Some("AutoScalingFormulaNotSupportedByEmulator")
+    );
+    assert!(run.results.is_none());
+    let pool = client.get_pool("client").await.unwrap();
+    assert!(pool.auto_scale_run.unwrap().results.is_some());
+}
