@@ -28,11 +28,13 @@ use batchyard_recipe::model::Secret;
 use futures::{StreamExt as _, TryStreamExt as _};
 use serde_json::{Map, Value, json};
 
+use crate::drift::drift;
 use crate::error::ApplyError;
 use crate::event::{Event, EventSink};
 use crate::intent::{Intent, JobIntent};
-use crate::observe::owner;
+use crate::observe::{owner, task_key};
 use crate::plan::{Action, Change, Plan};
+use crate::start_task::Redactions;
 use crate::wait::{self, PoolWait};
 
 /// How apply runs.
@@ -97,6 +99,8 @@ pub async fn apply(
         options,
         events,
     };
+    // Start tasks may print what apply passed them; failed nodes' stderr is shown redacted.
+    let redactions = &Redactions::of_pools(&intent.pools);
     let mut report = ApplyReport::default();
     let mut phases: Vec<u8> = plan.actions.iter().map(|a| a.change.phase()).collect();
     phases.dedup();
@@ -130,7 +134,7 @@ pub async fn apply(
                 events(Event::ActionStarted {
                     summary: format!("wait for pool {p} to be ready"),
                 });
-                wait::pool_ready(client, p, &options.wait, events).await?;
+                wait::pool_ready(client, p, &options.wait, redactions, events).await?;
                 events(Event::ActionDone {
                     summary: format!("pool {p} is ready"),
                 });
@@ -571,16 +575,8 @@ impl Ctx<'_> {
             .tasks
             .iter()
             .filter_map(|t| {
-                let l = live.get(&t.id.to_ascii_lowercase())?;
-                let mut env: Vec<(String, String)> = t
-                    .environment_settings
-                    .iter()
-                    .flatten()
-                    .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
-                    .collect();
-                env.sort();
-                (l.command_line.as_deref() != Some(t.command_line.as_str()) || env != l.env)
-                    .then(|| l.id.clone())
+                let l = live.get(task_key(&t.id).as_ref())?;
+                drift(t, l).any().then(|| l.id.clone())
             })
             .collect();
         futures::stream::iter(drifted.iter().map(|id| async move {

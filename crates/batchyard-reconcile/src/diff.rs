@@ -1,18 +1,17 @@
 //! Desired + observed → plan. Pure: no I/O, the same inputs give the same plan.
 
-use std::collections::HashSet;
-
 use batchyard_batch::models::BatchJobState;
 use batchyard_compile::{DesiredPool, METADATA_SPEC};
 use serde_json::{Map, Value};
 
 use crate::compare::{formula_text, is_empty, matches};
+use crate::drift::{Drift, drift};
 use crate::fields::{
     JobFieldKind, PoolFieldKind, job_default, job_field_kind, pool_default, pool_field_kind,
     recipe_name,
 };
 use crate::intent::{Intent, JobIntent};
-use crate::observe::{Observed, ObservedJob, ObservedPool, owner};
+use crate::observe::{Observed, ObservedJob, ObservedPool, owner, task_key};
 use crate::plan::{Action, Change, FieldChange, Plan, Resource};
 
 /// What the plan is for.
@@ -472,8 +471,13 @@ fn diff_job(
     notes: &mut Vec<String>,
 ) {
     let resource = Resource::job(&job.id);
-    let all_ids: Vec<&str> = job.tasks.iter().map(|t| t.id.as_str()).collect();
     let Some(live) = live else {
+        let all_ids: Vec<&str> = job
+            .tasks
+            .iter()
+            .take(SAMPLE)
+            .map(|t| t.id.as_str())
+            .collect();
         out.push(Action::new(
             resource.clone(),
             Change::CreateJob {
@@ -485,7 +489,7 @@ fn diff_job(
         out.push(Action::new(
             resource,
             Change::AddTasks {
-                count: all_ids.len(),
+                count: job.tasks.len(),
                 sample: sample(&all_ids),
                 then_on_all_tasks_complete: Some(job.on_all_tasks_complete.clone()),
             },
@@ -534,48 +538,32 @@ fn diff_job(
             _ => replace.push(change),
         }
     }
-    let missing: Vec<&str> = job
-        .tasks
-        .iter()
-        .filter(|t| !live.tasks.contains_key(&t.id.to_ascii_lowercase()))
-        .map(|t| t.id.as_str())
-        .collect();
-    let mut drift_fields: Vec<String> = Vec::new();
+    // One pass over the desired tasks: each is missing, drifted or in place. Desired ids
+    // are unique (the compiler refuses duplicates in any case), so the live tasks not
+    // matched are the ones the recipe does not have.
+    let mut missing: Vec<&str> = Vec::new();
     let mut drifted: Vec<&str> = Vec::new();
+    let mut drift_any = Drift::default();
+    let mut present = 0usize;
     for t in &job.tasks {
-        let Some(l) = live.tasks.get(&t.id.to_ascii_lowercase()) else {
+        let Some(l) = live.tasks.get(task_key(&t.id).as_ref()) else {
+            missing.push(t.id.as_str());
             continue;
         };
-        let mut differs = false;
-        if l.command_line.as_deref() != Some(t.command_line.as_str()) {
-            differs = true;
-            if !drift_fields.iter().any(|f| f == "command") {
-                drift_fields.push("command".into());
-            }
-        }
-        let mut env: Vec<(String, String)> = t
-            .environment_settings
-            .iter()
-            .flatten()
-            .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
-            .collect();
-        env.sort();
-        if env != l.env {
-            differs = true;
-            if !drift_fields.iter().any(|f| f == "env") {
-                drift_fields.push("env".into());
-            }
-        }
-        if differs {
+        present += 1;
+        let d = drift(t, l);
+        if d.any() {
             drifted.push(t.id.as_str());
+            drift_any.command |= d.command;
+            drift_any.env |= d.env;
         }
     }
-    let wanted: HashSet<String> = job
-        .tasks
-        .iter()
-        .map(|t| t.id.to_ascii_lowercase())
+    let drift_fields: Vec<String> = [(drift_any.command, "command"), (drift_any.env, "env")]
+        .into_iter()
+        .filter(|(differs, _)| *differs)
+        .map(|(_, name)| name.to_owned())
         .collect();
-    let extra = live.tasks.keys().filter(|k| !wanted.contains(*k)).count();
+    let extra = live.tasks.len().saturating_sub(present);
     if extra > 0 {
         notes.push(format!(
             "job {} has {extra} live task(s) that the recipe does not have; left alone",

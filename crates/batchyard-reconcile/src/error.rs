@@ -2,6 +2,8 @@
 
 use batchyard_batch::ClientError;
 
+use crate::observe::NodeFailure;
+
 /// Reading the live state failed. Expected when the endpoint is unreachable or refuses the
 /// credentials; every request was already retried by the client.
 #[derive(Debug, thiserror::Error)]
@@ -76,12 +78,12 @@ pub enum ApplyError {
         message: String,
     },
     /// No node of a pool became usable (every node failed its start task or is unusable).
-    #[error("pool {pool}: no node is usable: {details}")]
+    #[error("pool {pool}: no node is usable\n{}", node_lines(failures))]
     NodesFailed {
         /// The pool.
         pool: String,
-        /// One line per failed node.
-        details: String,
+        /// The failed nodes, the first few with their start task's stderr.
+        failures: Vec<NodeFailure>,
     },
     /// Some tasks could not be added.
     #[error("job {job}: {failed} task(s) could not be added, e.g. {first}")]
@@ -107,4 +109,13 @@ pub enum ApplyError {
         /// The serde error.
         message: String,
     },
+}
+
+/// One failed node after another, each with its stderr lines.
+fn node_lines(failures: &[NodeFailure]) -> String {
+    failures
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -4,6 +4,8 @@ use batchyard_batch::models::{BatchJobCreateOptions, BatchTaskCreateOptions};
 use batchyard_compile::{Desired, DesiredPool};
 use batchyard_recipe::{Diagnostic, Loaded};
 
+use crate::observe::Scope;
+
 /// The desired state that [`crate::diff`] compares with the live one.
 ///
 /// Tasks are held in memory (a few hundred bytes each): a plan needs every desired id to
@@ -74,6 +76,15 @@ impl Intent {
             pools: desired.pools.clone(),
             jobs,
         })
+    }
+
+    /// The recipe's name and the ids of its pools and jobs: what observing looks at.
+    pub fn scope(&self) -> Scope {
+        Scope {
+            recipe: self.recipe.clone(),
+            pools: self.pools.iter().map(|p| p.id.clone()).collect(),
+            jobs: self.jobs.iter().map(|j| j.id.clone()).collect(),
+        }
     }
 
     /// The pool with this id (Batch ids are case-insensitive).

@@ -27,6 +27,7 @@
 mod apply;
 mod compare;
 mod diff;
+mod drift;
 pub mod error;
 pub mod event;
 mod fields;
@@ -34,6 +35,7 @@ pub mod follow;
 pub mod intent;
 pub mod observe;
 pub mod plan;
+pub mod start_task;
 mod wait;
 
 pub use apply::{ApplyOptions, ApplyReport, apply};
@@ -44,8 +46,11 @@ pub use follow::{
     FailedTask, FollowOptions, JobSummary, RunSummary, follow, stderr_tail, summarize,
 };
 pub use intent::{Intent, JobIntent};
-pub use observe::{NodeFailure, NodeSummary, Observed, ObservedJob, ObservedPool, observe};
+pub use observe::{
+    NodeFailure, NodeSummary, Observed, ObservedJob, ObservedPool, Scope, observe, observe_scope,
+};
 pub use plan::{Action, Change, FieldChange, Plan, Resource};
+pub use start_task::{Redactions, add_start_task_stderr};
 pub use wait::PoolWait;
 
 /// The value comparison, exposed for property tests; not a stable API.

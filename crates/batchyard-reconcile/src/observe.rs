@@ -1,10 +1,11 @@
 //! Reading the live state of the resources a recipe is about.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use batchyard_batch::models::{BatchJob, BatchNode, BatchPool, BatchTask, BatchTaskState};
 use batchyard_batch::{BatchClient, ClientError, ListOptions};
-use batchyard_compile::METADATA_RECIPE;
+use batchyard_compile::{Desired, METADATA_RECIPE};
 use futures::{StreamExt as _, TryStreamExt as _};
 
 use crate::error::ObserveError;
@@ -89,6 +90,40 @@ pub struct NodeFailure {
     pub state: String,
     /// What the service says: start task exit code and failure, node errors.
     pub detail: String,
+    /// The start task's exit code, when it ran to an end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The last lines of the start task's stderr, redacted (or a note saying why there are
+    /// none); read only where asked for, see [`crate::start_task`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_task_stderr: Option<String>,
+}
+
+impl NodeFailure {
+    /// The start task's stderr as lines to print under the node: a heading and each line
+    /// after `| `, or one line with the note saying why there is none.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        let Some(stderr) = &self.start_task_stderr else {
+            return Vec::new();
+        };
+        if stderr.starts_with('(') && !stderr.contains('\n') {
+            return vec![format!("start task stderr: {stderr}")];
+        }
+        std::iter::once("start task stderr (last lines):".to_owned())
+            .chain(stderr.lines().map(|l| format!("| {l}")))
+            .collect()
+    }
+}
+
+impl std::fmt::Display for NodeFailure {
+    /// `node ID (STATE): DETAIL`, then the stderr lines, indented.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "node {} ({}): {}", self.node_id, self.state, self.detail)?;
+        for line in self.stderr_lines() {
+            write!(f, "\n  {line}")?;
+        }
+        Ok(())
+    }
 }
 
 /// A live job and the tasks in it.
@@ -116,42 +151,110 @@ pub struct LiveTask {
 /// The fields listed for each task: enough for ids, states and drift, no more.
 pub const TASK_SELECT: &str = "id,state,commandLine,environmentSettings";
 
+/// Tasks per page: the service's maximum, so a large job is read in the fewest requests.
+const TASK_PAGE: u32 = 1000;
+
+/// What observing looks at: the recipe's name and the ids of its pools and jobs. Known as
+/// soon as the recipe compiles, before its tasks are expanded, so the listing (which for
+/// a large job takes as long as the expansion) can run while they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// The recipe's name: the value of the `batchyard.recipe` ownership metadata.
+    pub recipe: String,
+    /// Pool ids, in recipe order.
+    pub pools: Vec<String>,
+    /// Job ids, in recipe order.
+    pub jobs: Vec<String>,
+}
+
+impl Scope {
+    /// The scope of a compiled recipe.
+    pub fn of(desired: &Desired) -> Self {
+        Self {
+            recipe: desired.recipe.clone(),
+            pools: desired.pools.iter().map(|p| p.id.clone()).collect(),
+            jobs: desired.jobs.iter().map(|j| j.id.clone()).collect(),
+        }
+    }
+
+    /// Whether the recipe has this pool (Batch ids are case-insensitive).
+    pub fn has_pool(&self, id: &str) -> bool {
+        self.pools.iter().any(|p| p.eq_ignore_ascii_case(id))
+    }
+
+    /// Whether the recipe has this job.
+    pub fn has_job(&self, id: &str) -> bool {
+        self.jobs.iter().any(|j| j.eq_ignore_ascii_case(id))
+    }
+}
+
 /// Reads the live state of everything `intent` is about. Read-only and safe to repeat.
 pub async fn observe(client: &BatchClient, intent: &Intent) -> Result<Observed, ObserveError> {
-    let mut observed = Observed::default();
+    observe_scope(client, &intent.scope()).await
+}
+
+/// Reads the live state of the pools and jobs in `scope`. Pools and jobs are read at the
+/// same time, and so are the task lists of different jobs.
+pub async fn observe_scope(client: &BatchClient, scope: &Scope) -> Result<Observed, ObserveError> {
+    let ((pools, owned_pools), (jobs, owned_jobs)) =
+        futures::try_join!(observe_pools(client, scope), observe_jobs(client, scope))?;
+    Ok(Observed {
+        pools,
+        jobs,
+        owned_pools,
+        owned_jobs,
+    })
+}
+
+/// The recipe's pools with their nodes, and every pool it owns with its node count.
+async fn observe_pools(
+    client: &BatchClient,
+    scope: &Scope,
+) -> Result<(BTreeMap<String, ObservedPool>, Vec<(String, u32)>), ObserveError> {
     let pools: Vec<BatchPool> = client
         .list_pools(&ListOptions::default())
         .try_collect()
         .await
         .map_err(|source| client_error("the pools", source))?;
+    let mut owned = Vec::new();
+    let mut wanted = Vec::new();
     for pool in pools {
         let Some(id) = pool.id.clone() else { continue };
-        if owner(pool.metadata.as_deref()) == Some(intent.recipe.as_str()) {
+        if owner(pool.metadata.as_deref()) == Some(scope.recipe.as_str()) {
             let nodes = pool.current_dedicated_nodes.unwrap_or(0)
                 + pool.current_low_priority_nodes.unwrap_or(0);
-            observed
-                .owned_pools
-                .push((id.clone(), u32::try_from(nodes).unwrap_or(0)));
+            owned.push((id.clone(), u32::try_from(nodes).unwrap_or(0)));
         }
-        if intent.pool(&id).is_some() {
-            let nodes = node_summary(client, &id).await?;
-            observed
-                .pools
-                .insert(id.to_ascii_lowercase(), ObservedPool { pool, nodes });
+        if scope.has_pool(&id) {
+            wanted.push((id, pool));
         }
     }
+    let observed = futures::future::try_join_all(wanted.into_iter().map(|(id, pool)| async move {
+        let nodes = node_summary(client, &id).await?;
+        Ok::<_, ObserveError>((id.to_ascii_lowercase(), ObservedPool { pool, nodes }))
+    }))
+    .await?;
+    Ok((observed.into_iter().collect(), owned))
+}
+
+/// The recipe's jobs with their tasks, and the ids of every job it owns.
+async fn observe_jobs(
+    client: &BatchClient,
+    scope: &Scope,
+) -> Result<(BTreeMap<String, ObservedJob>, Vec<String>), ObserveError> {
     let jobs: Vec<BatchJob> = client
         .list_jobs(&ListOptions::default())
         .try_collect()
         .await
         .map_err(|source| client_error("the jobs", source))?;
+    let mut owned = Vec::new();
     let mut wanted = Vec::new();
     for job in jobs {
         let Some(id) = job.id.clone() else { continue };
-        if owner(job.metadata.as_deref()) == Some(intent.recipe.as_str()) {
-            observed.owned_jobs.push(id.clone());
+        if owner(job.metadata.as_deref()) == Some(scope.recipe.as_str()) {
+            owned.push(id.clone());
         }
-        if intent.job(&id).is_some() {
+        if scope.has_job(&id) {
             wanted.push((id, job));
         }
     }
@@ -164,21 +267,22 @@ pub async fn observe(client: &BatchClient, intent: &Intent) -> Result<Observed, 
         .buffer_unordered(4)
         .collect()
         .await;
+    let mut observed = BTreeMap::new();
     for item in listed {
         let (id, job) = item?;
-        observed.jobs.insert(id, job);
+        observed.insert(id, job);
     }
-    Ok(observed)
+    Ok((observed, owned))
 }
 
-/// The tasks of a job, with only [`TASK_SELECT`] fields.
+/// The tasks of a job, with only [`TASK_SELECT`] fields, keyed by [`task_key`].
 pub async fn live_tasks(
     client: &BatchClient,
     job_id: &str,
 ) -> Result<HashMap<String, LiveTask>, ObserveError> {
     let options = ListOptions {
         select: Some(TASK_SELECT.to_owned()),
-        max_results: Some(1000),
+        max_results: Some(TASK_PAGE),
         ..ListOptions::default()
     };
     let mut stream = client.list_tasks(job_id, &options);
@@ -186,16 +290,18 @@ pub async fn live_tasks(
     while let Some(task) = stream.next().await {
         let task: BatchTask =
             task.map_err(|source| client_error(&format!("the tasks of job {job_id}"), source))?;
-        let Some(id) = task.id.clone() else { continue };
+        let Some(id) = task.id else { continue };
         let mut env: Vec<(String, String)> = task
             .environment_settings
             .unwrap_or_default()
             .into_iter()
             .map(|e| (e.name, e.value.unwrap_or_default()))
             .collect();
-        env.sort();
+        if env.len() > 1 {
+            env.sort_unstable();
+        }
         tasks.insert(
-            id.to_ascii_lowercase(),
+            task_key(&id).into_owned(),
             LiveTask {
                 id,
                 state: task.state,
@@ -205,6 +311,17 @@ pub async fn live_tasks(
         );
     }
     Ok(tasks)
+}
+
+/// The key of a task id in [`ObservedJob::tasks`]: lowercase, as Batch compares ids.
+/// Borrowed when the id has no uppercase letter, the common case, so looking up a large
+/// job's ids allocates nothing.
+pub fn task_key(id: &str) -> Cow<'_, str> {
+    if id.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(id.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(id)
+    }
 }
 
 /// Nodes of a pool by state, with failures explained.
@@ -234,6 +351,8 @@ pub async fn node_summary(
                 node_id: node.id.clone().unwrap_or_default(),
                 state,
                 detail: node_failure_detail(&node),
+                exit_code: node.start_task_info.as_ref().and_then(|i| i.exit_code),
+                start_task_stderr: None,
             });
         }
     }

@@ -1,6 +1,6 @@
 //! Waiting for pools and jobs to reach a state, with a timeout and polling that backs off.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -10,7 +10,8 @@ use tokio::time::Instant;
 
 use crate::error::ApplyError;
 use crate::event::{Event, EventSink};
-use crate::observe::node_summary;
+use crate::observe::{NodeFailure, node_summary};
+use crate::start_task::{NODES_WITH_STDERR, Redactions, add_start_task_stderr};
 
 /// How long waits may take and how often they poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,16 +82,19 @@ pub(crate) async fn pool_steady(
 }
 
 /// Waits until the pool is steady at its target and every node has settled (start task
-/// done); reports failed nodes as events. Fails on a resize error, or when no node is
-/// usable.
+/// done); reports failed nodes as events, the first few with their start task's stderr.
+/// Fails on a resize error, or when no node is usable.
 pub(crate) async fn pool_ready(
     client: &BatchClient,
     pool_id: &str,
     wait: &PoolWait,
+    redactions: &Redactions,
     events: EventSink<'_>,
 ) -> Result<(), ApplyError> {
     let what = format!("pool {pool_id} (nodes to become ready)");
-    let reported: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
+    // Failed nodes already reported, with what was read about them; the lock is never
+    // held across a request.
+    let reported: Mutex<HashMap<String, NodeFailure>> = Mutex::new(HashMap::new());
     poll(wait, &what, || {
         let what = what.clone();
         let reported = &reported;
@@ -102,7 +106,7 @@ pub(crate) async fn pool_ready(
             let steady = pool.allocation_state == Some(AllocationState::Steady);
             let target = pool.target_dedicated_nodes.unwrap_or(0)
                 + pool.target_low_priority_nodes.unwrap_or(0);
-            let nodes = node_summary(client, pool_id).await?;
+            let mut nodes = node_summary(client, pool_id).await?;
             events(Event::PoolProgress {
                 pool: pool_id.to_owned(),
                 allocation_state: pool
@@ -112,16 +116,35 @@ pub(crate) async fn pool_ready(
                 usable: nodes.usable(),
                 target: u32::try_from(target).unwrap_or(0),
             });
-            for failure in &nodes.failures {
-                let new = reported
-                    .lock()
-                    .map(|mut seen| seen.insert(failure.node_id.clone()))
-                    .unwrap_or(true);
-                if new {
+            let (mut new, stderr_read): (Vec<NodeFailure>, usize) = {
+                let seen = reported.lock().map_err(|_| poisoned(&what))?;
+                let new = nodes
+                    .failures
+                    .iter()
+                    .filter(|f| !seen.contains_key(&f.node_id))
+                    .cloned()
+                    .collect();
+                let read = seen
+                    .values()
+                    .filter(|f| f.start_task_stderr.is_some())
+                    .count();
+                (new, read)
+            };
+            let budget = NODES_WITH_STDERR.saturating_sub(stderr_read);
+            add_start_task_stderr(client, pool_id, &mut new, redactions, budget).await;
+            {
+                let mut seen = reported.lock().map_err(|_| poisoned(&what))?;
+                for failure in new {
                     events(Event::NodeFailed {
                         pool: pool_id.to_owned(),
                         failure: failure.clone(),
                     });
+                    seen.insert(failure.node_id.clone(), failure);
+                }
+                for failure in &mut nodes.failures {
+                    if let Some(known) = seen.get(&failure.node_id) {
+                        failure.start_task_stderr = known.start_task_stderr.clone();
+                    }
                 }
             }
             if !steady {
@@ -140,21 +163,22 @@ pub(crate) async fn pool_ready(
                 return Ok(None);
             }
             if nodes.total() > 0 && nodes.usable() == 0 {
-                let details = nodes
-                    .failures
-                    .iter()
-                    .map(|f| format!("{} ({}): {}", f.node_id, f.state, f.detail))
-                    .collect::<Vec<_>>()
-                    .join("; ");
                 return Err(ApplyError::NodesFailed {
                     pool: pool_id.to_owned(),
-                    details,
+                    failures: nodes.failures,
                 });
             }
             Ok(Some(()))
         }
     })
     .await
+}
+
+fn poisoned(what: &str) -> ApplyError {
+    ApplyError::Payload {
+        action: what.to_owned(),
+        message: "a thread panicked while waiting".into(),
+    }
 }
 
 /// Waits until the pool is steady with no nodes.

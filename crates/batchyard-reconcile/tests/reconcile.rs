@@ -121,3 +121,68 @@ async fn a_pool_made_outside_batchyard_is_a_conflict() {
     assert!(env.client.get_job("work").await.unwrap_err().is_not_found());
     env.emulator.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn drifted_tasks_are_named_by_field_and_extra_live_tasks_are_noted() {
+    let env = emulator().await;
+    let first = intent(&recipe(0, "Standard_D2s_v5", 3));
+    plan_and_apply(&env.client, &first, &options()).await;
+    // A task the recipe does not have, with an id in another case than the recipe's.
+    let extra = batchyard_batch::models::BatchTaskCreateOptions {
+        id: "Extra-1".into(),
+        command_line: "/bin/true".into(),
+        ..Default::default()
+    };
+    env.client.create_task("work", &extra).await.unwrap();
+
+    // Same ids, another command: every task drifted, by its command only.
+    let changed = intent(
+        &recipe(0, "Standard_D2s_v5", 3).replace("'echo {{ index }}'", "'echo again {{ index }}'"),
+    );
+    let plan = plan_of(&env, &changed).await;
+    assert_eq!(kinds(&plan), ["other"]);
+    match &plan.actions[0].change {
+        Change::RecreateTasks {
+            count,
+            sample,
+            fields,
+            ..
+        } => {
+            assert_eq!(*count, 3);
+            assert_eq!(sample, &["t-0", "t-1", "t-2"]);
+            assert_eq!(fields, &["command"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        plan.notes,
+        ["job work has 1 live task(s) that the recipe does not have; left alone"]
+    );
+    let mut allow = options();
+    allow.allow_replace = true;
+    batchyard_reconcile::apply(&env.client, &changed, &plan, &allow, &quiet)
+        .await
+        .unwrap();
+    let after = plan_of(&env, &changed).await;
+    assert!(after.actions.is_empty(), "{after:#?}");
+    let task = env.client.get_task("work", "t-1").await.unwrap();
+    assert_eq!(
+        task.command_line.as_deref(),
+        Some("/bin/sh -c 'echo again 1'")
+    );
+
+    // Only the task environment changes: drifted by env, not by command.
+    let with_env = intent(&recipe(0, "Standard_D2s_v5", 3).replace(
+        "'echo {{ index }}'",
+        "'echo again {{ index }}'\n        env: { SEED: \"{{ index }}\" }",
+    ));
+    let plan = plan_of(&env, &with_env).await;
+    match &plan.actions[0].change {
+        Change::RecreateTasks { count, fields, .. } => {
+            assert_eq!(*count, 3);
+            assert_eq!(fields, &["env"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    env.emulator.shutdown().await.unwrap();
+}

@@ -5,6 +5,7 @@ mod commands;
 mod exit;
 mod input;
 mod output;
+mod prepared;
 mod progress;
 mod recipe;
 mod runtime;

@@ -65,10 +65,16 @@ impl Progress {
                     &text,
                 );
             }
-            Event::NodeFailed { pool, failure } => self.println(&format!(
-                "! pool {pool}: node {} is {}: {}",
-                failure.node_id, failure.state, failure.detail
-            )),
+            Event::NodeFailed { pool, failure } => {
+                let mut text = format!(
+                    "! pool {pool}: node {} is {}: {}",
+                    failure.node_id, failure.state, failure.detail
+                );
+                for line in failure.stderr_lines() {
+                    text.push_str(&format!("\n    {line}"));
+                }
+                self.println(&text);
+            }
             Event::TasksAdded { job, done, total } => {
                 let text = format!("job {job}: {done}/{total} tasks added");
                 self.bar(&mut state, &format!("add {job}"), total, done, &text);

@@ -10,21 +10,14 @@ use miette::miette;
 use crate::cli::VarArgs;
 use crate::{input, output};
 
-/// A loaded, compiled and expanded recipe.
-pub struct Compiled {
-    /// Pools, jobs and every task.
-    pub intent: Intent,
-}
-
-/// Loads, checks, compiles and expands `path`. Problems are printed with their spans;
-/// the error only says that there were some.
-pub fn compile(path: &Path, vars: &VarArgs) -> miette::Result<Compiled> {
-    let (mut loaded, desired) = load_and_compile(path, vars)?;
-    let intent = match Intent::from_compiled(&loaded, &desired) {
-        Ok(intent) => intent,
-        Err(diagnostics) => return Err(report(&mut loaded, path, diagnostics)),
-    };
-    Ok(Compiled { intent })
+/// Expands every task of a compiled recipe; problems in the task templates are printed
+/// with their spans.
+pub fn expand(
+    loaded: &mut Loaded,
+    desired: &batchyard_compile::Desired,
+    path: &Path,
+) -> miette::Result<Intent> {
+    Intent::from_compiled(loaded, desired).map_err(|diagnostics| report(loaded, path, diagnostics))
 }
 
 /// Prints the problems with their spans; the error only says that there were some.

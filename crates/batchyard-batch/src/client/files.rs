@@ -1,4 +1,4 @@
-//! Task files: list, read (whole or a byte range via `ocp-range`), properties.
+//! Task and node files: list, read (whole or a byte range via `ocp-range`), properties.
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -95,4 +95,47 @@ impl BatchClient {
         let reply = self.execute(self.call(Method::HEAD, url)).await?;
         Ok(FileProperties::from_headers(&reply.headers))
     }
+
+    /// `GET /pools/{pool}/nodes/{node}/files/{path}`: a file of the node, by its path from
+    /// the node's root (e.g. `startup/stderr.txt`, the start task's stderr). `range` as for
+    /// [`BatchClient::get_task_file`].
+    pub async fn get_node_file(
+        &self,
+        pool_id: &str,
+        node_id: &str,
+        file_path: &str,
+        range: Option<(u64, Option<u64>)>,
+    ) -> Result<Bytes, ClientError> {
+        let url = self.url(&node_file_segments(pool_id, node_id, file_path), &[])?;
+        let mut call = self.call(Method::GET, url);
+        if let Some((start, end)) = range {
+            let end = end.map(|e| e.to_string()).unwrap_or_default();
+            call = call.header(
+                HeaderName::from_static("ocp-range"),
+                format!("bytes={start}-{end}"),
+            );
+        }
+        Ok(self.execute(call).await?.body)
+    }
+
+    /// `HEAD /pools/{pool}/nodes/{node}/files/{path}`.
+    pub async fn get_node_file_properties(
+        &self,
+        pool_id: &str,
+        node_id: &str,
+        file_path: &str,
+    ) -> Result<FileProperties, ClientError> {
+        let url = self.url(&node_file_segments(pool_id, node_id, file_path), &[])?;
+        let reply = self.execute(self.call(Method::HEAD, url)).await?;
+        Ok(FileProperties::from_headers(&reply.headers))
+    }
+}
+
+/// The URL path of a node file: each directory of `file_path` is its own segment, so
+/// `startup/stderr.txt` reads as the service documents it (a `/` inside one segment would
+/// be sent as `%2F`).
+fn node_file_segments<'a>(pool_id: &'a str, node_id: &'a str, file_path: &'a str) -> Vec<&'a str> {
+    let mut segments = vec!["pools", pool_id, "nodes", node_id, "files"];
+    segments.extend(file_path.split('/').filter(|s| !s.is_empty()));
+    segments
 }

@@ -2,32 +2,24 @@
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
-use batchyard_reconcile::{ApplyOptions, Intent, Mode, Plan, PoolWait};
+use batchyard_reconcile::{ApplyOptions, Mode, Plan, PoolWait};
 use miette::miette;
 
 use crate::cli::{ApplyArgs, ChangeArgs};
 use crate::commands::plan;
 use crate::exit::Exit;
+use crate::prepared::{self, Prepared};
 use crate::progress::Progress;
-use crate::target::Target;
-use crate::{recipe, runtime, target};
+use crate::runtime;
 
 /// Plans, asks when it must, applies.
 pub fn run(args: &ApplyArgs) -> miette::Result<Exit> {
     runtime::block_on(async {
-        let compiled = recipe::compile(&args.file, &args.vars)?;
-        let target = target::connect(&args.target, Some(&args.file)).await?;
+        let prepared = prepared::prepare(&args.file, &args.vars, &args.target).await?;
         let progress = Progress::new();
-        let result = plan_and_apply(
-            &target,
-            &compiled.intent,
-            Mode::Apply,
-            &args.change,
-            &progress,
-        )
-        .await;
+        let result = plan_and_apply(&prepared, Mode::Apply, &args.change, &progress).await;
         progress.finish();
-        target.close().await;
+        prepared.target.close().await;
         result.map(|_| Exit::Success)
     })
 }
@@ -36,13 +28,17 @@ pub fn run(args: &ApplyArgs) -> miette::Result<Exit> {
 /// replacements without `--allow-replace`, and on destructive actions without `--yes`
 /// when there is no terminal to ask on.
 pub async fn plan_and_apply(
-    target: &Target,
-    intent: &Intent,
+    prepared: &Prepared,
     mode: Mode,
     change: &ChangeArgs,
     progress: &Progress,
 ) -> miette::Result<Plan> {
-    let plan = plan::make(target, intent, mode).await?;
+    let Prepared {
+        target,
+        intent,
+        observed,
+    } = prepared;
+    let plan = batchyard_reconcile::diff(intent, observed, mode);
     plan::print_human(&target.info, &plan);
     if !plan.has_changes() {
         return Ok(plan);

@@ -5,24 +5,23 @@ use batchyard_reconcile::Mode;
 use crate::cli::{ChangeArgs, DestroyArgs};
 use crate::commands::apply::plan_and_apply;
 use crate::exit::Exit;
+use crate::prepared;
 use crate::progress::Progress;
-use crate::{recipe, runtime, target};
+use crate::runtime;
 
 /// Plans the deletions, asks (or needs `--yes`), deletes.
 pub fn run(args: &DestroyArgs) -> miette::Result<Exit> {
     runtime::block_on(async {
-        let compiled = recipe::compile(&args.file, &args.vars)?;
-        let target = target::connect(&args.target, Some(&args.file)).await?;
+        let prepared = prepared::prepare(&args.file, &args.vars, &args.target).await?;
         let progress = Progress::new();
         let change = ChangeArgs {
             yes: args.yes,
             allow_replace: false,
             pool_timeout: "30m".into(),
         };
-        let result =
-            plan_and_apply(&target, &compiled.intent, Mode::Destroy, &change, &progress).await;
+        let result = plan_and_apply(&prepared, Mode::Destroy, &change, &progress).await;
         progress.finish();
-        target.close().await;
+        prepared.target.close().await;
         result.map(|_| Exit::Success)
     })
 }

@@ -1,23 +1,26 @@
 //! `batchyard plan`: what apply would change, and why.
 
-use batchyard_reconcile::{Intent, Mode, Plan};
+use batchyard_reconcile::{Mode, Plan};
 use serde_json::{Value, json};
 
 use crate::cli::{Output, PlanArgs};
 use crate::exit::Exit;
 use crate::output::{Color, paint, stdout_color};
-use crate::target::{Target, TargetInfo};
-use crate::{recipe, runtime, target};
+use crate::prepared::{self, Prepared};
+use crate::runtime;
+use crate::target::TargetInfo;
 
 /// Prints the plan; exit status per `--detailed-exitcode`.
 pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
     runtime::block_on(async {
-        let compiled = recipe::compile(&args.file, &args.vars)?;
-        let target = target::connect(&args.target, Some(&args.file)).await?;
-        let plan = make(&target, &compiled.intent, Mode::Apply).await;
+        let Prepared {
+            target,
+            intent,
+            observed,
+        } = prepared::prepare(&args.file, &args.vars, &args.target).await?;
+        let plan = batchyard_reconcile::diff(&intent, &observed, Mode::Apply);
         let info = target.info.clone();
         target.close().await;
-        let plan = plan?;
         match args.output {
             Output::Human => print_human(&info, &plan),
             Output::Json => println!("{}", to_json_text(&info, &plan)),
@@ -31,14 +34,6 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
             Exit::Success
         })
     })
-}
-
-/// Observes the target and diffs.
-pub async fn make(target: &Target, intent: &Intent, mode: Mode) -> miette::Result<Plan> {
-    let observed = batchyard_reconcile::observe(&target.client, intent)
-        .await
-        .map_err(|e| miette::miette!("{e}"))?;
-    Ok(batchyard_reconcile::diff(intent, &observed, mode))
 }
 
 /// The documented `--output json` shape (see docs/cli.md).

@@ -7,30 +7,23 @@ use crate::cli::{Output, RunArgs};
 use crate::commands::apply::plan_and_apply;
 use crate::exit::Exit;
 use crate::output::{Color, paint, stdout_color};
+use crate::prepared;
 use crate::progress::Progress;
-use crate::{recipe, runtime, target};
+use crate::runtime;
 
 /// Exit 1 when any task failed or never ran.
 pub fn run(args: &RunArgs) -> miette::Result<Exit> {
     runtime::block_on(async {
-        let compiled = recipe::compile(&args.file, &args.vars)?;
         let timeout = args
             .timeout
             .as_deref()
             .map(runtime::parse_duration)
             .transpose()?;
-        let target = target::connect(&args.target, Some(&args.file)).await?;
+        let prepared = prepared::prepare(&args.file, &args.vars, &args.target).await?;
         let progress = Progress::new();
         let result = async {
-            plan_and_apply(
-                &target,
-                &compiled.intent,
-                Mode::Apply,
-                &args.change,
-                &progress,
-            )
-            .await?;
-            let jobs: Vec<(String, u64)> = compiled
+            plan_and_apply(&prepared, Mode::Apply, &args.change, &progress).await?;
+            let jobs: Vec<(String, u64)> = prepared
                 .intent
                 .jobs
                 .iter()
@@ -41,13 +34,13 @@ pub fn run(args: &RunArgs) -> miette::Result<Exit> {
                 ..FollowOptions::default()
             };
             let sink = |event| progress.event(event);
-            batchyard_reconcile::follow(&target.client, &jobs, &options, &sink)
+            batchyard_reconcile::follow(&prepared.target.client, &jobs, &options, &sink)
                 .await
                 .map_err(|e| miette!("{e}"))
         }
         .await;
         progress.finish();
-        target.close().await;
+        prepared.target.close().await;
         let summary = result?;
         match args.output {
             Output::Human => print_summary(&summary),

@@ -2,8 +2,8 @@
 
 use batchyard_batch::models::{BatchJob, BatchPool};
 use batchyard_batch::{BatchClient, ListOptions};
-use batchyard_reconcile::NodeSummary;
 use batchyard_reconcile::observe::{node_summary, owner};
+use batchyard_reconcile::{NodeSummary, Redactions, Scope, add_start_task_stderr, start_task};
 use futures::TryStreamExt as _;
 use miette::miette;
 use serde::Serialize;
@@ -45,12 +45,19 @@ struct Status {
 /// Shows the recipe's resources (or all, without a recipe).
 pub fn run(args: &StatusArgs) -> miette::Result<Exit> {
     runtime::block_on(async {
-        let wanted = match &args.file {
-            Some(file) => Some(recipe::compile(file, &args.vars)?.intent),
-            None => None,
+        // Only the ids and the secrets are needed: the tasks are not expanded.
+        let (wanted, redactions) = match &args.file {
+            Some(file) => {
+                let desired = recipe::load_and_compile(file, &args.vars)?.1;
+                (
+                    Some(Scope::of(&desired)),
+                    Redactions::of_pools(&desired.pools),
+                )
+            }
+            None => (None, Redactions::of_pools(&[])),
         };
         let target = target::connect(&args.target, args.file.as_deref()).await?;
-        let result = collect(&target.client, wanted.as_ref()).await;
+        let result = collect(&target.client, wanted.as_ref(), &redactions).await;
         let info = target.info.clone();
         target.close().await;
         let (pools, jobs) = result?;
@@ -72,7 +79,8 @@ pub fn run(args: &StatusArgs) -> miette::Result<Exit> {
 
 async fn collect(
     client: &BatchClient,
-    wanted: Option<&batchyard_reconcile::Intent>,
+    wanted: Option<&Scope>,
+    redactions: &Redactions,
 ) -> miette::Result<(Vec<PoolStatus>, Vec<JobStatus>)> {
     let err = |e: batchyard_batch::ClientError| miette!("{e}");
     let pools: Vec<BatchPool> = client
@@ -83,12 +91,20 @@ async fn collect(
     let mut pool_status = Vec::new();
     for pool in pools {
         let id = pool.id.clone().unwrap_or_default();
-        if wanted.is_some_and(|w| w.pool(&id).is_none()) {
+        if wanted.is_some_and(|w| !w.has_pool(&id)) {
             continue;
         }
-        let nodes = node_summary(client, &id)
+        let mut nodes = node_summary(client, &id)
             .await
             .map_err(|e| miette!("{e}"))?;
+        add_start_task_stderr(
+            client,
+            &id,
+            &mut nodes.failures,
+            redactions,
+            start_task::NODES_WITH_STDERR,
+        )
+        .await;
         pool_status.push(PoolStatus {
             recipe: owner(pool.metadata.as_deref()).map(str::to_owned),
             state: pool
@@ -116,7 +132,7 @@ async fn collect(
     let mut job_status = Vec::new();
     for job in jobs {
         let id = job.id.clone().unwrap_or_default();
-        if wanted.is_some_and(|w| w.job(&id).is_none()) {
+        if wanted.is_some_and(|w| !w.has_job(&id)) {
             continue;
         }
         let counts = client
@@ -171,6 +187,9 @@ fn print_human(status: &Status) {
         );
         for f in &p.nodes.failures {
             println!("  ! node {} {}: {}", f.node_id, f.state, f.detail);
+            for line in f.stderr_lines() {
+                println!("    {line}");
+            }
         }
     }
     if status.jobs.is_empty() {
