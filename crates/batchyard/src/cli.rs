@@ -323,6 +323,11 @@ pub struct ServeArgs {
     /// Node boot time in milliseconds.
     #[arg(long, default_value_t = 100)]
     pub boot_delay_ms: u64,
+    /// Run autoscale FACTOR times faster than the service: the 30 s sampling period,
+    /// evaluation intervals and formulas' look-back windows all shrink by it (300 turns a
+    /// 5-minute interval into 1 s). `time()` in formulas stays the wall clock.
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR", value_parser = parse_time_scale)]
+    pub autoscale_time_scale: f64,
     /// Seed of the injected faults (the same seed and request order give the same faults).
     #[arg(long, default_value_t = 0)]
     pub fault_seed: u64,
@@ -398,4 +403,19 @@ pub struct InitArgs {
     /// Overwrite an existing file.
     #[arg(long)]
     pub force: bool,
+}
+
+/// An autoscale time scale: a finite factor from 1 (the service's pace) to 100,000.
+fn parse_time_scale(text: &str) -> Result<f64, String> {
+    let factor: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if factor.is_finite() && (1.0..=100_000.0).contains(&factor) {
+        Ok(factor)
+    } else {
+        Err(format!(
+            "{text} is out of range: use a factor from 1 (the service's pace) to 100000"
+        ))
+    }
 }

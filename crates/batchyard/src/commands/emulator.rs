@@ -16,6 +16,7 @@ pub fn run(command: EmulatorCommand) -> miette::Result<Exit> {
     let mut config = EmulatorConfig::new(&args.state);
     config.bind = SocketAddr::new(args.bind, args.port);
     config.boot_delay = Duration::from_millis(args.boot_delay_ms);
+    config.autoscale_time_scale = args.autoscale_time_scale;
     config.account = args
         .account
         .zip(args.key)
