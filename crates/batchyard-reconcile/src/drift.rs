@@ -82,7 +82,6 @@ mod tests {
         env.sort();
         LiveTask {
             id: "t".into(),
-            state: None,
             command_line: command.map(str::to_owned),
             env,
         }

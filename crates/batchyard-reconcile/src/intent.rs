@@ -2,6 +2,7 @@
 
 use batchyard_batch::models::{BatchJobCreateOptions, BatchTaskCreateOptions};
 use batchyard_compile::{Desired, DesiredPool};
+use batchyard_recipe::model::TaskSpec;
 use batchyard_recipe::{Diagnostic, Loaded};
 
 use crate::observe::Scope;
@@ -53,7 +54,9 @@ impl Intent {
         let mut problems = Vec::new();
         let mut jobs = Vec::new();
         for job in &desired.jobs {
-            let mut tasks = Vec::new();
+            // Sized up front: the payloads are large, and growing a vector of 100,000 of
+            // them by doubling copies each several times.
+            let mut tasks = Vec::with_capacity(task_count(loaded, job.index));
             for task in batchyard_compile::tasks(loaded, desired, job) {
                 match task {
                     Ok(task) => tasks.push(task),
@@ -96,4 +99,27 @@ impl Intent {
     pub fn job(&self, id: &str) -> Option<&JobIntent> {
         self.jobs.iter().find(|j| j.id.eq_ignore_ascii_case(id))
     }
+}
+
+/// How many tasks a job's specs make, as far as it is known without expanding them (a
+/// factory reading a file is counted as none); capped, since it only sizes a vector.
+fn task_count(loaded: &Loaded, job: usize) -> usize {
+    const CAP: u64 = 1 << 24;
+    let Some(specs) = loaded
+        .recipe
+        .as_ref()
+        .and_then(|r| r.jobs.get(job))
+        .map(|j| j.tasks.as_slice())
+    else {
+        return 0;
+    };
+    let count = specs
+        .iter()
+        .map(|spec| match spec {
+            TaskSpec::Single(_) => 1,
+            TaskSpec::Factory(f) => batchyard_compile::factory::count(&f.factory).unwrap_or(0),
+        })
+        .fold(0u64, u64::saturating_add)
+        .min(CAP);
+    usize::try_from(count).unwrap_or(0)
 }

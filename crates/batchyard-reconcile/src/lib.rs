@@ -8,7 +8,9 @@
 //! Plan ──apply──▶ Events (progress) and an ApplyReport
 //! ```
 //!
-//! - [`observe`] reads only; it lists tasks with `$select`, so large jobs stay cheap.
+//! - [`observe`] reads only; it lists tasks with `$select`, 1,000 a page, so large jobs stay
+//!   cheap. It needs only the recipe's [`Scope`] (its name and ids), so callers can list
+//!   while the tasks are still being expanded ([`observe_scope`]).
 //! - [`diff`] is pure: it compares normalized values (server defaults filled in, case of
 //!   VM sizes and enum values, whitespace of autoscale formulas, order of lists the service
 //!   does not order), so a plan made right after a successful apply is empty.
@@ -47,7 +49,8 @@ pub use follow::{
 };
 pub use intent::{Intent, JobIntent};
 pub use observe::{
-    NodeFailure, NodeSummary, Observed, ObservedJob, ObservedPool, Scope, observe, observe_scope,
+    LiveTask, LiveTasks, NodeFailure, NodeSummary, Observed, ObservedJob, ObservedPool, Scope,
+    observe, observe_scope,
 };
 pub use plan::{Action, Change, FieldChange, Plan, Resource};
 pub use start_task::{Redactions, add_start_task_stderr};

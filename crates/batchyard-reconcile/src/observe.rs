@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use batchyard_batch::models::{BatchJob, BatchNode, BatchPool, BatchTask, BatchTaskState};
+use batchyard_batch::models::{BatchJob, BatchNode, BatchPool, BatchTask};
 use batchyard_batch::{BatchClient, ClientError, ListOptions};
 use batchyard_compile::{Desired, METADATA_RECIPE};
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -131,25 +131,27 @@ impl std::fmt::Display for NodeFailure {
 pub struct ObservedJob {
     /// The job as the service returns it.
     pub job: BatchJob,
-    /// Its tasks by lowercase id (only the fields the diff needs).
-    pub tasks: HashMap<String, LiveTask>,
+    /// Its tasks by [`task_key`] (only the fields the diff needs).
+    pub tasks: LiveTasks,
 }
+
+/// A job's live tasks by [`task_key`]. Hashed with foldhash: a plan looks up every
+/// desired id of a large job, and SipHash was a visible share of that.
+pub type LiveTasks = HashMap<String, LiveTask, foldhash::fast::RandomState>;
 
 /// The fields of a live task that the diff reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveTask {
     /// The id as the service spells it.
     pub id: String,
-    /// Its state.
-    pub state: Option<BatchTaskState>,
     /// Its command line.
     pub command_line: Option<String>,
     /// Its environment, as sorted `NAME=VALUE` pairs.
     pub env: Vec<(String, String)>,
 }
 
-/// The fields listed for each task: enough for ids, states and drift, no more.
-pub const TASK_SELECT: &str = "id,state,commandLine,environmentSettings";
+/// The fields listed for each task: the id and what drift is judged on, no more.
+pub const TASK_SELECT: &str = "id,commandLine,environmentSettings";
 
 /// Tasks per page: the service's maximum, so a large job is read in the fewest requests.
 const TASK_PAGE: u32 = 1000;
@@ -276,17 +278,14 @@ async fn observe_jobs(
 }
 
 /// The tasks of a job, with only [`TASK_SELECT`] fields, keyed by [`task_key`].
-pub async fn live_tasks(
-    client: &BatchClient,
-    job_id: &str,
-) -> Result<HashMap<String, LiveTask>, ObserveError> {
+pub async fn live_tasks(client: &BatchClient, job_id: &str) -> Result<LiveTasks, ObserveError> {
     let options = ListOptions {
         select: Some(TASK_SELECT.to_owned()),
         max_results: Some(TASK_PAGE),
         ..ListOptions::default()
     };
     let mut stream = client.list_tasks(job_id, &options);
-    let mut tasks = HashMap::new();
+    let mut tasks = LiveTasks::default();
     while let Some(task) = stream.next().await {
         let task: BatchTask =
             task.map_err(|source| client_error(&format!("the tasks of job {job_id}"), source))?;
@@ -304,7 +303,6 @@ pub async fn live_tasks(
             task_key(&id).into_owned(),
             LiveTask {
                 id,
-                state: task.state,
                 command_line: task.command_line,
                 env,
             },
