@@ -20,8 +20,20 @@ pub enum IdError {
     BadChar { id: String, ch: char },
 }
 
+/// Whether `id` is a valid Batch id, in one pass over its bytes.
+pub fn is_valid_id(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Checks an id against Batch's rules: 1 to 64 ASCII letters, digits, hyphens, underscores.
 pub fn check_id(id: &str) -> Result<(), IdError> {
+    if is_valid_id(id.as_bytes()) {
+        return Ok(());
+    }
     if id.is_empty() {
         return Err(IdError::Empty);
     }
@@ -55,7 +67,7 @@ pub fn check_id(id: &str) -> Result<(), IdError> {
 pub struct SeenIds {
     hashes: HashSet<u64, BuildHasherDefault<IdentityHasher>>,
     /// The ids in lower case, once a hash was seen twice.
-    exact: Option<HashSet<Box<str>>>,
+    exact: Option<HashSet<Box<[u8]>>>,
 }
 
 /// Whether an id was seen before.
@@ -72,18 +84,18 @@ pub enum Seen {
 /// Fixed keys: the same ids hash the same in every run, so a run is reproducible.
 const HASH_SEED: u64 = 0x6261_7463_6879_6172;
 
-fn hash_id(id: &str) -> u64 {
+fn hash_id(id: &[u8]) -> u64 {
     // Lower-case into a stack buffer: checked ids are at most 64 bytes, so the common case
     // allocates nothing.
     let state = foldhash::quality::FixedState::with_seed(HASH_SEED);
     let mut buf = [0u8; MAX_ID_LEN];
     if id.len() <= MAX_ID_LEN {
-        for (slot, b) in buf.iter_mut().zip(id.bytes()) {
+        for (slot, b) in buf.iter_mut().zip(id) {
             *slot = b.to_ascii_lowercase();
         }
         state.hash_one(&buf[..id.len()])
     } else {
-        state.hash_one(id.to_ascii_lowercase().as_bytes())
+        state.hash_one(id.to_ascii_lowercase())
     }
 }
 
@@ -102,9 +114,9 @@ impl SeenIds {
     }
 
     /// Records `id`, or says it (or the same id in another case) was seen before.
-    pub fn insert(&mut self, id: &str) -> Seen {
+    pub fn insert(&mut self, id: &[u8]) -> Seen {
         if let Some(exact) = &mut self.exact {
-            return if exact.insert(id.to_ascii_lowercase().into_boxed_str()) {
+            return if exact.insert(id.to_ascii_lowercase().into_boxed_slice()) {
                 Seen::New
             } else {
                 Seen::Again
@@ -122,7 +134,7 @@ impl SeenIds {
     pub fn confirm(&mut self, earlier: impl IntoIterator<Item = String>) {
         let exact = earlier
             .into_iter()
-            .map(|id| id.to_ascii_lowercase().into_boxed_str())
+            .map(|id| id.to_ascii_lowercase().into_bytes().into_boxed_slice())
             .collect();
         self.exact = Some(exact);
         self.hashes = HashSet::default();
@@ -184,29 +196,29 @@ mod tests {
     #[test]
     fn duplicates_ignore_case() {
         let mut seen = SeenIds::new();
-        assert_eq!(seen.insert("Task-1"), Seen::New);
-        assert_eq!(seen.insert("task-1"), Seen::Unsure);
-        assert_eq!(seen.insert("task-2"), Seen::New);
+        assert_eq!(seen.insert(b"Task-1"), Seen::New);
+        assert_eq!(seen.insert(b"task-1"), Seen::Unsure);
+        assert_eq!(seen.insert(b"task-2"), Seen::New);
         assert_eq!(seen.len(), 2);
         for i in 0..100_000 {
-            assert_eq!(seen.insert(&format!("t{i}")), Seen::New);
+            assert_eq!(seen.insert(format!("t{i}").as_bytes()), Seen::New);
         }
     }
 
     #[test]
     fn a_suspicion_is_settled_by_the_ids_themselves() {
         let mut seen = SeenIds::new();
-        assert_eq!(seen.insert("a-1"), Seen::New);
-        assert_eq!(seen.insert("A-1"), Seen::Unsure);
+        assert_eq!(seen.insert(b"a-1"), Seen::New);
+        assert_eq!(seen.insert(b"A-1"), Seen::Unsure);
         seen.confirm(["a-1".to_owned()]);
-        assert_eq!(seen.insert("A-1"), Seen::Again);
-        assert_eq!(seen.insert("a-2"), Seen::New);
-        assert_eq!(seen.insert("a-2"), Seen::Again);
+        assert_eq!(seen.insert(b"A-1"), Seen::Again);
+        assert_eq!(seen.insert(b"a-2"), Seen::New);
+        assert_eq!(seen.insert(b"a-2"), Seen::Again);
         // A hash that collided with a different id: the ids tell them apart.
         let mut seen = SeenIds::new();
-        seen.insert("x");
+        seen.insert(b"x");
         seen.confirm(["y".to_owned()]);
-        assert_eq!(seen.insert("x"), Seen::New);
+        assert_eq!(seen.insert(b"x"), Seen::New);
         assert_eq!(seen.len(), 2);
     }
 }

@@ -16,18 +16,32 @@ use batchyard_recipe::substitute::{Piece, follow, push_as_text, push_in_text};
 use serde_json::Value;
 
 use crate::factory::{ItemKey, Rows};
+use crate::ids::is_valid_id;
 
 /// A factory task's line with holes for its templated fields.
 pub(crate) struct Skeleton {
-    /// The bytes around the holes: one more than there are holes.
-    segments: Vec<Vec<u8>>,
-    /// The field each hole is filled from.
-    holes: Vec<usize>,
+    /// What to append for each item, in order.
+    ops: Vec<Op>,
     fields: Vec<FieldPlan>,
     /// The field that gives the id, or the id itself when it is not templated.
     id: IdSource,
-    /// Each field's text for the current item.
-    texts: Vec<String>,
+    /// Scratch text for values that are formatted before being escaped.
+    scratch: String,
+}
+
+/// One step of writing a line.
+enum Op {
+    /// Fixed bytes.
+    Bytes(Vec<u8>),
+    /// The item's index.
+    Index,
+    /// An integer range axis's value.
+    Int(ItemKey),
+    /// A field that may fail or need the template engine.
+    Field(usize),
+    /// Where the id starts and ends, when it is written by the ops between.
+    IdStart,
+    IdEnd,
 }
 
 enum IdSource {
@@ -44,9 +58,22 @@ enum FieldPlan {
 }
 
 enum Part {
+    /// Literal text, already escaped for a JSON string.
     Text(String),
     Index,
-    Item { key: ItemKey, rest: Vec<String> },
+    /// A value of an integer range axis: it cannot fail and prints the same in text and as a
+    /// whole value.
+    Int(ItemKey),
+    Item {
+        key: ItemKey,
+        rest: Vec<String>,
+    },
+}
+
+impl Part {
+    fn infallible(&self) -> bool {
+        !matches!(self, Part::Item { .. })
+    }
 }
 
 /// Fields whose string the compiler copies into the payload unchanged.
@@ -114,7 +141,8 @@ impl Skeleton {
             let (Some(start), None) = (at.next(), at.next()) else {
                 return None;
             };
-            found.push((start, start + quoted.len(), i));
+            // The quotes stay in the segments around the hole.
+            found.push((start + 1, start + quoted.len() - 1, i));
         }
         found.sort_unstable();
         let mut segments = Vec::with_capacity(found.len() + 1);
@@ -126,62 +154,149 @@ impl Skeleton {
             pos = end;
         }
         segments.push(bytes.get(pos..)?.to_vec());
-        let texts = vec![String::new(); fields.len()];
+        let mut ops = Vec::new();
+        let bytes_op = |ops: &mut Vec<Op>, bytes: &[u8]| match ops.last_mut() {
+            Some(Op::Bytes(last)) => last.extend_from_slice(bytes),
+            _ => ops.push(Op::Bytes(bytes.to_vec())),
+        };
+        for (segment, &field) in segments.iter().zip(&holes) {
+            bytes_op(&mut ops, segment);
+            let is_id = matches!(id, IdSource::Field(f) if f == field);
+            match fields.get(field) {
+                Some(FieldPlan::Parts { parts, .. }) if parts.iter().all(Part::infallible) => {
+                    if is_id {
+                        ops.push(Op::IdStart);
+                    }
+                    for part in parts {
+                        match part {
+                            Part::Text(t) => bytes_op(&mut ops, t.as_bytes()),
+                            Part::Index => ops.push(Op::Index),
+                            Part::Int(key) => ops.push(Op::Int(key.clone())),
+                            Part::Item { .. } => return None,
+                        }
+                    }
+                    if is_id {
+                        ops.push(Op::IdEnd);
+                    }
+                }
+                _ => ops.push(Op::Field(field)),
+            }
+        }
+        if let Some(last) = segments.last() {
+            bytes_op(&mut ops, last);
+        }
+        bytes_op(&mut ops, b"\n");
         Some(Skeleton {
-            segments,
-            holes,
+            ops,
             fields,
             id,
-            texts,
+            scratch: String::new(),
         })
     }
 
-    /// Renders every field for the current item of `rows`; false when one of them cannot be
-    /// had this way (the item then takes the ordinary path, which reports why).
-    pub(crate) fn render(&mut self, template: &TaskTemplate, rows: &Rows<'_>, index: u64) -> bool {
+    /// Appends the line of the current item of `rows` (newline included) and says where the
+    /// item's id is (see [`Self::id`]); the id is checked as a Batch id. `None`, with nothing
+    /// appended, when a field cannot be had this way or the id is not valid: the item then
+    /// takes the ordinary path, which says what is wrong with it.
+    pub(crate) fn write(
+        &mut self,
+        template: &TaskTemplate,
+        rows: &Rows<'_>,
+        index: u64,
+        out: &mut Vec<u8>,
+    ) -> Option<IdAt> {
+        let start = out.len();
+        let mut id = 0..0;
         let mut item: Option<Cow<'_, Value>> = None;
-        for (i, (field, text)) in self.fields.iter().zip(&mut self.texts).enumerate() {
-            text.clear();
-            if let FieldPlan::Parts { parts, whole } = field
-                && render_parts(parts, *whole, rows, index, text)
-            {
-                continue;
-            }
-            text.clear();
-            // The template engine, as the ordinary path renders it.
-            let Some((_, compiled, _)) = template.fields().nth(i) else {
-                return false;
-            };
-            let item = item.get_or_insert_with(|| rows.item());
-            match compiled.render_item(item, index) {
-                Ok(value) if push_as_text(text, &value) => {}
-                _ => return false,
+        for op in &self.ops {
+            match op {
+                Op::Bytes(bytes) => out.extend_from_slice(bytes),
+                Op::Index => out.extend_from_slice(itoa::Buffer::new().format(index).as_bytes()),
+                Op::Int(key) => {
+                    let n = rows.int(key).unwrap_or_default();
+                    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+                }
+                Op::IdStart => id.start = out.len(),
+                Op::IdEnd => id.end = out.len(),
+                Op::Field(field) => {
+                    let at = out.len();
+                    let written = match self.fields.get(*field) {
+                        Some(FieldPlan::Parts { parts, whole }) => {
+                            write_parts(parts, *whole, rows, index, &mut self.scratch, out)
+                        }
+                        _ => false,
+                    };
+                    if !written {
+                        // The template engine, as the ordinary path renders the field.
+                        out.truncate(at);
+                        let compiled = template.fields().nth(*field).map(|(_, c, _)| c);
+                        let item = item.get_or_insert_with(|| rows.item());
+                        self.scratch.clear();
+                        match compiled.map(|c| c.render_item(item, index)) {
+                            Some(Ok(value)) if push_as_text(&mut self.scratch, &value) => {
+                                push_escaped(out, &self.scratch);
+                            }
+                            _ => {
+                                out.truncate(start);
+                                return None;
+                            }
+                        }
+                    }
+                    if matches!(self.id, IdSource::Field(f) if f == *field) {
+                        id = at..out.len();
+                    }
+                }
             }
         }
-        true
+        // The id as written is the id itself when it is a valid id: valid ids have nothing to
+        // escape, and an id that needed escaping is not valid either way.
+        let at = match &self.id {
+            IdSource::Fixed(_) => IdAt::Fixed,
+            IdSource::Field(_) => IdAt::Line(id),
+        };
+        if !is_valid_id(self.id(&at, out)) {
+            out.truncate(start);
+            return None;
+        }
+        Some(at)
     }
 
-    /// The current item's id (after [`Self::render`]).
-    pub(crate) fn id(&self) -> &str {
-        match &self.id {
-            IdSource::Field(i) => self.texts.get(*i).map_or("", String::as_str),
-            IdSource::Fixed(id) => id,
+    /// The id of a line [`Self::write`] appended to `out`.
+    pub(crate) fn id<'s>(&'s self, at: &IdAt, out: &'s [u8]) -> &'s [u8] {
+        match (at, &self.id) {
+            (IdAt::Line(range), _) => out.get(range.clone()).unwrap_or_default(),
+            (IdAt::Fixed, IdSource::Fixed(id)) => id.as_bytes(),
+            (IdAt::Fixed, IdSource::Field(_)) => &[],
         }
     }
+}
 
-    /// Appends the current item's line, newline included.
-    pub(crate) fn write(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        for (segment, &field) in self.segments.iter().zip(&self.holes) {
-            out.extend_from_slice(segment);
-            let text = self.texts.get(field).map_or("", String::as_str);
-            serde_json::to_writer(&mut *out, text)?;
-        }
-        if let Some(last) = self.segments.last() {
-            out.extend_from_slice(last);
-        }
-        out.push(b'\n');
-        Ok(())
+/// Where a written line's id is.
+pub(crate) enum IdAt {
+    /// These bytes of the output.
+    Line(std::ops::Range<usize>),
+    /// The id is not templated.
+    Fixed,
+}
+
+/// Appends `text` escaped for a JSON string, as `serde_json` escapes it.
+fn push_escaped(out: &mut Vec<u8>, text: &str) {
+    if !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.extend_from_slice(text.as_bytes());
+        return;
     }
+    let mut quoted = Vec::with_capacity(text.len() + 8);
+    if serde_json::to_writer(&mut quoted, text).is_ok()
+        && let Some(inner) = quoted.get(1..quoted.len() - 1)
+    {
+        out.extend_from_slice(inner);
+    }
+}
+
+fn escaped(text: &str) -> String {
+    let mut out = Vec::new();
+    push_escaped(&mut out, text);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Where `needle` occurs in `haystack`, without overlaps.
@@ -208,7 +323,7 @@ fn plan(compiled: &batchyard_recipe::template::Compiled, rows: &Rows<'_>) -> Fie
     let mut parts = Vec::new();
     for piece in sub.pieces() {
         match piece {
-            Piece::Text(t) => parts.push(Part::Text(t.clone())),
+            Piece::Text(t) => parts.push(Part::Text(escaped(t))),
             Piece::Lookup(path) => {
                 let Some((first, rest)) = path.split_first() else {
                     return FieldPlan::Engine;
@@ -222,10 +337,14 @@ fn plan(compiled: &batchyard_recipe::template::Compiled, rows: &Rows<'_>) -> Fie
                         let Some(key) = rows.key(name) else {
                             return FieldPlan::Engine;
                         };
-                        parts.push(Part::Item {
-                            key,
-                            rest: rest.to_vec(),
-                        });
+                        if rest.is_empty() && rows.is_int(&key) {
+                            parts.push(Part::Int(key));
+                        } else {
+                            parts.push(Part::Item {
+                                key,
+                                rest: rest.to_vec(),
+                            });
+                        }
                     }
                     "index" => return FieldPlan::Engine,
                     name => {
@@ -243,7 +362,7 @@ fn plan(compiled: &batchyard_recipe::template::Compiled, rows: &Rows<'_>) -> Fie
                         if !ok {
                             return FieldPlan::Engine;
                         }
-                        parts.push(Part::Text(text));
+                        parts.push(Part::Text(escaped(&text)));
                     }
                 }
             }
@@ -252,19 +371,24 @@ fn plan(compiled: &batchyard_recipe::template::Compiled, rows: &Rows<'_>) -> Fie
     FieldPlan::Parts { parts, whole }
 }
 
-/// Renders resolved parts as the plain-lookup path does; false when a lookup fails or finds
-/// something that path does not print.
-fn render_parts(
+/// Appends the parts, escaped, as the plain-lookup path renders them; false when a lookup
+/// fails or finds something that path does not print.
+fn write_parts(
     parts: &[Part],
     whole: bool,
     rows: &Rows<'_>,
     index: u64,
-    out: &mut String,
+    scratch: &mut String,
+    out: &mut Vec<u8>,
 ) -> bool {
     for part in parts {
         match part {
-            Part::Text(t) => out.push_str(t),
-            Part::Index => out.push_str(itoa::Buffer::new().format(index)),
+            Part::Text(t) => out.extend_from_slice(t.as_bytes()),
+            Part::Index => out.extend_from_slice(itoa::Buffer::new().format(index).as_bytes()),
+            Part::Int(key) => {
+                let n = rows.int(key).unwrap_or_default();
+                out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+            }
             Part::Item { key, rest } => {
                 let Some(cell) = rows.get(key) else {
                     return false;
@@ -272,14 +396,16 @@ fn render_parts(
                 let Some(value) = follow(&cell, rest) else {
                     return false;
                 };
+                scratch.clear();
                 let ok = if whole {
-                    push_as_text(out, value)
+                    push_as_text(scratch, value)
                 } else {
-                    push_in_text(out, value)
+                    push_in_text(scratch, value)
                 };
                 if !ok {
                     return false;
                 }
+                push_escaped(out, scratch);
             }
         }
     }

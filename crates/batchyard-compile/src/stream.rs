@@ -28,13 +28,7 @@ pub struct TaskStream<'a> {
     next_spec: usize,
     /// The factory being drained.
     current: Option<Running<'a>>,
-    seen: SeenIds,
-    /// How many ids were offered to `seen` so far.
-    offered: u64,
-    /// Set when this stream only replays an earlier part of the job to list its ids.
-    replay: Option<Replay>,
-    merge: Option<MergeBuilder>,
-    merge_error: Option<String>,
+    ids: IdBook<'a>,
     /// Merge tasks, emitted once everything else has streamed past.
     merges: Vec<usize>,
     merged: Option<TaskDependencies>,
@@ -50,6 +44,20 @@ struct Running<'a> {
     index: u64,
     /// The line with holes, when the factory's tasks can be written that way.
     skeleton: Option<Skeleton>,
+}
+
+/// The job's ids so far, for duplicates and for what merge tasks depend on.
+struct IdBook<'a> {
+    loaded: &'a Loaded,
+    job: &'a DesiredJob,
+    base_dir: &'a std::path::Path,
+    seen: SeenIds,
+    /// How many ids were offered to `seen` so far.
+    offered: u64,
+    /// Set when this stream only replays an earlier part of the job to list its ids.
+    replay: Option<Replay>,
+    merge: Option<MergeBuilder>,
+    merge_error: Option<String>,
 }
 
 /// The ids a replay has collected, and how many more it needs.
@@ -99,11 +107,16 @@ impl<'a> TaskStream<'a> {
             base_dir,
             next_spec: 0,
             current: None,
-            seen: SeenIds::new(),
-            offered: 0,
-            replay: None,
-            merge: has_merge.then(MergeBuilder::new),
-            merge_error: None,
+            ids: IdBook {
+                loaded,
+                job,
+                base_dir,
+                seen: SeenIds::new(),
+                offered: 0,
+                replay: None,
+                merge: has_merge.then(MergeBuilder::new),
+                merge_error: None,
+            },
             merges: Vec::new(),
             merged: None,
         }
@@ -118,13 +131,12 @@ impl<'a> TaskStream<'a> {
     /// `None` once every task is out; a problem is returned instead of its task, as there.
     pub fn write_next(&mut self, out: &mut Vec<u8>) -> Option<Result<(), Diagnostic>> {
         loop {
-            if let Some(mut run) = self.current.take() {
+            if let Some(run) = &mut self.current {
                 let step = if run.skeleton.is_some() {
-                    self.write_item(&mut run, out)
+                    write_item(run, &mut self.ids, out)
                 } else {
-                    self.next_item(&mut run)
+                    next_item(run, &mut self.ids)
                 };
-                self.current = Some(run);
                 match step {
                     Step::Written => return Some(Ok(())),
                     Step::Out(result) => return Some(result.and_then(|t| write_task(&t, out))),
@@ -150,7 +162,7 @@ impl<'a> TaskStream<'a> {
                     }
                     TaskSpec::Single(t) => {
                         let path = self.path(i);
-                        return Some(Start::Task(self.emit(t, &path, None)));
+                        return Some(Start::Task(self.ids.emit(t, &path, None)));
                     }
                     TaskSpec::Factory(f) => {
                         let template = match self.loaded.task_template(self.job.index, i) {
@@ -162,14 +174,15 @@ impl<'a> TaskStream<'a> {
                             None => continue,
                         };
                         if let Some(n) = factory::count(&f.factory) {
-                            self.seen
+                            self.ids
+                                .seen
                                 .reserve(usize::try_from(n).unwrap_or(usize::MAX).min(1 << 24));
                         }
                         let path = self.path(i);
                         match factory::rows(&f.factory, self.base_dir) {
                             Ok(rows) => {
                                 let skeleton = Skeleton::new(&template, &rows, |t| {
-                                    let payload = self.payload(t, &path, None).ok()?;
+                                    let payload = payload(self.job, t, &path, None).ok()?;
                                     serde_json::to_vec(&payload).ok()
                                 });
                                 self.current = Some(Running {
@@ -198,7 +211,7 @@ impl<'a> TaskStream<'a> {
             }
             let i = self.merges.remove(0);
             let path = self.path(i);
-            if let Some(e) = self.merge_error.take() {
+            if let Some(e) = self.ids.merge_error.take() {
                 return Some(Start::Task(Err(Diagnostic::error(
                     format!("{path}/depends_on"),
                     e,
@@ -206,7 +219,8 @@ impl<'a> TaskStream<'a> {
             }
             if self.merged.is_none() {
                 self.merged = Some(
-                    self.merge
+                    self.ids
+                        .merge
                         .take()
                         .map(MergeBuilder::finish)
                         .unwrap_or_default(),
@@ -216,77 +230,77 @@ impl<'a> TaskStream<'a> {
             let TaskSpec::Single(t) = &self.specs[i] else {
                 continue;
             };
-            return Some(Start::Task(self.emit(t, &path, Some(&deps))));
+            return Some(Start::Task(self.ids.emit(t, &path, Some(&deps))));
         }
     }
+}
 
-    /// The next item of a factory, rendered and built the ordinary way.
-    fn next_item(&mut self, run: &mut Running<'_>) -> Step {
-        match run.rows.advance() {
-            Some(Ok(())) => {
-                let i = run.index;
-                run.index += 1;
-                Step::Out(self.ordinary(run, i))
-            }
-            Some(Err(e)) => Step::Out(Err(Diagnostic::error(
+/// The next item of a factory, rendered and built the ordinary way.
+fn next_item(run: &mut Running<'_>, ids: &mut IdBook<'_>) -> Step {
+    match run.rows.advance() {
+        Some(Ok(())) => {
+            let i = run.index;
+            run.index += 1;
+            Step::Out(ordinary(run, ids, i))
+        }
+        Some(Err(e)) => Step::Out(Err(Diagnostic::error(
+            format!("{}/factory", run.path),
+            e.to_string(),
+        ))),
+        None => Step::Done,
+    }
+}
+
+/// The next item of a factory with a skeleton, written straight into `out`.
+fn write_item(run: &mut Running<'_>, ids: &mut IdBook<'_>, out: &mut Vec<u8>) -> Step {
+    match run.rows.advance() {
+        Some(Ok(())) => {}
+        Some(Err(e)) => {
+            return Step::Out(Err(Diagnostic::error(
                 format!("{}/factory", run.path),
                 e.to_string(),
-            ))),
-            None => Step::Done,
+            )));
+        }
+        None => return Step::Done,
+    }
+    let i = run.index;
+    run.index += 1;
+    let start = out.len();
+    let Some(skeleton) = run.skeleton.as_mut() else {
+        return Step::Out(ordinary(run, ids, i));
+    };
+    // An item the skeleton cannot take goes the ordinary way, which also says what is wrong
+    // with it.
+    let Some(at) = skeleton.write(&run.template, &run.rows, i, out) else {
+        return Step::Out(ordinary(run, ids, i));
+    };
+    match ids.remember(skeleton.id(&at, out), &run.path, false) {
+        Ok(()) => Step::Written,
+        Err(e) => {
+            out.truncate(start);
+            Step::Out(Err(e))
         }
     }
+}
 
-    /// The next item of a factory with a skeleton, written straight into `out`.
-    fn write_item(&mut self, run: &mut Running<'_>, out: &mut Vec<u8>) -> Step {
-        match run.rows.advance() {
-            Some(Ok(())) => {}
-            Some(Err(e)) => {
-                return Step::Out(Err(Diagnostic::error(
-                    format!("{}/factory", run.path),
-                    e.to_string(),
-                )));
-            }
-            None => return Step::Done,
-        }
-        let i = run.index;
-        run.index += 1;
-        let Some(skeleton) = run.skeleton.as_mut() else {
-            return Step::Out(self.ordinary(run, i));
-        };
-        // An item the skeleton cannot take goes the ordinary way, which also says what is
-        // wrong with it.
-        if !skeleton.render(&run.template, &run.rows, i) || check_id(skeleton.id()).is_err() {
-            return Step::Out(self.ordinary(run, i));
-        }
-        if let Err(e) = self.remember(skeleton.id(), &run.path, false) {
-            return Step::Out(Err(e));
-        }
-        match skeleton.write(out) {
-            Ok(()) => Step::Written,
-            Err(e) => Step::Out(Err(Diagnostic::error(
-                &run.path,
-                format!("cannot write the task: {e}"),
-            ))),
-        }
+/// Renders the current item of `run` (index `i`) and builds its payload.
+fn ordinary(
+    run: &Running<'_>,
+    ids: &mut IdBook<'_>,
+    i: u64,
+) -> Result<BatchTaskCreateOptions, Diagnostic> {
+    let t = run.template.render(&run.rows.item(), i)?;
+    if t.depends_on == Some(DependsOn::All) {
+        return Err(Diagnostic::error(
+            format!("{}/depends_on", run.path),
+            "a factory task cannot be a merge task",
+        )
+        .with_help("write the merge task as a single task with `depends_on: all`"));
     }
+    ids.emit(&t, &run.path, None)
+}
 
-    /// Renders the current item of `run` (index `i`) and builds its payload.
-    fn ordinary(
-        &mut self,
-        run: &Running<'_>,
-        i: u64,
-    ) -> Result<BatchTaskCreateOptions, Diagnostic> {
-        let t = run.template.render(&run.rows.item(), i)?;
-        if t.depends_on == Some(DependsOn::All) {
-            return Err(Diagnostic::error(
-                format!("{}/depends_on", run.path),
-                "a factory task cannot be a merge task",
-            )
-            .with_help("write the merge task as a single task with `depends_on: all`"));
-        }
-        self.emit(&t, &run.path, None)
-    }
-
+impl IdBook<'_> {
     /// Checks the id, remembers it, and builds the payload.
     fn emit(
         &mut self,
@@ -295,17 +309,17 @@ impl<'a> TaskStream<'a> {
         merge_deps: Option<&TaskDependencies>,
     ) -> Result<BatchTaskCreateOptions, Diagnostic> {
         check_id(&t.id).map_err(|e| Diagnostic::error(format!("{path}/id"), e.to_string()))?;
-        self.remember(&t.id, path, merge_deps.is_some())?;
-        self.payload(t, path, merge_deps)
+        self.remember(t.id.as_bytes(), path, merge_deps.is_some())?;
+        payload(self.job, t, path, merge_deps)
     }
 
     /// Records a checked id: an error when the job already has it. Ids of tasks other than
     /// merge tasks are what a merge task depends on.
-    fn remember(&mut self, id: &str, path: &str, is_merge: bool) -> Result<(), Diagnostic> {
+    fn remember(&mut self, id: &[u8], path: &str, is_merge: bool) -> Result<(), Diagnostic> {
         self.offered += 1;
         if let Some(replay) = &mut self.replay {
             replay.remaining = replay.remaining.saturating_sub(1);
-            replay.ids.insert(id.to_owned());
+            replay.ids.insert(String::from_utf8_lossy(id).into_owned());
             return Ok(());
         }
         let seen = match self.seen.insert(id) {
@@ -317,6 +331,7 @@ impl<'a> TaskStream<'a> {
             seen => seen,
         };
         if seen != Seen::New {
+            let id = String::from_utf8_lossy(id);
             return Err(Diagnostic::error(
                 format!("{path}/id"),
                 format!("task id `{id}` is used twice in job `{}`", self.job.id),
@@ -325,7 +340,7 @@ impl<'a> TaskStream<'a> {
         }
         if !is_merge
             && let Some(m) = &mut self.merge
-            && let Err(e) = m.push(id)
+            && let Err(e) = m.push(&String::from_utf8_lossy(id))
         {
             self.merge_error.get_or_insert(e.to_string());
         }
@@ -336,49 +351,49 @@ impl<'a> TaskStream<'a> {
     /// its start: a hash seen twice is confirmed against the ids themselves.
     fn earlier_ids(&self, count: u64) -> HashSet<String> {
         let mut replay = TaskStream::new(self.loaded, self.job, self.base_dir);
-        replay.replay = Some(Replay {
+        replay.ids.replay = Some(Replay {
             remaining: count,
             ids: HashSet::new(),
         });
         let mut scratch = Vec::new();
-        while replay.replay.as_ref().is_some_and(|r| r.remaining > 0) {
+        while replay.ids.replay.as_ref().is_some_and(|r| r.remaining > 0) {
             scratch.clear();
             if replay.write_next(&mut scratch).is_none() {
                 break;
             }
         }
-        replay.replay.map(|r| r.ids).unwrap_or_default()
+        replay.ids.replay.map(|r| r.ids).unwrap_or_default()
     }
+}
 
-    /// Builds the payload and checks it against the Batch spec when the recipe adds raw
-    /// `batch:` fields.
-    fn payload(
-        &self,
-        t: &Task,
-        path: &str,
-        merge_deps: Option<&TaskDependencies>,
-    ) -> Result<BatchTaskCreateOptions, Diagnostic> {
-        let value = task::build(&self.job.context, t, path, merge_deps)?;
-        if t.batch.is_some()
-            && let Err(errors) = validate_against_spec("BatchTaskCreateOptions", &value)
-        {
-            let msg = errors
-                .iter()
-                .map(|e| format!("`{}`: {}", e.path, e.message))
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(Diagnostic::error(
-                format!("{path}/batch"),
-                format!("the task payload breaks the Batch API schema: {msg}"),
-            ));
-        }
-        serde_json::from_value(value).map_err(|e| {
-            Diagnostic::error(
-                path,
-                format!("the task payload does not fit Batch's model: {e}"),
-            )
-        })
+/// Builds the payload and checks it against the Batch spec when the recipe adds raw
+/// `batch:` fields.
+fn payload(
+    job: &DesiredJob,
+    t: &Task,
+    path: &str,
+    merge_deps: Option<&TaskDependencies>,
+) -> Result<BatchTaskCreateOptions, Diagnostic> {
+    let value = task::build(&job.context, t, path, merge_deps)?;
+    if t.batch.is_some()
+        && let Err(errors) = validate_against_spec("BatchTaskCreateOptions", &value)
+    {
+        let msg = errors
+            .iter()
+            .map(|e| format!("`{}`: {}", e.path, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(Diagnostic::error(
+            format!("{path}/batch"),
+            format!("the task payload breaks the Batch API schema: {msg}"),
+        ));
     }
+    serde_json::from_value(value).map_err(|e| {
+        Diagnostic::error(
+            path,
+            format!("the task payload does not fit Batch's model: {e}"),
+        )
+    })
 }
 
 fn write_task(task: &BatchTaskCreateOptions, out: &mut Vec<u8>) -> Result<(), Diagnostic> {
@@ -393,10 +408,8 @@ impl Iterator for TaskStream<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(mut run) = self.current.take() {
-                let step = self.next_item(&mut run);
-                self.current = Some(run);
-                match step {
+            if let Some(run) = &mut self.current {
+                match next_item(run, &mut self.ids) {
                     Step::Out(result) => return Some(result),
                     Step::Written | Step::Done => self.current = None,
                 }

@@ -104,7 +104,7 @@ jobs:
       - id: "t-{{ item.k }}-{{ index }}"
         command: "run {{ item.s }} {{ item.f }} {{ item.b }} {{ var.region }} {{ n }} {{ on }} {{ ratio }} {{ recipe.name }}"
         image: "img:{{ item.k }}"
-        env: { S: "{{ item.s }}", F: "{{ item.f }}", B: "{{ item.b }}", N: "{{ n }}", I: "{{ index }}", FIXED: "x" }
+        env: { S: "{{ item.s }}", F: "{{ item.f }}", B: "{{ item.b }}", N: "{{ n }}", I: "{{ index }}", Q: "say \"hi\"\t\\ {{ item.k }}", R: "{{ item.r }}", RR: "r{{ item.r }}", FIXED: "x" }
         resource_files: [{ url: "https://h/{{ item.k }}?a=b&c", path: "in/{{ item.s }}" }]
         output_files: [{ pattern: "out/{{ item.k }}/*", container_url: "https://h/c?sas", path: "{{ item.k }}" }]
         constraints: { max_wall_time: 1h, max_retries: 2 }
@@ -115,6 +115,7 @@ jobs:
             s: ["plain", "quote \" back \\ slash", "tab\tnew\nline", "ünï €", "<>&'", ""]
             f: [0.1, 1.0e-5, 1.0e21, -0.0, 2.5, -7]
             b: [true, false, 12345678901234, -1, 0, 18446744073709551615]
+            r: { range: [-3, 9, 2] }
 "#,
     );
     assert_eq!(out.len(), 6);

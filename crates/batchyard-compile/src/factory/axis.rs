@@ -36,10 +36,7 @@ impl AxisValues {
                 .and_then(|i| v.get(i))
                 .cloned()
                 .unwrap_or(Value::Null),
-            AxisValues::Int { start, step, .. } => {
-                let i = i64::try_from(i).unwrap_or(i64::MAX);
-                Value::from(start.saturating_add(step.saturating_mul(i)))
-            }
+            AxisValues::Int { .. } => self.int(i).map_or(Value::Null, Value::from),
             AxisValues::Float { start, step, .. } => {
                 // Multiply rather than accumulate, so item i does not depend on items before.
                 let x = start + step * i as f64;
@@ -47,6 +44,17 @@ impl AxisValues {
                     .map(Value::Number)
                     .unwrap_or(Value::Null)
             }
+        }
+    }
+
+    /// The value at `i` of an integer range.
+    pub fn int(&self, i: u64) -> Option<i64> {
+        match self {
+            AxisValues::Int { start, step, .. } => {
+                let i = i64::try_from(i).unwrap_or(i64::MAX);
+                Some(start.saturating_add(step.saturating_mul(i)))
+            }
+            _ => None,
         }
     }
 

@@ -111,6 +111,23 @@ impl Rows<'_> {
         }
     }
 
+    /// The current item's value at `key` when it is an integer of a range axis, read
+    /// without building a JSON value.
+    pub fn int(&self, key: &ItemKey) -> Option<i64> {
+        match (self, key) {
+            (Rows::Axes(rows), ItemKey::Column(c)) => rows.int(*c),
+            _ => None,
+        }
+    }
+
+    /// Whether every item's value at `key` is an integer of a range axis.
+    pub fn is_int(&self, key: &ItemKey) -> bool {
+        match (self, key) {
+            (Rows::Axes(rows), ItemKey::Column(c)) => rows.is_int(*c),
+            _ => false,
+        }
+    }
+
     /// The current item as JSON.
     pub fn item(&self) -> Cow<'_, Value> {
         match self {

@@ -89,6 +89,17 @@ impl AxisRows {
         Some(axis.get_ref(*self.current.get(column)?))
     }
 
+    /// The current item's value in `column` when that axis is an integer range.
+    pub fn int(&self, column: usize) -> Option<i64> {
+        let (_, axis) = self.axes.get(column)?;
+        axis.int(*self.current.get(column)?)
+    }
+
+    /// Whether the axis in `column` is an integer range.
+    pub fn is_int(&self, column: usize) -> bool {
+        matches!(self.axes.get(column), Some((_, AxisValues::Int { .. })))
+    }
+
     /// The current item as a JSON map, in axis order.
     pub fn item(&self) -> Value {
         let mut item = Map::new();
