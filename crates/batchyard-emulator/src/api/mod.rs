@@ -9,6 +9,7 @@ mod gate;
 mod jobs;
 mod odata;
 mod pools;
+mod projection;
 pub mod shared_key;
 mod tasks;
 

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, ApiResult};
 use super::filter::{self, Filter};
+use super::projection;
 use crate::store::docs::{self, Table};
 use crate::store::{Store, StoreError};
 
@@ -28,7 +29,7 @@ pub fn absolute_urls(value: &mut Value) {
     absolutize(value, &base);
 }
 
-fn absolutize(value: &mut Value, base: &str) {
+pub(super) fn absolutize(value: &mut Value, base: &str) {
     match value {
         Value::Object(map) => {
             for (key, field) in map.iter_mut() {
@@ -65,8 +66,8 @@ pub fn body_object(body: &[u8]) -> ApiResult<Value> {
 /// (`BatchPoolCreateOptions`, `BatchTaskCreateOptions`, ...): wrong types and missing
 /// required properties are the client's error. The body itself is kept as sent, so
 /// properties the emulator does not act on still read back unchanged.
-pub fn check_model<T: serde::de::DeserializeOwned>(body: &Value) -> ApiResult<()> {
-    match serde_json::from_value::<T>(body.clone()) {
+pub fn check_model<'a, T: serde::Deserialize<'a>>(body: &'a Value) -> ApiResult<()> {
+    match T::deserialize(body) {
         Ok(_) => Ok(()),
         Err(err) => {
             let text = err.to_string();
@@ -238,39 +239,83 @@ pub fn list(
         .as_ref()
         .map(|s| s.iter().map(String::as_str).collect());
     let fields = select_fields(params);
-    let mut page = Vec::new();
+    let base = BASE_URL.try_with(Clone::clone).unwrap_or_default();
+    // The page is written straight into the response text; a document is parsed
+    // only when a filter must look into it or its text cannot be copied.
+    let mut body = String::from("{\"value\":[");
+    let mut count = 0;
     let mut more = false;
     let mut last_seq = 0;
-    'scan: loop {
-        let batch = store.read(|c| -> Result<_, StoreError> {
-            docs::list(c, table, parent, cursor, state_refs.as_deref(), max + 1)
+    loop {
+        let mut seen = 0;
+        store.read(|c| -> Result<(), StoreError> {
+            docs::list_stored(
+                c,
+                table,
+                parent,
+                cursor,
+                state_refs.as_deref(),
+                max + 1,
+                |seq, text| {
+                    seen += 1;
+                    if more {
+                        return Ok(());
+                    }
+                    cursor = seq;
+                    let parsed = match &filter {
+                        Some(filter) => {
+                            let value: Value = serde_json::from_str(text)?;
+                            if !filter.matches(&value) {
+                                return Ok(());
+                            }
+                            Some(value)
+                        }
+                        None => None,
+                    };
+                    if count == max {
+                        more = true;
+                        return Ok(());
+                    }
+                    if count > 0 {
+                        body.push(',');
+                    }
+                    let copied = parsed.is_none()
+                        && projection::write_public(&mut body, text, fields.as_deref(), &base)
+                            .is_ok();
+                    if !copied {
+                        let value = match parsed {
+                            Some(value) => value,
+                            None => serde_json::from_str(text)?,
+                        };
+                        body.push_str(&serde_json::to_string(&select(
+                            public(&value),
+                            fields.as_deref(),
+                        ))?);
+                    }
+                    count += 1;
+                    last_seq = seq;
+                    Ok(())
+                },
+            )
         })?;
-        if batch.is_empty() {
+        // A short batch was the end of the table.
+        if more || seen <= max {
             break;
         }
-        for doc in batch {
-            cursor = doc.seq;
-            if filter.as_ref().is_some_and(|f| !f.matches(&doc.value)) {
-                continue;
-            }
-            if page.len() == max {
-                more = true;
-                break 'scan;
-            }
-            last_seq = doc.seq;
-            page.push(select(public(&doc.value), fields.as_deref()));
-        }
     }
-    let mut body = json!({ "value": page });
+    body.push(']');
     if more {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in params.iter().filter(|(k, _)| *k != "$skiptoken") {
             query.append_pair(k, v);
         }
         query.append_pair("$skiptoken", &last_seq.to_string());
-        body["odata.nextLink"] = Value::String(format!("{next_base}?{}", query.finish()));
+        let link = format!("{next_base}?{}", query.finish());
+        body.push_str(",\"odata.nextLink\":");
+        body.push_str(&serde_json::to_string(&link).map_err(StoreError::from)?);
     }
-    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+    body.push('}');
+    let mut response = (StatusCode::OK, body).into_response();
     set_json(&mut response);
     Ok(response)
 }

@@ -42,7 +42,7 @@ fn job_accepts_tasks(job: &Value) -> ApiResult<()> {
 }
 
 /// Checks a task body and fills in the service's defaults.
-fn new_task(job: &Value, mut doc: Value) -> ApiResult<(String, Value)> {
+fn new_task(job: &Value, mut doc: Value, now: &str) -> ApiResult<(String, Value)> {
     if !doc.is_object() {
         return Err(ApiError::invalid_body("each task must be a JSON object"));
     }
@@ -103,7 +103,6 @@ fn new_task(job: &Value, mut doc: Value) -> ApiResult<(String, Value)> {
             ));
         }
     }
-    let now = clock::now();
     let job_id = text(job, "id");
     let job_retries = job
         .pointer("/constraints/maxTaskRetryCount")
@@ -129,7 +128,7 @@ fn new_task(job: &Value, mut doc: Value) -> ApiResult<(String, Value)> {
         "retentionTime": constraints.get("retentionTime").cloned().unwrap_or(json!("P7D")),
         "maxTaskRetryCount": constraints.get("maxTaskRetryCount").cloned().unwrap_or(json!(job_retries)),
     });
-    touch(&mut doc, &now);
+    touch(&mut doc, now);
     Ok((id, doc))
 }
 
@@ -140,7 +139,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let job_doc = jobs::load(&state, &job)?;
     job_accepts_tasks(&job_doc)?;
-    let (id, doc) = new_task(&job_doc, odata::body_object(&body)?)?;
+    let (id, doc) = new_task(&job_doc, odata::body_object(&body)?, &clock::now())?;
     let inserted = state
         .store
         .write(|tx| docs::insert(tx, Table::Tasks, &job, &id, &doc))?;
@@ -161,11 +160,10 @@ pub async fn add_collection(
 ) -> ApiResult<Response> {
     let job_doc = jobs::load(&state, &job)?;
     job_accepts_tasks(&job_doc)?;
-    let request = odata::body_object(&body)?;
-    let tasks = request
-        .get("value")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ApiError::missing_property("value"))?;
+    let mut request = odata::body_object(&body)?;
+    let Some(Value::Array(tasks)) = request.get_mut("value").map(Value::take) else {
+        return Err(ApiError::missing_property("value"));
+    };
     if tasks.len() > MAX_TASKS_PER_COLLECTION {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -176,8 +174,10 @@ pub async fn add_collection(
     }
     let mut results = Vec::with_capacity(tasks.len());
     let mut accepted = Vec::new();
+    // One creation time for the whole collection, as it is one request.
+    let now = clock::now();
     for task in tasks {
-        let task_id = text(task, "id").to_string();
+        let task_id = text(&task, "id").to_string();
         if state.faults.task_server_error() {
             let err = ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -187,7 +187,7 @@ pub async fn add_collection(
             results.push(json!({"status": "servererror", "taskId": task_id, "error": err.body()}));
             continue;
         }
-        match new_task(&job_doc, task.clone()) {
+        match new_task(&job_doc, task, &now) {
             Ok((id, doc)) => accepted.push((id, doc)),
             Err(err) => results
                 .push(json!({"status": "clienterror", "taskId": task_id, "error": err.body()})),

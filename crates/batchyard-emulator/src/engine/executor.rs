@@ -84,7 +84,10 @@ pub struct InstanceOutcome {
     pub failure: Option<RunFailure>,
 }
 
-const WRAPPER: &str = r#""$@"; c=$?; printf '%s' "$c" > "$BATCHYARD_EXIT_FILE.tmp" && mv "$BATCHYARD_EXIT_FILE.tmp" "$BATCHYARD_EXIT_FILE"; exit $c"#;
+// `printf` is a shell builtin and its few bytes go out in one write, so the exit file
+// costs no extra process; a wrapper killed between opening and writing leaves an
+// empty file, which reads as "no exit recorded", as a missing file does.
+const WRAPPER: &str = r#""$@"; c=$?; printf '%s' "$c" > "$BATCHYARD_EXIT_FILE"; exit $c"#;
 
 fn failure(category: &'static str, code: &'static str, message: impl Into<String>) -> Outcome {
     Outcome {

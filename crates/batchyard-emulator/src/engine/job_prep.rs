@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::docs_util::{private, text, update};
 use super::executor::{self, Outcome};
 use super::layout::NodeLayout;
-use super::{Engine, Finished, scheduler};
+use super::{Engine, Finished, launch};
 use crate::clock;
 use crate::store::StoreError;
 use crate::store::docs::{self, Table};
@@ -180,7 +180,7 @@ async fn launch(
         .unwrap_or_default();
     let marker = format!("{job_id}/{}/{node_id}", phase.key());
     let exit_file = dir.join(format!(".exit-{}", phase.key()));
-    let launch = scheduler::launch_for(
+    let launch = launch::launch_for(
         engine,
         &spec,
         &job_env,

@@ -6,11 +6,14 @@
 
 pub mod autoscale;
 pub mod cmdline;
+mod completion;
 mod container;
 pub mod docs_util;
 pub mod executor;
 mod job_prep;
+mod launch;
 pub mod layout;
+mod node_tally;
 mod nodes;
 mod recovery;
 mod scheduler;
@@ -50,7 +53,7 @@ pub enum Command {
     },
 }
 
-/// A process that ended.
+/// A process that started or ended.
 #[derive(Debug)]
 enum Finished {
     Task {
@@ -129,6 +132,10 @@ pub struct Engine {
     start_tasks: HashMap<(String, String), oneshot::Sender<()>>,
     finished_tx: mpsc::UnboundedSender<Finished>,
     finished_rx: mpsc::UnboundedReceiver<Finished>,
+    /// Process ids of started runs. They do not wake the loop: they are written with
+    /// the next batch of ends, at the latest with their own run's end.
+    started_tx: mpsc::UnboundedSender<completion::Event>,
+    started_rx: mpsc::UnboundedReceiver<completion::Event>,
     commands: mpsc::UnboundedReceiver<Command>,
     wake: Arc<Notify>,
     containers: container::DockerProbe,
@@ -142,6 +149,7 @@ impl Engine {
     /// Creates the loop and the handle that drives it.
     pub fn new(store: Arc<Store>, settings: EngineSettings) -> (Self, EngineHandle) {
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
+        let (started_tx, started_rx) = mpsc::unbounded_channel();
         let (commands_tx, commands) = mpsc::unbounded_channel();
         let wake = Arc::new(Notify::new());
         let handle = EngineHandle {
@@ -157,6 +165,8 @@ impl Engine {
                 start_tasks: HashMap::new(),
                 finished_tx,
                 finished_rx,
+                started_tx,
+                started_rx,
                 commands,
                 wake,
                 containers,
@@ -171,6 +181,7 @@ impl Engine {
         if let Err(err) = recovery::recover(&mut self).await {
             tracing::error!(error = %err, "recovering the previous run's tasks failed");
         }
+        let mut finished = Vec::new();
         loop {
             if let Err(err) = self.step().await {
                 tracing::error!(error = %err, "scheduler step failed");
@@ -179,13 +190,15 @@ impl Engine {
                 _ = shutdown.changed() => break,
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(self.settings.tick) => {}
-                Some(done) = self.finished_rx.recv() => self.finish(done),
+                Some(done) = self.finished_rx.recv() => finished.push(done),
                 Some(command) = self.commands.recv() => self.command(command),
             }
-            // Drain whatever else arrived, so a burst of exits costs one step.
+            // Drain whatever else arrived, so a burst of exits costs one transaction
+            // and one step.
             while let Ok(done) = self.finished_rx.try_recv() {
-                self.finish(done);
+                finished.push(done);
             }
+            self.finish(std::mem::take(&mut finished));
             while let Ok(command) = self.commands.try_recv() {
                 self.command(command);
             }
@@ -223,32 +236,51 @@ impl Engine {
         }
     }
 
-    fn finish(&mut self, done: Finished) {
-        let result = match done {
-            Finished::Task {
-                job,
-                task,
-                attempt,
-                outcome,
-            } => scheduler::task_finished(self, &job, &task, attempt, outcome),
-            Finished::JobPrep {
-                pool,
-                node,
-                job,
-                phase,
-                outcome,
-            } => job_prep::finished(self, &pool, &node, &job, phase, outcome),
-            Finished::StartTask {
-                pool,
-                node,
-                outcome,
-            } => {
-                self.start_tasks.remove(&key(&pool, &node));
-                nodes::start_task_finished(self, &pool, &node, outcome)
+    fn finish(&mut self, batch: Vec<Finished>) {
+        // A run reports its process id before its end, so every id of a run whose
+        // end is in this batch is here too.
+        let mut tasks = Vec::new();
+        while let Ok(started) = self.started_rx.try_recv() {
+            tasks.push(started);
+        }
+        for done in batch {
+            let result = match done {
+                Finished::Task {
+                    job,
+                    task,
+                    attempt,
+                    outcome,
+                } => {
+                    tasks.push(completion::Event::Ended {
+                        job,
+                        task,
+                        attempt,
+                        outcome,
+                    });
+                    Ok(())
+                }
+                Finished::JobPrep {
+                    pool,
+                    node,
+                    job,
+                    phase,
+                    outcome,
+                } => job_prep::finished(self, &pool, &node, &job, phase, outcome),
+                Finished::StartTask {
+                    pool,
+                    node,
+                    outcome,
+                } => {
+                    self.start_tasks.remove(&key(&pool, &node));
+                    nodes::start_task_finished(self, &pool, &node, outcome)
+                }
+            };
+            if let Err(err) = result {
+                tracing::error!(error = %err, "recording a finished process failed");
             }
-        };
-        if let Err(err) = result {
-            tracing::error!(error = %err, "recording a finished process failed");
+        }
+        if let Err(err) = completion::record(self, tasks) {
+            tracing::error!(error = %err, "recording finished tasks failed");
         }
     }
 

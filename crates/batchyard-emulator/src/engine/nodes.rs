@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::docs_util::{int, now_ms, private, set_state, text, update};
 use super::executor::{self, Outcome};
 use super::layout::{NodeLayout, node_env};
-use super::{Engine, Finished, StopReason, scheduler};
+use super::{Engine, Finished, StopReason, launch};
 use crate::clock;
 use crate::store::StoreError;
 use crate::store::docs::{self, Table};
@@ -294,7 +294,7 @@ async fn start_node(engine: &mut Engine, pool: &Value, node: &Value) -> Result<(
         layout.startup().join("wd").display().to_string(),
     ));
     let _ = fs_err::create_dir_all(layout.shared());
-    let launch = scheduler::launch_for(
+    let launch = launch::launch_for(
         engine,
         &start_task,
         &[],

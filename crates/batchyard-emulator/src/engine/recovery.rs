@@ -10,12 +10,13 @@ use serde_json::{Value, json};
 use super::docs_util::{private, set_state};
 use super::executor::{Outcome, kill_process, processes_with_marker, read_exit_file};
 use super::layout::NodeLayout;
-use super::{Engine, RunningTask, StopReason, key, scheduler};
+use super::{Engine, RunningTask, StopReason, completion, key};
 use crate::store::docs::{self, Table};
 use crate::store::{StoreError, attempts};
 
 pub(super) async fn recover(engine: &mut Engine) -> Result<(), StoreError> {
     let open = engine.store.read(attempts::open_attempts)?;
+    let mut ends = Vec::new();
     for attempt in open {
         let marker = format!("{}/{}/{}", attempt.job_id, attempt.task_id, attempt.attempt);
         // The recorded pid may be missing (killed between spawn and record), so the
@@ -38,6 +39,13 @@ pub(super) async fn recover(engine: &mut Engine) -> Result<(), StoreError> {
             Some(StopReason::Requeue)
         };
         tracing::info!(job = %attempt.job_id, task = %attempt.task_id, finished = exit_code.is_some(), "recovering a task that was running at the last stop");
+        if engine
+            .running
+            .contains_key(&key(&attempt.job_id, &attempt.task_id))
+        {
+            // Two open attempts of one task: record the earlier ones first.
+            completion::record(engine, std::mem::take(&mut ends))?;
+        }
         engine.running.insert(
             key(&attempt.job_id, &attempt.task_id),
             RunningTask {
@@ -50,20 +58,19 @@ pub(super) async fn recover(engine: &mut Engine) -> Result<(), StoreError> {
                 reason,
             },
         );
-        let outcome = Outcome {
-            exit_code,
-            failure: None,
-            killed: exit_code.is_none(),
-            ..Outcome::default()
-        };
-        scheduler::task_finished(
-            engine,
-            &attempt.job_id,
-            &attempt.task_id,
-            attempt.attempt,
-            outcome,
-        )?;
+        ends.push(completion::Event::Ended {
+            job: attempt.job_id.clone(),
+            task: attempt.task_id.clone(),
+            attempt: attempt.attempt,
+            outcome: Outcome {
+                exit_code,
+                failure: None,
+                killed: exit_code.is_none(),
+                ..Outcome::default()
+            },
+        });
     }
+    completion::record(engine, ends)?;
     // Preparation and release tasks that were running start over.
     engine.store.write(|tx| -> Result<(), StoreError> {
         for mut node in docs::list(tx, Table::Nodes, None, 0, None, usize::MAX)? {

@@ -105,6 +105,8 @@ pub fn completed_count(conn: &Connection, job: &str, task: &str) -> Result<i64, 
 }
 
 /// Task counts of a job: (`taskCounts`, `taskSlotCounts`) in the service's shape.
+/// The expressions are indexed (`tasks_counts`), so this reads no document; keep
+/// them identical to the index's.
 pub fn task_counts(
     conn: &Connection,
     job: &str,

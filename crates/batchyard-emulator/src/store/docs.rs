@@ -169,17 +169,44 @@ pub fn list(
     states: Option<&[&str]>,
     limit: usize,
 ) -> Result<Vec<Doc>, StoreError> {
+    let mut out = Vec::new();
+    list_stored(
+        conn,
+        table,
+        parent,
+        after_seq,
+        states,
+        limit,
+        |seq, text| {
+            out.push(decode(seq, text)?);
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
+/// [`list`], handing each document's stored JSON text and creation order to `each`
+/// instead of parsing it.
+pub fn list_stored(
+    conn: &Connection,
+    table: Table,
+    parent: Option<&str>,
+    after_seq: i64,
+    states: Option<&[&str]>,
+    limit: usize,
+    mut each: impl FnMut(i64, &str) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let mut sql = format!("SELECT rowid, doc FROM {} WHERE rowid > ?1", table.name());
-    let mut args: Vec<String> = vec![after_seq.to_string()];
+    let mut args: Vec<&str> = Vec::new();
     if let (Some(parent), Some(col)) = (parent, table.parent_column()) {
-        args.push(parent.to_string());
-        sql.push_str(&format!(" AND {col} = ?{}", args.len()));
+        args.push(parent);
+        sql.push_str(&format!(" AND {col} = ?{}", args.len() + 1));
     }
     if let Some(states) = states {
         let mut marks = Vec::new();
         for state in states {
-            args.push((*state).to_string());
-            marks.push(format!("?{}", args.len()));
+            args.push(state);
+            marks.push(format!("?{}", args.len() + 1));
         }
         sql.push_str(&format!(" AND state IN ({})", marks.join(",")));
     }
@@ -188,15 +215,30 @@ pub fn list(
         limit.min(i64::MAX as usize)
     ));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (seq, text) = row?;
-        out.push(decode(seq, &text)?);
+    stmt.raw_bind_parameter(1, after_seq)?;
+    for (i, arg) in args.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 2, arg)?;
     }
-    Ok(out)
+    let mut rows = stmt.raw_query();
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let text = row.get_ref(1)?.as_str().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
+        })?;
+        each(seq, text)?;
+    }
+    Ok(())
+}
+
+/// Whether a job has a task that is not completed. Asks the (job, state) index for
+/// each unfinished state, so it costs the same for 10 tasks as for 100,000.
+pub fn has_unfinished_tasks(conn: &Connection, job: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM tasks
+             WHERE job_id = ?1 AND state IN ('active', 'preparing', 'running'))",
+        )?
+        .query_row(params![job], |r| r.get(0))?)
 }
 
 /// Counts a parent's children by state (task counts, node counts).

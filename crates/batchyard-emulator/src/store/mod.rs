@@ -16,7 +16,7 @@ pub use attempts::Attempt;
 pub use docs::{Doc, Table};
 
 /// The schema version this build writes; stored in SQLite's `user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// What can go wrong while reading or writing the state file.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +139,22 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
              COMMIT;",
         )?;
     }
+    if found < 2 {
+        // A job's tasks in creation order (index entries end with the rowid), so a
+        // listing page is a range read instead of a sort of the whole job; and the
+        // two values task counts need, so counting reads no document (the
+        // expressions are those of `attempts::task_counts`).
+        conn.execute_batch(
+            "BEGIN;
+             CREATE INDEX IF NOT EXISTS tasks_by_job ON tasks (job_id);
+             CREATE INDEX IF NOT EXISTS tasks_counts ON tasks (
+                 job_id, state,
+                 json_extract(doc, '$.executionInfo.result'),
+                 COALESCE(json_extract(doc, '$.requiredSlots'), 1));
+             PRAGMA user_version = 2;
+             COMMIT;",
+        )?;
+    }
     Ok(())
 }
 
@@ -163,6 +179,40 @@ mod tests {
         drop(store);
         // Reopening an up-to-date file is a no-op, not a second migration.
         Store::open(&path).unwrap();
+    }
+
+    #[test]
+    fn version_one_files_gain_the_listing_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP INDEX tasks_by_job; DROP INDEX tasks_counts; PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open(&path).unwrap();
+        let plan = |sql: &str| -> String {
+            store
+                .read(|c| -> Result<_, StoreError> {
+                    let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                    let rows = stmt.query_map([], |r| r.get::<_, String>(3))?;
+                    Ok(rows.collect::<Result<Vec<_>, _>>()?.join("; "))
+                })
+                .unwrap()
+        };
+        let listing = plan(
+            "SELECT rowid, doc FROM tasks WHERE rowid > 0 AND job_id = 'j' ORDER BY rowid LIMIT 10",
+        );
+        assert!(listing.contains("tasks_by_job "), "{listing}");
+        assert!(!listing.contains("TEMP B-TREE"), "{listing}");
+        let counts = plan(
+            "SELECT state, json_extract(doc, '$.executionInfo.result'), COUNT(*),
+                    SUM(COALESCE(json_extract(doc, '$.requiredSlots'), 1))
+             FROM tasks WHERE job_id = 'j' GROUP BY 1, 2",
+        );
+        assert!(counts.contains("tasks_counts"), "{counts}");
     }
 
     #[test]
