@@ -22,38 +22,45 @@ pub struct Prepared {
 }
 
 /// Loads and compiles `file` (its problems end the command before any connection), then
-/// connects and observes while the tasks expand. Problems in the tasks are reported before
-/// a failure to read the target, as they would be without the overlap.
+/// connects and observes while the tasks expand. Problems in the tasks end the command as
+/// soon as the expansion finds them, without waiting for a slow or unreachable target.
 pub async fn prepare(file: &Path, vars: &VarArgs, args: &TargetArgs) -> miette::Result<Prepared> {
     let (loaded, desired) = recipe::load_and_compile(file, vars)?;
     let target = target::connect(args, Some(file)).await?;
     let scope = Scope::of(&desired);
     let path = file.to_path_buf();
-    let expanding = tokio::task::spawn_blocking(move || {
+    let mut expanding = tokio::task::spawn_blocking(move || {
         let mut loaded = loaded;
         recipe::expand(&mut loaded, &desired, &path)
     });
-    let observed = batchyard_reconcile::observe_scope(&target.client, &scope).await;
-    let intent = match expanding.await {
-        Ok(Ok(intent)) => intent,
-        Ok(Err(report)) => {
-            target.close().await;
-            return Err(report);
-        }
-        Err(join) => {
-            target.close().await;
-            return Err(miette!("expanding the recipe's tasks stopped: {join}"));
+    // In a block, so that the listing (which borrows the client) is over, or dropped and
+    // with it cancelled, before the target is handed on or closed.
+    let (expanded, observed) = {
+        let observing = batchyard_reconcile::observe_scope(&target.client, &scope);
+        tokio::pin!(observing);
+        tokio::select! {
+            expanded = &mut expanding => match expanded {
+                Ok(Ok(intent)) => (Ok(Ok(intent)), observing.await),
+                other => (other, Ok(Default::default())),
+            },
+            observed = &mut observing => (expanding.await, observed),
         }
     };
-    match observed {
-        Ok(observed) => Ok(Prepared {
+    let result = match (expanded, observed) {
+        (Ok(Ok(intent)), Ok(observed)) => Ok((intent, observed)),
+        (Ok(Err(report)), _) => Err(report),
+        (Err(join), _) => Err(miette!("expanding the recipe's tasks stopped: {join}")),
+        (Ok(Ok(_)), Err(e)) => Err(miette!("{e}")),
+    };
+    match result {
+        Ok((intent, observed)) => Ok(Prepared {
             target,
             intent,
             observed,
         }),
-        Err(e) => {
+        Err(report) => {
             target.close().await;
-            Err(miette!("{e}"))
+            Err(report)
         }
     }
 }
