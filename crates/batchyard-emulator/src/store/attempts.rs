@@ -105,15 +105,13 @@ pub fn completed_count(conn: &Connection, job: &str, task: &str) -> Result<i64, 
 }
 
 /// Task counts of a job: (`taskCounts`, `taskSlotCounts`) in the service's shape.
-/// The expressions are indexed (`tasks_counts`), so this reads no document; keep
-/// them identical to the index's.
+/// An index-only read of `tasks_counts`: no document is parsed.
 pub fn task_counts(
     conn: &Connection,
     job: &str,
 ) -> Result<(serde_json::Value, serde_json::Value), StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT state, json_extract(doc, '$.executionInfo.result'),
-                COUNT(*), SUM(COALESCE(json_extract(doc, '$.requiredSlots'), 1))
+        "SELECT state, result, COUNT(*), SUM(slots)
          FROM tasks WHERE job_id = ?1 GROUP BY 1, 2",
     )?;
     let rows = stmt.query_map(params![job], |r| {

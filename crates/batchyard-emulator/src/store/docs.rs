@@ -71,6 +71,17 @@ fn state_of(doc: &Value) -> &str {
     doc.get("state").and_then(Value::as_str).unwrap_or("")
 }
 
+/// The columns a task row keeps beside its document for task counts: its result
+/// and its slot count.
+fn task_columns(doc: &Value) -> (Option<&str>, i64) {
+    (
+        doc.pointer("/executionInfo/result").and_then(Value::as_str),
+        doc.get("requiredSlots")
+            .and_then(Value::as_i64)
+            .unwrap_or(1),
+    )
+}
+
 fn decode(seq: i64, text: &str) -> Result<Doc, StoreError> {
     Ok(Doc {
         seq,
@@ -108,19 +119,27 @@ pub fn insert(
     doc: &Value,
 ) -> Result<bool, StoreError> {
     let text = serde_json::to_string(doc)?;
-    let sql = match table.parent_column() {
-        Some(parent_col) => format!(
-            "INSERT OR IGNORE INTO {} ({parent_col}, id, state, doc) VALUES (?1, ?2, ?3, ?4)",
-            table.name()
-        ),
-        None => format!(
-            "INSERT OR IGNORE INTO {} (id, state, doc) SELECT ?2, ?3, ?4 WHERE ?1 = ?1",
-            table.name()
-        ),
+    let changed = if table == Table::Tasks {
+        let (result, slots) = task_columns(doc);
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO tasks (job_id, id, state, doc, result, slots)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![parent, id, state_of(doc), text, result, slots])?
+    } else {
+        let sql = match table.parent_column() {
+            Some(parent_col) => format!(
+                "INSERT OR IGNORE INTO {} ({parent_col}, id, state, doc) VALUES (?1, ?2, ?3, ?4)",
+                table.name()
+            ),
+            None => format!(
+                "INSERT OR IGNORE INTO {} (id, state, doc) SELECT ?2, ?3, ?4 WHERE ?1 = ?1",
+                table.name()
+            ),
+        };
+        conn.prepare_cached(&sql)?
+            .execute(params![parent, id, state_of(doc), text])?
     };
-    let changed = conn
-        .prepare_cached(&sql)?
-        .execute(params![parent, id, state_of(doc), text])?;
     Ok(changed == 1)
 }
 
@@ -133,14 +152,22 @@ pub fn put(
     doc: &Value,
 ) -> Result<bool, StoreError> {
     let text = serde_json::to_string(doc)?;
-    let sql = format!(
-        "UPDATE {} SET state = ?3, doc = ?4 WHERE {}",
-        table.name(),
-        table.key_clause()
-    );
-    let changed = conn
-        .prepare_cached(&sql)?
-        .execute(params![parent, id, state_of(doc), text])?;
+    let changed = if table == Table::Tasks {
+        let (result, slots) = task_columns(doc);
+        conn.prepare_cached(
+            "UPDATE tasks SET state = ?3, doc = ?4, result = ?5, slots = ?6
+             WHERE job_id = ?1 AND id = ?2",
+        )?
+        .execute(params![parent, id, state_of(doc), text, result, slots])?
+    } else {
+        let sql = format!(
+            "UPDATE {} SET state = ?3, doc = ?4 WHERE {}",
+            table.name(),
+            table.key_clause()
+        );
+        conn.prepare_cached(&sql)?
+            .execute(params![parent, id, state_of(doc), text])?
+    };
     Ok(changed == 1)
 }
 

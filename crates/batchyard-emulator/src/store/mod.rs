@@ -16,7 +16,7 @@ pub use attempts::Attempt;
 pub use docs::{Doc, Table};
 
 /// The schema version this build writes; stored in SQLite's `user_version`.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// What can go wrong while reading or writing the state file.
 #[derive(Debug, thiserror::Error)]
@@ -141,17 +141,28 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     }
     if found < 2 {
         // A job's tasks in creation order (index entries end with the rowid), so a
-        // listing page is a range read instead of a sort of the whole job; and the
-        // two values task counts need, so counting reads no document (the
-        // expressions are those of `attempts::task_counts`).
+        // listing page is a range read instead of a sort of the whole job.
         conn.execute_batch(
             "BEGIN;
              CREATE INDEX IF NOT EXISTS tasks_by_job ON tasks (job_id);
-             CREATE INDEX IF NOT EXISTS tasks_counts ON tasks (
-                 job_id, state,
-                 json_extract(doc, '$.executionInfo.result'),
-                 COALESCE(json_extract(doc, '$.requiredSlots'), 1));
              PRAGMA user_version = 2;
+             COMMIT;",
+        )?;
+    }
+    if found < 3 {
+        // What task counts need, as plain columns the store writes with each task
+        // (`docs::insert`, `docs::put`), so counting is an index-only read and
+        // writing a task parses no JSON in SQLite.
+        conn.execute_batch(
+            "BEGIN;
+             DROP INDEX IF EXISTS tasks_counts;
+             ALTER TABLE tasks ADD COLUMN result TEXT;
+             ALTER TABLE tasks ADD COLUMN slots INTEGER NOT NULL DEFAULT 1;
+             UPDATE tasks SET
+                 result = json_extract(doc, '$.executionInfo.result'),
+                 slots = COALESCE(json_extract(doc, '$.requiredSlots'), 1);
+             CREATE INDEX tasks_counts ON tasks (job_id, state, result, slots);
+             PRAGMA user_version = 3;
              COMMIT;",
         )?;
     }
@@ -187,8 +198,13 @@ mod tests {
         let path = dir.path().join("state.db");
         drop(Store::open(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
+        // Back to the version 1 layout, holding one completed task.
         conn.execute_batch(
-            "DROP INDEX tasks_by_job; DROP INDEX tasks_counts; PRAGMA user_version = 1;",
+            r#"DROP INDEX tasks_by_job; DROP INDEX tasks_counts;
+               ALTER TABLE tasks DROP COLUMN result; ALTER TABLE tasks DROP COLUMN slots;
+               INSERT INTO tasks (job_id, id, state, doc) VALUES ('j', 't', 'completed',
+                   '{"requiredSlots": 2, "executionInfo": {"result": "success"}}');
+               PRAGMA user_version = 1;"#,
         )
         .unwrap();
         drop(conn);
@@ -208,11 +224,14 @@ mod tests {
         assert!(listing.contains("tasks_by_job "), "{listing}");
         assert!(!listing.contains("TEMP B-TREE"), "{listing}");
         let counts = plan(
-            "SELECT state, json_extract(doc, '$.executionInfo.result'), COUNT(*),
-                    SUM(COALESCE(json_extract(doc, '$.requiredSlots'), 1))
-             FROM tasks WHERE job_id = 'j' GROUP BY 1, 2",
+            "SELECT state, result, COUNT(*), SUM(slots) FROM tasks WHERE job_id = 'j' GROUP BY 1, 2",
         );
-        assert!(counts.contains("tasks_counts"), "{counts}");
+        assert!(counts.contains("COVERING INDEX tasks_counts"), "{counts}");
+        let (counts, slots) = store
+            .read(|c| super::attempts::task_counts(c, "j"))
+            .unwrap();
+        assert_eq!(counts["succeeded"], 1);
+        assert_eq!(slots["succeeded"], 2);
     }
 
     #[test]
