@@ -224,6 +224,34 @@ mod tests {
     }
 
     #[test]
+    fn rows_read_the_same_items_key_by_key() {
+        for f in [
+            json!({"product": {"lr": [0.1, "x"], "n": {"range": [-2, 5, 3]}, "f": {"range": [0.5, 1.5, 0.5]}}}),
+            json!({"zip": {"a": [1, 2, 3], "b": {"range": [10, 12]}}}),
+            json!({"repeat": 2}),
+            json!({"combinations": {"of": [1, 2, 3], "length": 2}}),
+        ] {
+            let f = factory(f);
+            let expected = collect(&f);
+            let mut rows = rows(&f, Path::new(".")).unwrap();
+            let mut got = Vec::new();
+            while let Some(r) = rows.advance() {
+                r.unwrap();
+                let item = rows.item().into_owned();
+                for (name, value) in item.as_object().unwrap() {
+                    let key = rows.key(name).unwrap();
+                    assert_eq!(rows.get(&key).unwrap().as_ref(), value);
+                    if rows.is_int(&key) {
+                        assert_eq!(Some(&json!(rows.int(&key).unwrap())), Some(value));
+                    }
+                }
+                got.push(item);
+            }
+            assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
     fn zero_step_is_an_error() {
         let f = factory(json!({"product": {"a": {"range": [0, 10, 0]}}}));
         assert!(matches!(

@@ -13,6 +13,9 @@ use crate::cli::{RenderArgs, RenderFormat};
 use crate::exit::Exit;
 use crate::recipe;
 
+/// Task lines are gathered up to this many bytes before each write to stdout.
+const LINES_BUFFER: usize = 1 << 18;
+
 /// Prints the payloads, streaming the tasks: a million-task job never sits in memory.
 pub fn run(args: &RenderArgs) -> miette::Result<Exit> {
     let (mut loaded, desired) = match recipe::load_and_compile(&args.file, &args.vars) {
@@ -64,15 +67,18 @@ pub fn run(args: &RenderArgs) -> miette::Result<Exit> {
             writeln!(out, "---").into_diagnostic()?;
         }
         writeln!(out, "# tasks of job {} (JSON Lines)", job.id).into_diagnostic()?;
-        for task in batchyard_compile::tasks(&loaded, &desired, job) {
-            match task {
-                Ok(task) => {
-                    serde_json::to_writer(&mut out, &task).into_diagnostic()?;
-                    writeln!(out).into_diagnostic()?;
-                }
-                Err(problem) => problems.push(problem),
+        let mut stream = batchyard_compile::tasks(&loaded, &desired, job);
+        let mut lines = Vec::with_capacity(LINES_BUFFER + 4096);
+        while let Some(written) = stream.write_next(&mut lines) {
+            if let Err(problem) = written {
+                problems.push(problem);
+            }
+            if lines.len() >= LINES_BUFFER {
+                out.write_all(&lines).into_diagnostic()?;
+                lines.clear();
             }
         }
+        out.write_all(&lines).into_diagnostic()?;
     }
     out.flush().into_diagnostic()?;
     drop(out);
