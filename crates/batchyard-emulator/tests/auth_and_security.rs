@@ -220,6 +220,47 @@ async fn shared_key_client_and_refusals() {
         (400, Some("InvalidUri")),
         "{body}"
     );
+    // Node files: readable under the node root, never beyond it.
+    let task = serde_json::to_value(client.get_task("kj", "c").await.unwrap()).unwrap();
+    let node = task["nodeInfo"]["nodeId"].as_str().unwrap().to_string();
+    let stdout = client
+        .get_node_file("keyed", &node, "workitems/kj/job-1/c/stdout.txt", None)
+        .await
+        .unwrap();
+    assert_eq!(&stdout[..], b"gamma\n");
+    for escape in [
+        "..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+        "startup%2F..%2F..%2F..%2Fkeyed",
+    ] {
+        let (status, body) = signed(
+            &h,
+            &credential,
+            reqwest::Method::GET,
+            &format!("/pools/keyed/nodes/{node}/files/{escape}"),
+            None,
+            now,
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("InvalidUri")),
+            "{escape}: {body}"
+        );
+    }
+    let (status, body) = signed(
+        &h,
+        &credential,
+        reqwest::Method::GET,
+        "/pools/keyed/nodes/no-such-node/files/startup%2Fstderr.txt",
+        None,
+        now,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("NodeNotFound")),
+        "{body}"
+    );
     let r = h
         .http
         .get(format!("{}/jobs/kj/tasks/c/files/stdout.txt?{API}", h.url))

@@ -71,7 +71,6 @@ async fn failed_start_tasks_are_reported_once_each_with_their_exit_code() {
 }
 
 #[tokio::test]
-#[ignore = "needs the emulator to serve node files: GET /pools/{pool}/nodes/{node}/files/{path}"]
 async fn failed_start_tasks_show_the_tail_of_their_stderr() {
     let env = emulator().await;
     let (error, reported) = apply_failing(&env).await;
@@ -110,7 +109,7 @@ async fn failed_start_tasks_show_the_tail_of_their_stderr() {
         .get_node_file_properties("cpu", node, "startup/stderr.txt")
         .await
         .unwrap();
-    assert_eq!(props.content_length, Some(39));
+    assert_eq!(props.content_length, Some(40));
     let missing = env
         .client
         .get_node_file("cpu", node, "startup/nothing.txt", None)

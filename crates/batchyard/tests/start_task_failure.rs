@@ -48,7 +48,6 @@ fn apply_exits_1_naming_the_failed_node_and_its_exit_code() {
 }
 
 #[test]
-#[ignore = "needs the emulator to serve node files: GET /pools/{pool}/nodes/{node}/files/{path}"]
 fn apply_and_status_print_the_start_task_stderr() {
     let (_dir, recipe) = recipe_dir(FAILING);
     let line = "| E! package libfoo2 has no installation candidate";

@@ -1,7 +1,9 @@
-//! Task files: listing and reading stdout.txt, stderr.txt and the working directory.
+//! Task and node files: listing and reading stdout.txt, stderr.txt and the working
+//! directory of a task, and anything under a node's root (the start task's
+//! `startup/stderr.txt`, for example).
 //!
-//! A file path is relative to the task directory and may never leave it: `..`,
-//! absolute paths and links pointing outside are refused before any file is touched.
+//! A file path is relative to the task directory (or the node root) and may never leave it:
+//! `..`, absolute paths and links pointing outside are refused before any file is touched.
 
 use std::path::{Component, Path as FsPath, PathBuf};
 
@@ -25,8 +27,19 @@ fn invalid_path() -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "InvalidUri",
-        "The requested URI does not represent any resource on the server: the file path must stay inside the task directory.",
+        "The requested URI does not represent any resource on the server: the file path must stay inside the task or node directory.",
     )
+}
+
+/// The root of a node that exists in the store (404 `PoolNotFound` / `NodeNotFound`
+/// otherwise, as the service answers).
+fn node_root(state: &Shared, pool: &str, node: &str) -> ApiResult<PathBuf> {
+    super::pools::load(state, pool)?;
+    state
+        .store
+        .read(|c| crate::store::docs::get(c, crate::store::Table::Nodes, pool, node))?
+        .ok_or_else(|| ApiError::not_found("NodeNotFound", "node"))?;
+    Ok(NodeLayout::new(&state.work_dir, pool, node).root)
 }
 
 fn task_dir(state: &Shared, job: &str, task: &str) -> ApiResult<PathBuf> {
@@ -101,7 +114,23 @@ pub async fn get_file(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let root = task_dir(&state, &job, &task)?;
-    let file = resolve(&root, &path)?;
+    let url = format!("{}/jobs/{job}/tasks/{task}/files/{path}", state.base_url);
+    read_file(&root, &path, &headers, &url)
+}
+
+pub async fn get_node_file(
+    State(state): State<Shared>,
+    Path((pool, node, path)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let root = node_root(&state, &pool, &node)?;
+    let url = format!("{}/pools/{pool}/nodes/{node}/files/{path}", state.base_url);
+    read_file(&root, &path, &headers, &url)
+}
+
+/// A file under `root`, whole or the `ocp-range` asked for.
+fn read_file(root: &FsPath, path: &str, headers: &HeaderMap, url: &str) -> ApiResult<Response> {
+    let file = resolve(root, path)?;
     let meta = fs_err::metadata(&file).map_err(|_| file_not_found())?;
     if meta.is_dir() {
         return Err(file_not_found());
@@ -130,9 +159,8 @@ pub async fn get_file(
         }
         None => data,
     };
-    let url = format!("{}/jobs/{job}/tasks/{task}/files/{path}", state.base_url);
     let mut response = Response::new(Body::from(body));
-    file_headers(response.headers_mut(), &meta, &url);
+    file_headers(response.headers_mut(), &meta, url);
     Ok(response)
 }
 
@@ -141,8 +169,20 @@ pub async fn delete_file(
     Path((job, task, path)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     let root = task_dir(&state, &job, &task)?;
-    let file = resolve(&root, &path)?;
-    if file == std::fs::canonicalize(&root).map_err(|_| file_not_found())? {
+    remove(&root, &path)
+}
+
+pub async fn delete_node_file(
+    State(state): State<Shared>,
+    Path((pool, node, path)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let root = node_root(&state, &pool, &node)?;
+    remove(&root, &path)
+}
+
+fn remove(root: &FsPath, path: &str) -> ApiResult<Response> {
+    let file = resolve(root, path)?;
+    if file == std::fs::canonicalize(root).map_err(|_| file_not_found())? {
         return Err(invalid_path());
     }
     let removed = if file.is_dir() {
@@ -210,20 +250,35 @@ pub async fn list(
             Err(e)
         }
     })?;
+    let base = format!("{}/jobs/{job}/tasks/{task}/files", state.base_url);
+    Ok(listing(&root, &params, &base))
+}
+
+pub async fn list_node_files(
+    State(state): State<Shared>,
+    Path((pool, node)): Path<(String, String)>,
+    Query(params): Query<Params>,
+) -> ApiResult<Response> {
+    let root = node_root(&state, &pool, &node)?;
+    let base = format!("{}/pools/{pool}/nodes/{node}/files", state.base_url);
+    Ok(listing(&root, &params, &base))
+}
+
+/// The files under `root` (an empty root lists nothing: the task has not run yet).
+fn listing(root: &FsPath, params: &Params, base: &str) -> Response {
     let recursive = params
         .get("recursive")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let mut out = Vec::new();
     if !root.as_os_str().is_empty() {
-        let base = format!("{}/jobs/{job}/tasks/{task}/files", state.base_url);
-        walk(&root, &root, recursive, &base, &mut out);
+        walk(root, root, recursive, base, &mut out);
     }
     let mut response = axum::Json(json!({ "value": out })).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json;odata=minimalmetadata"),
     );
-    Ok(response)
+    response
 }
 
 #[cfg(test)]

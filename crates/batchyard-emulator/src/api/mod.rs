@@ -80,6 +80,14 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/pools/{pool}/nodes", get(pools::list_nodes))
         .route("/pools/{pool}/nodes/{node}", get(pools::get_node))
+        .route(
+            "/pools/{pool}/nodes/{node}/files",
+            get(files::list_node_files),
+        )
+        .route(
+            "/pools/{pool}/nodes/{node}/files/{*path}",
+            get(files::get_node_file).delete(files::delete_node_file),
+        )
         .route("/nodecounts", get(pools::node_counts))
         .route("/supportedimages", get(pools::supported_images))
         .route("/jobs", get(jobs::list).post(jobs::create))

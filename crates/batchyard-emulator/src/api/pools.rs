@@ -19,7 +19,7 @@ fn pool_not_found() -> ApiError {
     ApiError::not_found("PoolNotFound", "pool")
 }
 
-fn load(state: &Shared, pool: &str) -> ApiResult<Value> {
+pub(super) fn load(state: &Shared, pool: &str) -> ApiResult<Value> {
     state
         .store
         .read(|c| docs::get(c, Table::Pools, "", pool))?
