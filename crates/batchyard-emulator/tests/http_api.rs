@@ -564,3 +564,40 @@ async fn job_preparation_and_release_tasks() {
     }
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mount_points_exist_as_local_directories() {
+    let mut h = Harness::start().await;
+    h.create_pool(
+        "mp",
+        1,
+        1,
+        json!({"mountConfiguration": [
+            {"nfsMountConfiguration": {"source": "10.0.0.4:/export", "relativeMountPath": "data"}},
+            {"azureFileShareConfiguration": {"accountName": "acct", "azureFileUrl": "https://acct.file.core.windows.net/share", "accountKey": "a2V5", "relativeMountPath": "scratch/job"}}
+        ]}),
+    )
+    .await;
+    h.wait_idle("mp", 1).await;
+    let (status, body) = h
+        .post("/jobs", json!({"id": "mj", "poolInfo": {"poolId": "mp"}}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = h
+        .post(
+            "/jobs/mj/tasks",
+            json!({"id": "look", "commandLine": "/bin/sh -c \"test -d $AZ_BATCH_NODE_MOUNTS_DIR/data && test -d $AZ_BATCH_NODE_MOUNTS_DIR/scratch/job && echo both\""}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let task = h
+        .wait_for(
+            "/jobs/mj/tasks/look",
+            "the task",
+            Duration::from_secs(20),
+            |t| t["state"] == "completed",
+        )
+        .await;
+    assert_eq!(task["executionInfo"]["exitCode"], 0, "{task}");
+    h.shutdown().await;
+}

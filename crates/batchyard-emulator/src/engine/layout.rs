@@ -32,6 +32,11 @@ impl NodeLayout {
         self.root.join("startup")
     }
 
+    /// `AZ_BATCH_NODE_MOUNTS_DIR`, where the pool's file systems are mounted.
+    pub fn mounts(&self) -> PathBuf {
+        self.root.join("fsmounts")
+    }
+
     /// A task's directory.
     pub fn task_dir(&self, job: &str, task: &str) -> PathBuf {
         self.root
@@ -84,7 +89,7 @@ pub fn node_env(
         ),
         (
             "AZ_BATCH_NODE_MOUNTS_DIR".into(),
-            layout.root.join("fsmounts").display().to_string(),
+            layout.mounts().display().to_string(),
         ),
     ]
 }

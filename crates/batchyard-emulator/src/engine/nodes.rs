@@ -252,12 +252,59 @@ fn remove_node_step(
     Ok(())
 }
 
+/// The pool's `mountConfiguration` cannot be mounted on this machine (no storage account,
+/// no NFS server): each mount point is made as an empty local directory, so tasks that use
+/// the path still start, and a warning says the file system is not there.
+fn make_mount_points(layout: &NodeLayout, pool: &Value) {
+    const KINDS: [&str; 4] = [
+        "azureBlobFileSystemConfiguration",
+        "azureFileShareConfiguration",
+        "nfsMountConfiguration",
+        "cifsMountConfiguration",
+    ];
+    let Some(mounts) = pool.get("mountConfiguration").and_then(Value::as_array) else {
+        return;
+    };
+    for mount in mounts {
+        for kind in KINDS {
+            let Some(relative) = mount
+                .get(kind)
+                .and_then(|m| m.get("relativeMountPath"))
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            let path = std::path::Path::new(relative);
+            // A mount point is one or more plain names below the mounts directory.
+            if relative.is_empty()
+                || !path
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+            {
+                tracing::warn!(pool = text(pool, "id"), relative, "mount path refused");
+                continue;
+            }
+            let _ = fs_err::create_dir_all(layout.mounts().join(path));
+            tracing::warn!(
+                pool = text(pool, "id"),
+                kind,
+                relative,
+                "the emulator does not mount file systems: the mount point is an empty local directory"
+            );
+        }
+    }
+}
+
 async fn start_node(engine: &mut Engine, pool: &Value, node: &Value) -> Result<(), StoreError> {
     let pool_id = text(pool, "id").to_string();
     let node_id = text(node, "id").to_string();
     // The node's shared directory exists from boot, as on a Batch node.
     let _ = fs_err::create_dir_all(
         NodeLayout::new(&engine.settings.work_dir, &pool_id, &node_id).shared(),
+    );
+    make_mount_points(
+        &NodeLayout::new(&engine.settings.work_dir, &pool_id, &node_id),
+        pool,
     );
     let Some(start_task) = pool.get("startTask").filter(|s| s.is_object()).cloned() else {
         update(&engine.store, Table::Nodes, &pool_id, &node_id, |doc| {
