@@ -84,7 +84,8 @@ pub enum Seen {
 /// Fixed keys: the same ids hash the same in every run, so a run is reproducible.
 const HASH_SEED: u64 = 0x6261_7463_6879_6172;
 
-fn hash_id(id: &[u8]) -> u64 {
+/// The hash [`SeenIds`] keeps for `id`, for [`SeenIds::insert_hash`].
+pub(crate) fn hash_id(id: &[u8]) -> u64 {
     // Lower-case into a stack buffer: checked ids are at most 64 bytes, so the common case
     // allocates nothing.
     let state = foldhash::quality::FixedState::with_seed(HASH_SEED);
@@ -127,6 +128,22 @@ impl SeenIds {
         } else {
             Seen::Unsure
         }
+    }
+
+    /// Records an id by its [`hash_id`], computed elsewhere (on another thread). Once the
+    /// ids themselves are kept, a hash settles nothing: the answer is [`Seen::Unsure`] and
+    /// nothing is recorded, and the caller goes through [`Self::insert`].
+    pub(crate) fn insert_hash(&mut self, hash: u64) -> Seen {
+        if self.exact.is_none() && self.hashes.insert(hash) {
+            Seen::New
+        } else {
+            Seen::Unsure
+        }
+    }
+
+    /// Whether the ids themselves are kept, so [`Self::insert_hash`] cannot settle anything.
+    pub(crate) fn is_exact(&self) -> bool {
+        self.exact.is_some()
     }
 
     /// Switches to remembering the ids themselves, given every id recorded so far (in any

@@ -19,6 +19,7 @@ use crate::factory::{ItemKey, Rows};
 use crate::ids::is_valid_id;
 
 /// A factory task's line with holes for its templated fields.
+#[derive(Clone)]
 pub(crate) struct Skeleton {
     /// What to append for each item, in order.
     ops: Vec<Op>,
@@ -30,6 +31,7 @@ pub(crate) struct Skeleton {
 }
 
 /// One step of writing a line.
+#[derive(Clone)]
 enum Op {
     /// Fixed bytes.
     Bytes(Vec<u8>),
@@ -44,12 +46,14 @@ enum Op {
     IdEnd,
 }
 
+#[derive(Clone)]
 enum IdSource {
     Field(usize),
     Fixed(String),
 }
 
 /// How one templated field is rendered.
+#[derive(Clone)]
 enum FieldPlan {
     /// Literal text and lookups, resolved against the factory's items.
     Parts { parts: Vec<Part>, whole: bool },
@@ -57,6 +61,7 @@ enum FieldPlan {
     Engine,
 }
 
+#[derive(Clone)]
 enum Part {
     /// Literal text, already escaped for a JSON string.
     Text(String),

@@ -1,10 +1,12 @@
 //! Task streaming: every task of a job, rendered one item at a time.
 
+mod parallel;
+
 use std::collections::HashSet;
 
 use batchyard_batch::models::BatchTaskCreateOptions;
 use batchyard_batch::validate_against_spec;
-use batchyard_recipe::model::{DependsOn, Task, TaskSpec};
+use batchyard_recipe::model::{DependsOn, Factory, Task, TaskSpec};
 use batchyard_recipe::{Diagnostic, Loaded, TaskTemplate};
 
 use crate::dependencies::{MergeBuilder, TaskDependencies};
@@ -32,6 +34,9 @@ pub struct TaskStream<'a> {
     /// Merge tasks, emitted once everything else has streamed past.
     merges: Vec<usize>,
     merged: Option<TaskDependencies>,
+    /// How many threads [`TaskStream::write_all`] may write a factory on; `None` asks the
+    /// system.
+    threads: Option<usize>,
 }
 
 /// A factory being drained.
@@ -39,9 +44,15 @@ struct Running<'a> {
     /// The factory task's recipe path.
     path: String,
     template: TaskTemplate,
+    factory: &'a Factory,
     rows: Rows<'a>,
+    /// How many items the factory yields, when known up front.
+    count: Option<u64>,
     /// The next item's index.
     index: u64,
+    /// Items before this index are written one by one, on this thread: the rest of a chunk
+    /// the threads could not finish.
+    serial_until: u64,
     /// The line with holes, when the factory's tasks can be written that way.
     skeleton: Option<Skeleton>,
 }
@@ -119,6 +130,7 @@ impl<'a> TaskStream<'a> {
             },
             merges: Vec::new(),
             merged: None,
+            threads: None,
         }
     }
 
@@ -150,6 +162,46 @@ impl<'a> TaskStream<'a> {
         }
     }
 
+    /// Writes every task as [`Self::write_next`] does, into `out`, handing `out` to `flush`
+    /// (and clearing it) whenever it holds `block` bytes or more, and once at the end. Each
+    /// problem goes to `problem`, in the order `write_next` gives them.
+    ///
+    /// A big factory whose items can be reached by index is written on several threads, in
+    /// chunks that `flush` gets in item order: the bytes and the problems are the same.
+    pub fn write_all(
+        &mut self,
+        out: &mut Vec<u8>,
+        block: usize,
+        flush: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+        problem: &mut dyn FnMut(Diagnostic),
+    ) -> std::io::Result<()> {
+        let threads = *self.threads.get_or_insert_with(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        });
+        loop {
+            if let Some(run) = &mut self.current
+                && let Some(plan) = parallel::plan(run, &self.ids, threads)
+            {
+                parallel::write(&plan, run, &mut self.ids, self.base_dir, out, block, flush)?;
+                continue;
+            }
+            match self.write_next(out) {
+                None => break,
+                Some(Err(p)) => problem(p),
+                Some(Ok(())) => {}
+            }
+            if out.len() >= block {
+                flush(out)?;
+                out.clear();
+            }
+        }
+        if !out.is_empty() {
+            flush(out)?;
+            out.clear();
+        }
+        Ok(())
+    }
+
     /// Starts the next task spec or merge task: `None` when there is none left.
     fn start_next(&mut self) -> Option<Start> {
         loop {
@@ -173,7 +225,8 @@ impl<'a> TaskStream<'a> {
                             },
                             None => continue,
                         };
-                        if let Some(n) = factory::count(&f.factory) {
+                        let count = factory::count(&f.factory);
+                        if let Some(n) = count {
                             self.ids
                                 .seen
                                 .reserve(usize::try_from(n).unwrap_or(usize::MAX).min(1 << 24));
@@ -188,8 +241,11 @@ impl<'a> TaskStream<'a> {
                                 self.current = Some(Running {
                                     path,
                                     template,
+                                    factory: &f.factory,
                                     rows,
+                                    count,
                                     index: 0,
+                                    serial_until: 0,
                                     skeleton,
                                 });
                                 return Some(Start::Factory);
@@ -449,6 +505,118 @@ mod tests {
             }
         }
         found
+    }
+
+    fn loaded(text: &str) -> (batchyard_recipe::Loaded, Desired) {
+        let loaded = load("r.yaml", text, &Variables::new());
+        assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
+        let desired = compile(loaded.recipe.as_ref().unwrap(), &CompileOptions::default()).unwrap();
+        (loaded, desired)
+    }
+
+    type Problems = Vec<(String, String)>;
+
+    /// The job's lines and problems written one task at a time.
+    fn one_by_one(text: &str) -> (Vec<u8>, Problems) {
+        let (loaded, desired) = loaded(text);
+        let mut stream = tasks(&loaded, &desired, &desired.jobs[0]);
+        let (mut lines, mut problems) = (Vec::new(), Vec::new());
+        while let Some(written) = stream.write_next(&mut lines) {
+            if let Err(d) = written {
+                problems.push((d.path, d.message));
+            }
+        }
+        (lines, problems)
+    }
+
+    /// The same through `write_all` on `threads` threads, after checking that the job's
+    /// first factory is big enough to be written on threads.
+    fn on_threads(text: &str, threads: usize) -> (Vec<u8>, Problems) {
+        let (loaded, desired) = loaded(text);
+        let mut stream = tasks(&loaded, &desired, &desired.jobs[0]);
+        stream.threads = Some(threads);
+        let mut probe = tasks(&loaded, &desired, &desired.jobs[0]);
+        while probe.current.is_none() {
+            probe.write_next(&mut Vec::new()).unwrap().ok();
+        }
+        let run = probe.current.as_ref().unwrap();
+        assert!(parallel::plan(run, &probe.ids, threads).is_some());
+        let (mut lines, mut problems) = (Vec::new(), Vec::new());
+        let mut flushed = Vec::new();
+        stream
+            .write_all(
+                &mut lines,
+                1 << 16,
+                &mut |bytes| {
+                    flushed.extend_from_slice(bytes);
+                    Ok(())
+                },
+                &mut |d| problems.push((d.path, d.message)),
+            )
+            .unwrap();
+        assert!(lines.is_empty());
+        (flushed, problems)
+    }
+
+    fn recipe(tasks_yaml: &str) -> String {
+        format!(
+            "recipe: r\npools:\n  - {{ id: p, vm_size: Standard_D2s_v5, os: ubuntu-22.04, nodes: {{ dedicated: 1 }} }}\njobs:\n  - id: j\n    pool: p\n    tasks:\n{tasks_yaml}"
+        )
+    }
+
+    #[test]
+    fn a_big_factory_written_on_threads_gives_the_same_bytes() {
+        let text = recipe(
+            r#"      - { id: first, command: x }
+      - { id: "s-{{ item.a }}-{{ item.b }}-{{ index }}", command: "run {{ item.a }} {{ item.b }}", env: { C: "{{ item.c }}" }, factory: { product: { a: { range: [0, 300] }, b: { range: [0, 400, 1] }, c: [x, "y \"z\""] } } }
+      - { id: "r-{{ index }}", command: "x", factory: { repeat: 60000 } }
+      - { id: last, command: x }
+"#,
+        );
+        let (expected, problems) = one_by_one(&text);
+        assert!(problems.is_empty(), "{:?}", problems.first());
+        assert_eq!(
+            expected.iter().filter(|b| **b == b'\n').count(),
+            2 + 240_000 + 60_000
+        );
+        for threads in [2, 3, 4] {
+            let (got, problems) = on_threads(&text, threads);
+            assert!(problems.is_empty(), "{:?}", problems.first());
+            assert!(got == expected, "{threads} threads write other bytes");
+        }
+    }
+
+    #[test]
+    fn problems_in_later_chunks_are_reported_where_they_are_one_by_one() {
+        // In the zip, item 40 000 (a chunk after the first) has an id Batch refuses, and the
+        // zip goes on on threads after it; item 100 000 of the repeat (a later chunk still)
+        // repeats an earlier id in another case.
+        let values: Vec<String> = (0..120_000)
+            .map(|i| match i {
+                40_000 => "bad.id".to_owned(),
+                i => format!("v{i}"),
+            })
+            .collect();
+        let text = recipe(&format!(
+            r#"      - {{ id: "z-{{{{ item.v }}}}", command: "x {{{{ item.n }}}}", factory: {{ zip: {{ v: [{}], n: {{ range: [0, 120000] }} }} }} }}
+      - {{ id: T-100000, command: x }}
+      - {{ id: "t-{{{{ index }}}}", command: "x", factory: {{ repeat: 150000 }} }}
+"#,
+            values.join(", ")
+        ));
+        let (expected, expected_problems) = one_by_one(&text);
+        let messages: Vec<&str> = expected_problems.iter().map(|(_, m)| m.as_str()).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(messages[0].contains("contains `.`"), "{messages:?}");
+        assert!(
+            messages[1].contains("`t-100000` is used twice"),
+            "{messages:?}"
+        );
+        for threads in [2, 3] {
+            let (got, problems) = on_threads(&text, threads);
+            assert_eq!(problems, expected_problems);
+            assert!(got == expected, "{threads} threads write other bytes");
+        }
     }
 
     #[test]

@@ -68,7 +68,16 @@ pub fn items<'a>(factory: &'a Factory, base_dir: &Path) -> Result<Items<'a>, Fac
 /// are read from their axes without being built as JSON maps.
 pub enum Rows<'a> {
     Axes(AxisRows),
-    Items { items: Items<'a>, current: Value },
+    /// `repeat`: empty items, reachable by index.
+    Repeat {
+        next: u64,
+        len: u64,
+        current: Value,
+    },
+    Items {
+        items: Items<'a>,
+        current: Value,
+    },
 }
 
 /// The same items as [`items`], as [`Rows`].
@@ -76,6 +85,11 @@ pub fn rows<'a>(factory: &'a Factory, base_dir: &Path) -> Result<Rows<'a>, Facto
     Ok(match factory {
         Factory::Product(axes) => Rows::Axes(AxisRows::product(axis::resolve_all(axes)?)),
         Factory::Zip(axes) => Rows::Axes(AxisRows::zip(axis::resolve_all(axes)?)),
+        Factory::Repeat(n) => Rows::Repeat {
+            next: 0,
+            len: *n,
+            current: Value::Object(Map::new()),
+        },
         other => Rows::Items {
             items: items(other, base_dir)?,
             current: Value::Null,
@@ -88,15 +102,41 @@ impl Rows<'_> {
     pub fn advance(&mut self) -> Option<Result<(), FactoryError>> {
         match self {
             Rows::Axes(rows) => rows.advance().then_some(Ok(())),
+            Rows::Repeat { next, len, .. } => (*next < *len).then(|| {
+                *next += 1;
+                Ok(())
+            }),
             Rows::Items { items, current } => Some(items.next()?.map(|item| *current = item)),
         }
+    }
+
+    /// Positions the rows so that the next [`Self::advance`] moves to item `index` (or finds
+    /// none past the end). False, with nothing changed, when the items cannot be reached by
+    /// index.
+    pub fn seek(&mut self, index: u64) -> bool {
+        match self {
+            Rows::Axes(rows) => {
+                rows.seek(index);
+                true
+            }
+            Rows::Repeat { next, len, .. } => {
+                *next = index.min(*len);
+                true
+            }
+            Rows::Items { .. } => false,
+        }
+    }
+
+    /// Whether [`Self::seek`] can position these rows.
+    pub fn is_indexable(&self) -> bool {
+        !matches!(self, Rows::Items { .. })
     }
 
     /// Where item key `name` is found: a column of axis rows, or a key of generic items.
     pub fn key(&self, name: &str) -> Option<ItemKey> {
         match self {
             Rows::Axes(rows) => rows.column(name).map(ItemKey::Column),
-            Rows::Items { .. } => Some(ItemKey::Name(name.to_owned())),
+            Rows::Repeat { .. } | Rows::Items { .. } => Some(ItemKey::Name(name.to_owned())),
         }
     }
 
@@ -104,7 +144,7 @@ impl Rows<'_> {
     pub fn get(&self, key: &ItemKey) -> Option<Cow<'_, Value>> {
         match (self, key) {
             (Rows::Axes(rows), ItemKey::Column(c)) => rows.cell(*c),
-            (Rows::Items { current, .. }, ItemKey::Name(name)) => {
+            (Rows::Repeat { current, .. } | Rows::Items { current, .. }, ItemKey::Name(name)) => {
                 current.get(name).map(Cow::Borrowed)
             }
             _ => None,
@@ -132,7 +172,7 @@ impl Rows<'_> {
     pub fn item(&self) -> Cow<'_, Value> {
         match self {
             Rows::Axes(rows) => Cow::Owned(rows.item()),
-            Rows::Items { current, .. } => Cow::Borrowed(current),
+            Rows::Repeat { current, .. } | Rows::Items { current, .. } => Cow::Borrowed(current),
         }
     }
 }
@@ -249,6 +289,38 @@ mod tests {
             }
             assert_eq!(got, expected);
         }
+    }
+
+    #[test]
+    fn seeking_reaches_the_item_walking_reaches() {
+        for f in [
+            json!({"product": {"lr": [0.1, "x"], "n": {"range": [-2, 5, 3]}, "f": {"range": [0.5, 1.5, 0.5]}}}),
+            json!({"product": {"a": [1, 2], "e": []}}),
+            json!({"zip": {"a": [1, 2, 3], "b": {"range": [10, 12]}}}),
+            json!({"repeat": 3}),
+        ] {
+            let f = factory(f);
+            let expected = collect(&f);
+            for start in 0..=expected.len() + 1 {
+                let mut rows = rows(&f, Path::new(".")).unwrap();
+                assert!(rows.is_indexable());
+                // Seeking after walking part of the way, as well as from the start.
+                rows.advance();
+                assert!(rows.seek(start as u64));
+                let mut got = Vec::new();
+                while let Some(r) = rows.advance() {
+                    r.unwrap();
+                    got.push(rows.item().into_owned());
+                }
+                assert_eq!(
+                    got,
+                    expected.get(start..).unwrap_or_default(),
+                    "{f:?} from {start}"
+                );
+            }
+        }
+        let f = factory(json!({"combinations": {"of": [1, 2, 3], "length": 2}}));
+        assert!(!rows(&f, Path::new(".")).unwrap().seek(1));
     }
 
     #[test]

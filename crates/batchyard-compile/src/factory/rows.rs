@@ -78,6 +78,29 @@ impl AxisRows {
         }
     }
 
+    /// Positions the rows so that the next [`Self::advance`] moves to item `index` (in the
+    /// order `advance` walks them), or finds none when `index` is past the end.
+    pub fn seek(&mut self, index: u64) {
+        match &mut self.walk {
+            Walk::Product { next } => {
+                let mut digits = vec![0; self.axes.len()];
+                let mut rest = index;
+                // The last axis varies fastest: peel the index into positions from the end.
+                for (digit, (_, axis)) in digits.iter_mut().zip(&self.axes).rev() {
+                    let len = axis.len();
+                    if len == 0 {
+                        *next = None;
+                        return;
+                    }
+                    *digit = rest % len;
+                    rest /= len;
+                }
+                *next = (rest == 0).then_some(digits);
+            }
+            Walk::Zip { next, len } => *next = index.min(*len),
+        }
+    }
+
     /// The column of item key `name`.
     pub fn column(&self, name: &str) -> Option<usize> {
         self.axes.iter().position(|(n, _)| n == name)

@@ -69,16 +69,14 @@ pub fn run(args: &RenderArgs) -> miette::Result<Exit> {
         writeln!(out, "# tasks of job {} (JSON Lines)", job.id).into_diagnostic()?;
         let mut stream = batchyard_compile::tasks(&loaded, &desired, job);
         let mut lines = Vec::with_capacity(LINES_BUFFER + 4096);
-        while let Some(written) = stream.write_next(&mut lines) {
-            if let Err(problem) = written {
-                problems.push(problem);
-            }
-            if lines.len() >= LINES_BUFFER {
-                out.write_all(&lines).into_diagnostic()?;
-                lines.clear();
-            }
-        }
-        out.write_all(&lines).into_diagnostic()?;
+        stream
+            .write_all(
+                &mut lines,
+                LINES_BUFFER,
+                &mut |bytes| out.write_all(bytes),
+                &mut |problem| problems.push(problem),
+            )
+            .into_diagnostic()?;
     }
     out.flush().into_diagnostic()?;
     drop(out);
