@@ -404,11 +404,10 @@ mod tests {
         assert!(definition_names().len() >= 240);
     }
 
-    /// Every definition converts to valid JSON Schema, compiled all together as one document.
-    #[test]
-    fn the_whole_spec_compiles() {
-        let definitions = definitions().unwrap();
-        let all: Map<String, Value> = definitions
+    /// Validators for every definition of the spec, compiled all together as one document.
+    fn whole_spec_validators() -> jsonschema::ValidatorMap {
+        let all: Map<String, Value> = definitions()
+            .unwrap()
             .iter()
             .map(|(name, def)| (name.clone(), convert(def)))
             .collect();
@@ -416,11 +415,17 @@ mod tests {
             "$schema": "http://json-schema.org/draft-07/schema#",
             "definitions": all,
         });
-        let map = jsonschema::options()
+        jsonschema::options()
             .with_draft(jsonschema::Draft::Draft7)
             .should_validate_formats(false)
             .build_map(&schema)
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Every definition converts to valid JSON Schema, compiled all together as one document.
+    #[test]
+    fn the_whole_spec_compiles() {
+        let map = whole_spec_validators();
         assert!(map.get("#/definitions/BatchTaskCreateOptions").is_some());
     }
 
@@ -429,19 +434,7 @@ mod tests {
     #[test]
     fn partial_validators_agree_with_the_whole_spec() {
         let definitions = definitions().unwrap();
-        let all: Map<String, Value> = definitions
-            .iter()
-            .map(|(name, def)| (name.clone(), convert(def)))
-            .collect();
-        let schema = json!({
-            "$schema": "http://json-schema.org/draft-07/schema#",
-            "definitions": all,
-        });
-        let map = jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft7)
-            .should_validate_formats(false)
-            .build_map(&schema)
-            .unwrap();
+        let map = whole_spec_validators();
         let cases = [
             (
                 "BatchTaskCreateOptions",

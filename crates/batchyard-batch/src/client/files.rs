@@ -73,15 +73,7 @@ impl BatchClient {
         range: Option<(u64, Option<u64>)>,
     ) -> Result<Bytes, ClientError> {
         let url = self.url(&["jobs", job_id, "tasks", task_id, "files", file_path], &[])?;
-        let mut call = self.call(Method::GET, url);
-        if let Some((start, end)) = range {
-            let end = end.map(|e| e.to_string()).unwrap_or_default();
-            call = call.header(
-                HeaderName::from_static("ocp-range"),
-                format!("bytes={start}-{end}"),
-            );
-        }
-        Ok(self.execute(call).await?.body)
+        self.read_file(url, range).await
     }
 
     /// `HEAD /jobs/{job}/tasks/{task}/files/{path}`.
@@ -92,8 +84,7 @@ impl BatchClient {
         file_path: &str,
     ) -> Result<FileProperties, ClientError> {
         let url = self.url(&["jobs", job_id, "tasks", task_id, "files", file_path], &[])?;
-        let reply = self.execute(self.call(Method::HEAD, url)).await?;
-        Ok(FileProperties::from_headers(&reply.headers))
+        self.file_properties(url).await
     }
 
     /// `GET /pools/{pool}/nodes/{node}/files/{path}`: a file of the node, by its path from
@@ -107,6 +98,26 @@ impl BatchClient {
         range: Option<(u64, Option<u64>)>,
     ) -> Result<Bytes, ClientError> {
         let url = self.url(&node_file_segments(pool_id, node_id, file_path), &[])?;
+        self.read_file(url, range).await
+    }
+
+    /// `HEAD /pools/{pool}/nodes/{node}/files/{path}`.
+    pub async fn get_node_file_properties(
+        &self,
+        pool_id: &str,
+        node_id: &str,
+        file_path: &str,
+    ) -> Result<FileProperties, ClientError> {
+        let url = self.url(&node_file_segments(pool_id, node_id, file_path), &[])?;
+        self.file_properties(url).await
+    }
+
+    /// A task or node file, whole or the bytes `range` names (through `ocp-range`).
+    async fn read_file(
+        &self,
+        url: reqwest::Url,
+        range: Option<(u64, Option<u64>)>,
+    ) -> Result<Bytes, ClientError> {
         let mut call = self.call(Method::GET, url);
         if let Some((start, end)) = range {
             let end = end.map(|e| e.to_string()).unwrap_or_default();
@@ -118,14 +129,8 @@ impl BatchClient {
         Ok(self.execute(call).await?.body)
     }
 
-    /// `HEAD /pools/{pool}/nodes/{node}/files/{path}`.
-    pub async fn get_node_file_properties(
-        &self,
-        pool_id: &str,
-        node_id: &str,
-        file_path: &str,
-    ) -> Result<FileProperties, ClientError> {
-        let url = self.url(&node_file_segments(pool_id, node_id, file_path), &[])?;
+    /// The properties of a task or node file, from the headers of a `HEAD`.
+    async fn file_properties(&self, url: reqwest::Url) -> Result<FileProperties, ClientError> {
         let reply = self.execute(self.call(Method::HEAD, url)).await?;
         Ok(FileProperties::from_headers(&reply.headers))
     }
