@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::supervisor::SupervisorCommand;
+
 /// Shared Key credentials the emulator verifies requests against.
 #[derive(Debug, Clone)]
 pub struct AccountKey {
@@ -69,6 +71,9 @@ pub struct EmulatorConfig {
     /// by this factor (300 makes a 5-minute interval 1 s). `time()` stays the wall
     /// clock. 1 is the service's pace.
     pub autoscale_time_scale: f64,
+    /// The program started as the task supervisor; by default this program, which
+    /// then must call [`crate::run_if_requested`] first thing in `main`.
+    pub supervisor: SupervisorCommand,
 }
 
 impl EmulatorConfig {
@@ -84,6 +89,7 @@ impl EmulatorConfig {
             containers_on_host: false,
             tick: Duration::from_millis(50),
             autoscale_time_scale: 1.0,
+            supervisor: SupervisorCommand::this_program(),
         }
     }
 

@@ -12,6 +12,8 @@ pub mod engine;
 pub mod ids;
 mod server;
 pub mod store;
+pub mod supervisor;
 
 pub use config::{AccountKey, EmulatorConfig, FaultConfig};
 pub use server::{Emulator, EmulatorError, RunningEmulator, serve};
+pub use supervisor::{SupervisorCommand, run_if_requested};

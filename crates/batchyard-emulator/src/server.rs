@@ -11,6 +11,7 @@ use crate::config::EmulatorConfig;
 use crate::engine::autoscale::Autoscaler;
 use crate::engine::{Engine, EngineSettings};
 use crate::store::{Store, StoreError};
+use crate::supervisor::{Supervisor, SupervisorError};
 
 /// Why an emulator could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,9 @@ pub enum EmulatorError {
     /// The state directory or node directory could not be created.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The task supervisor could not be started.
+    #[error(transparent)]
+    Supervisor(#[from] SupervisorError),
     /// A background task of the emulator failed.
     #[error("the emulator stopped unexpectedly: {0}")]
     Stopped(String),
@@ -77,8 +81,10 @@ impl Emulator {
             .account
             .as_ref()
             .map_or("emulator".to_string(), |a| a.name.clone());
+        let supervisor = Supervisor::start(&config.supervisor, &work_dir).await?;
         let (engine, handle) = Engine::new(
             store.clone(),
+            supervisor,
             EngineSettings {
                 work_dir: work_dir.clone(),
                 account,

@@ -17,6 +17,10 @@ use crate::cli::{Cli, Command};
 use crate::exit::Exit;
 
 fn main() -> std::process::ExitCode {
+    // The emulator runs its task supervisor as this program started again.
+    if let Some(code) = batchyard_emulator::run_if_requested() {
+        return code;
+    }
     let cli = Cli::parse();
     runtime::init_logging(cli.verbose);
     let result = match cli.command {

@@ -1,9 +1,9 @@
 //! Running one task (or start task) as a local process or a Docker container.
 //!
-//! The command runs under a tiny `/bin/sh` wrapper that only executes `"$@"` and then
-//! writes the exit code to a file: the command line itself is never given to a shell.
-//! The exit file lets a restarted emulator tell "finished while we were down" from
-//! "killed with us", so a task never runs twice to completion after a crash.
+//! The process is started by the task supervisor ([`crate::supervisor`]), which
+//! writes its exit code to the run's exit file: a restarted emulator tells "finished
+//! while we were down" from "killed with us", so a task never runs twice to
+//! completion after a crash. The command line is never given to a shell.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use tokio::process::Command;
 use tokio::sync::oneshot;
+
+use crate::supervisor::protocol::Spawn;
+use crate::supervisor::{RunEvent, Supervisor};
 
 /// How to run a container task.
 #[derive(Debug, Clone)]
@@ -84,11 +87,6 @@ pub struct InstanceOutcome {
     pub failure: Option<RunFailure>,
 }
 
-// `printf` is a shell builtin and its few bytes go out in one write, so the exit file
-// costs no extra process; a wrapper killed between opening and writing leaves an
-// empty file, which reads as "no exit recorded", as a missing file does.
-const WRAPPER: &str = r#""$@"; c=$?; printf '%s' "$c" > "$BATCHYARD_EXIT_FILE"; exit $c"#;
-
 fn failure(category: &'static str, code: &'static str, message: impl Into<String>) -> Outcome {
     Outcome {
         exit_code: None,
@@ -128,20 +126,17 @@ fn docker_argv(launch: &Launch, container: &ContainerRun, name: &str) -> Vec<Str
     argv
 }
 
-/// Sends SIGKILL to a whole process group, through the `kill` utility so no unsafe
-/// code is needed.
-pub async fn kill_group(pid: i64) {
-    let _ = Command::new("kill")
-        .arg("-KILL")
-        .arg("--")
-        .arg(format!("-{pid}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await;
+/// Sends SIGKILL to a whole process group.
+pub fn kill_group(pid: i64) {
+    if let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
 }
 
-/// Reads an exit file written by the wrapper.
+/// Reads an exit file written by the supervisor.
 pub fn read_exit_file(path: &Path) -> Option<i64> {
     fs_err::read_to_string(path).ok()?.trim().parse().ok()
 }
@@ -169,129 +164,96 @@ pub fn processes_with_marker(marker: &str) -> Vec<i64> {
 }
 
 /// Sends SIGKILL to a process and to the group it leads, if it leads one.
-pub async fn kill_process(pid: i64) {
-    kill_group(pid).await;
-    let _ = Command::new("kill")
-        .arg("-KILL")
-        .arg(pid.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await;
+pub fn kill_process(pid: i64) {
+    kill_group(pid);
+    if let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
 }
 
-/// Runs a launch to its end. `started` receives the process id once running; `kill`
-/// stops the run early.
+/// Runs a launch to its end through the supervisor. `started` receives the process
+/// id once running; `kill` stops the run early.
 pub async fn run(
+    supervisor: &Supervisor,
     launch: Launch,
     started: oneshot::Sender<i64>,
-    kill: oneshot::Receiver<()>,
+    mut kill: oneshot::Receiver<()>,
 ) -> Outcome {
-    if let Err(err) = fs_err::create_dir_all(&launch.working_dir) {
-        return failure(
-            "servererror",
-            "TaskDirectoryCreationFailed",
-            err.to_string(),
-        );
-    }
-    let _ = fs_err::remove_file(&launch.exit_file);
-    let stdout = match fs_err::File::create(launch.task_dir.join("stdout.txt")) {
-        Ok(f) => f,
-        Err(err) => {
-            return failure(
-                "servererror",
-                "TaskDirectoryCreationFailed",
-                err.to_string(),
-            );
-        }
-    };
-    let stderr = match fs_err::File::create(launch.task_dir.join("stderr.txt")) {
-        Ok(f) => f,
-        Err(err) => {
-            return failure(
-                "servererror",
-                "TaskDirectoryCreationFailed",
-                err.to_string(),
-            );
-        }
-    };
     let container_name = format!("batchyard-{}", uuid::Uuid::new_v4().simple());
     let argv = match &launch.container {
         Some(container) => docker_argv(&launch, container, &container_name),
         None => launch.argv.clone(),
     };
-    let mut command = Command::new("/bin/sh");
-    command
-        .arg("-c")
-        .arg(WRAPPER)
-        .arg("batchyard-task")
-        .args(&argv)
-        .current_dir(&launch.working_dir)
-        .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("BATCHYARD_EXIT_FILE", &launch.exit_file)
-        .env("BATCHYARD_ATTEMPT", &launch.marker)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(stdout.into_parts().0))
-        .stderr(Stdio::from(stderr.into_parts().0))
-        // Its own process group, so a kill reaches every process the task started.
-        .process_group(0)
-        .kill_on_drop(false);
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(err) => {
-            return failure(
-                "servererror",
-                "TaskLaunchFailed",
-                format!("cannot start /bin/sh: {err}"),
-            );
-        }
-    };
-    let pid = child.id().map(i64::from).unwrap_or(0);
-    let _ = started.send(pid);
+    let in_docker = launch.container.is_some();
     let wall = launch
         .wall_time
         .unwrap_or(Duration::from_secs(u64::from(u32::MAX)));
-    let stop = |reason_killed: bool| {
-        let name = container_name.clone();
-        let in_docker = launch.container.is_some();
-        async move {
-            if in_docker {
-                let _ = Command::new("docker")
-                    .args(["kill", &name])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .await;
-            }
-            kill_group(pid).await;
-            reason_killed
+    let (id, mut events) = supervisor.spawn(|id| Spawn {
+        id,
+        argv,
+        env: launch.env,
+        working_dir: launch.working_dir,
+        task_dir: launch.task_dir,
+        exit_file: launch.exit_file,
+        marker: launch.marker,
+    });
+    let stop = || async {
+        if in_docker {
+            let _ = Command::new("docker")
+                .args(["kill", &container_name])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .await;
         }
+        supervisor.kill(id);
     };
-    tokio::select! {
-        status = child.wait() => {
-            let code = match status {
-                Ok(status) => status.code().map(i64::from).or_else(|| read_exit_file(&launch.exit_file)),
-                Err(err) => return failure("servererror", "TaskLaunchFailed", err.to_string()),
-            };
-            Outcome { exit_code: code, ..Outcome::default() }
-        }
-        _ = tokio::time::sleep(wall) => {
-            stop(false).await;
-            let _ = child.wait().await;
-            Outcome {
-                exit_code: None,
-                failure: Some(RunFailure {
-                    category: "usererror",
-                    code: "TaskEnded",
-                    message: "The task ran longer than its maximum wall clock time and was terminated.".into(),
-                }),
-                ..Outcome::default()
+    let mut started = Some(started);
+    let deadline = tokio::time::sleep(wall);
+    tokio::pin!(deadline);
+    // Set once the run is being stopped: how it is reported when its end comes.
+    let mut stopped: Option<Outcome> = None;
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(RunEvent::Started(pid)) => {
+                    if let Some(started) = started.take() {
+                        let _ = started.send(i64::from(pid));
+                    }
+                }
+                Some(RunEvent::Exited(code)) => {
+                    return stopped.unwrap_or(Outcome { exit_code: code, ..Outcome::default() });
+                }
+                Some(RunEvent::Failed(message)) => {
+                    return failure("servererror", "TaskDirectoryCreationFailed", message);
+                }
+                Some(RunEvent::Lost) | None => {
+                    return failure(
+                        "servererror",
+                        "TaskLaunchFailed",
+                        "The task supervisor stopped while the task ran; its end is unknown.",
+                    );
+                }
+            },
+            () = &mut deadline, if stopped.is_none() => {
+                stop().await;
+                stopped = Some(Outcome {
+                    exit_code: None,
+                    failure: Some(RunFailure {
+                        category: "usererror",
+                        code: "TaskEnded",
+                        message: "The task ran longer than its maximum wall clock time and was terminated.".into(),
+                    }),
+                    ..Outcome::default()
+                });
             }
-        }
-        _ = kill => {
-            stop(true).await;
-            let _ = child.wait().await;
-            Outcome { killed: true, ..Outcome::default() }
+            _ = &mut kill, if stopped.is_none() => {
+                stop().await;
+                stopped = Some(Outcome { killed: true, ..Outcome::default() });
+            }
         }
     }
 }
@@ -301,6 +263,7 @@ pub async fn run(
 /// processes the coordination commands left behind are stopped at the end, as Batch
 /// ends subtasks when the primary finishes.
 pub async fn run_multi(
+    supervisor: &Supervisor,
     coordination: Vec<Launch>,
     application: Launch,
     started: oneshot::Sender<i64>,
@@ -317,7 +280,7 @@ pub async fn run_multi(
         let kill_rx = kill_all_rx.clone();
         async move {
             let start = crate::clock::now();
-            let outcome = run_until_killed(launch, pid_tx, kill_rx).await;
+            let outcome = run_until_killed(supervisor, launch, pid_tx, kill_rx).await;
             (start, crate::clock::now(), outcome, pid_rx.await.ok())
         }
     }))
@@ -357,10 +320,10 @@ pub async fn run_multi(
             ..Outcome::default()
         }
     } else {
-        run_until_killed(application, started, kill_all_rx).await
+        run_until_killed(supervisor, application, started, kill_all_rx).await
     };
     for pid in leftovers {
-        kill_group(pid).await;
+        kill_group(pid);
     }
     forward.abort();
     outcome.instances = instances;
@@ -369,12 +332,13 @@ pub async fn run_multi(
 
 /// [`run`], stopped when `kill` turns true.
 async fn run_until_killed(
+    supervisor: &Supervisor,
     launch: Launch,
     started: oneshot::Sender<i64>,
     mut kill: tokio::sync::watch::Receiver<bool>,
 ) -> Outcome {
     let (stop_tx, stop_rx) = oneshot::channel();
-    let running = run(launch, started, stop_rx);
+    let running = run(supervisor, launch, started, stop_rx);
     tokio::pin!(running);
     tokio::select! {
         outcome = &mut running => outcome,
@@ -385,82 +349,5 @@ async fn run_until_killed(
             let _ = stop_tx.send(());
             running.await
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn launch(dir: &Path, argv: &[&str], wall: Option<Duration>) -> Launch {
-        Launch {
-            argv: argv.iter().map(|s| s.to_string()).collect(),
-            env: vec![("AZ_BATCH_TASK_ID".into(), "t1".into())],
-            task_dir: dir.to_path_buf(),
-            working_dir: dir.join("wd"),
-            exit_file: dir.join("exit"),
-            wall_time: wall,
-            container: None,
-            marker: "j/t1/1".into(),
-        }
-    }
-
-    #[tokio::test]
-    async fn runs_without_a_shell_and_captures_output() {
-        let dir = tempfile::tempdir().unwrap();
-        let (tx, _rx) = oneshot::channel();
-        let (_kill_tx, kill_rx) = oneshot::channel();
-        // `$AZ_BATCH_TASK_ID` is not expanded: the command line has no shell.
-        let out = run(
-            launch(dir.path(), &["echo", "$AZ_BATCH_TASK_ID", "a;b"], None),
-            tx,
-            kill_rx,
-        )
-        .await;
-        assert_eq!(out.exit_code, Some(0));
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("stdout.txt")).unwrap(),
-            "$AZ_BATCH_TASK_ID a;b\n"
-        );
-        assert_eq!(read_exit_file(&dir.path().join("exit")), Some(0));
-
-        let (tx, _rx) = oneshot::channel();
-        let (_kill_tx, kill_rx) = oneshot::channel();
-        let out = run(
-            launch(
-                dir.path(),
-                &["/bin/sh", "-c", "echo $AZ_BATCH_TASK_ID >&2; exit 3"],
-                None,
-            ),
-            tx,
-            kill_rx,
-        )
-        .await;
-        assert_eq!(out.exit_code, Some(3));
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap(),
-            "t1\n"
-        );
-    }
-
-    #[tokio::test]
-    async fn wall_time_kills_the_process_group() {
-        let dir = tempfile::tempdir().unwrap();
-        let (tx, _rx) = oneshot::channel();
-        let (_kill_tx, kill_rx) = oneshot::channel();
-        let started = std::time::Instant::now();
-        let out = run(
-            launch(
-                dir.path(),
-                &["/bin/sh", "-c", "sleep 30"],
-                Some(Duration::from_millis(200)),
-            ),
-            tx,
-            kill_rx,
-        )
-        .await;
-        assert!(started.elapsed() < Duration::from_secs(10));
-        assert_eq!(out.failure.unwrap().code, "TaskEnded");
-        assert_eq!(read_exit_file(&dir.path().join("exit")), None);
     }
 }

@@ -213,13 +213,14 @@ async fn launch(
     })?;
     let finished = engine.finished_tx.clone();
     let (pool, node) = (pool_id.to_string(), node_id.to_string());
+    let supervisor = engine.supervisor.clone();
     tokio::spawn(async move {
         let outcome = match launch {
             Ok(launch) => {
                 let (started_tx, _started_rx) = tokio::sync::oneshot::channel();
                 // Preparation and release tasks are short and never stopped early.
                 let (_stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-                executor::run(launch, started_tx, stop_rx).await
+                executor::run(&supervisor, launch, started_tx, stop_rx).await
             }
             Err(failure) => Outcome {
                 failure: Some(failure),

@@ -408,6 +408,7 @@ fn spawn_run(engine: &mut Engine, job_id: &str, pool_id: &str, p: Prepared) {
     );
     let finished = engine.finished_tx.clone();
     let started = engine.started_tx.clone();
+    let supervisor = engine.supervisor.clone();
     let job = job_id.to_string();
     let Prepared {
         task_id: task,
@@ -431,9 +432,10 @@ fn spawn_run(engine: &mut Engine, job_id: &str, pool_id: &str, p: Prepared) {
                 };
                 let run = async {
                     if coordination.is_empty() {
-                        executor::run(application, pid_tx, stop_rx).await
+                        executor::run(&supervisor, application, pid_tx, stop_rx).await
                     } else {
-                        executor::run_multi(coordination, application, pid_tx, stop_rx).await
+                        executor::run_multi(&supervisor, coordination, application, pid_tx, stop_rx)
+                            .await
                     }
                 };
                 let (outcome, ()) = tokio::join!(run, report_pid);

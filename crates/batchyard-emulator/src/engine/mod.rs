@@ -26,6 +26,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::store::Store;
+use crate::supervisor::Supervisor;
 pub use executor::Outcome;
 
 /// What a running process is stopped for.
@@ -139,6 +140,7 @@ pub struct Engine {
     commands: mpsc::UnboundedReceiver<Command>,
     wake: Arc<Notify>,
     containers: container::DockerProbe,
+    supervisor: Supervisor,
 }
 
 fn key(a: &str, b: &str) -> (String, String) {
@@ -147,7 +149,11 @@ fn key(a: &str, b: &str) -> (String, String) {
 
 impl Engine {
     /// Creates the loop and the handle that drives it.
-    pub fn new(store: Arc<Store>, settings: EngineSettings) -> (Self, EngineHandle) {
+    pub fn new(
+        store: Arc<Store>,
+        supervisor: Supervisor,
+        settings: EngineSettings,
+    ) -> (Self, EngineHandle) {
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
         let (started_tx, started_rx) = mpsc::unbounded_channel();
         let (commands_tx, commands) = mpsc::unbounded_channel();
@@ -170,6 +176,7 @@ impl Engine {
                 commands,
                 wake,
                 containers,
+                supervisor,
             },
             handle,
         )
@@ -203,16 +210,8 @@ impl Engine {
                 self.command(command);
             }
         }
-        for (_, task) in self.running.iter_mut() {
-            if let Some(stop) = task.stop.take() {
-                let _ = stop.send(());
-            }
-        }
-        for (_, stop) in self.start_tasks.drain() {
-            let _ = stop.send(());
-        }
-        // Give the processes a moment to be killed before the runtime goes away.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The supervisor kills every run and leaves; their ends are not recorded.
+        self.supervisor.shutdown().await;
     }
 
     async fn step(&mut self) -> Result<(), crate::store::StoreError> {

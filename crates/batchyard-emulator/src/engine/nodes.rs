@@ -368,9 +368,10 @@ async fn start_node(engine: &mut Engine, pool: &Value, node: &Value) -> Result<(
                 stop_tx,
             );
             let finished = engine.finished_tx.clone();
+            let supervisor = engine.supervisor.clone();
             tokio::spawn(async move {
                 let (started_tx, _started_rx) = tokio::sync::oneshot::channel();
-                let outcome = executor::run(launch, started_tx, stop_rx).await;
+                let outcome = executor::run(&supervisor, launch, started_tx, stop_rx).await;
                 let _ = finished.send(Finished::StartTask {
                     pool: pool_id,
                     node: node_id,

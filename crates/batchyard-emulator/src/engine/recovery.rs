@@ -22,7 +22,7 @@ pub(super) async fn recover(engine: &mut Engine) -> Result<(), StoreError> {
         // The recorded pid may be missing (killed between spawn and record), so the
         // processes are found by the marker in their environment.
         for pid in processes_with_marker(&marker) {
-            kill_process(pid).await;
+            kill_process(pid);
         }
         let layout = NodeLayout::new(
             &engine.settings.work_dir,

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use batchyard_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use batchyard_emulator::{Emulator, EmulatorConfig, RunningEmulator, SupervisorCommand};
 use serde_json::{Value, json};
 
 pub const API: &str = "api-version=2025-06-01.21.0";
@@ -17,6 +17,9 @@ pub struct Harness {
 
 pub fn config(dir: &std::path::Path) -> EmulatorConfig {
     let mut config = EmulatorConfig::new(dir.join("state.db"));
+    // The harness owns this test binary's main; the emulator's own binary hosts the
+    // task supervisor.
+    config.supervisor = SupervisorCommand::program(env!("CARGO_BIN_EXE_batchyard-emulator"));
     config.boot_delay = Duration::from_millis(60);
     config.tick = Duration::from_millis(20);
     config

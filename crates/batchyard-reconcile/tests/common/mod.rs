@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use batchyard_batch::BatchClient;
 use batchyard_compile::CompileOptions;
-use batchyard_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use batchyard_emulator::{Emulator, EmulatorConfig, RunningEmulator, SupervisorCommand};
 use batchyard_reconcile::{ApplyOptions, Event, Intent, Mode, Plan, PoolWait};
 
 pub struct Env {
@@ -14,11 +14,20 @@ pub struct Env {
     _dir: tempfile::TempDir,
 }
 
+/// Not a test: the harness owns this binary's main, so the emulator's task
+/// supervisor is this binary run again with only this entry selected (see
+/// `SupervisorCommand::test_entry`). Run as a test, it returns at once.
+#[test]
+fn task_supervisor() {
+    batchyard_emulator::supervisor::test_entry();
+}
+
 pub async fn emulator() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let mut config = EmulatorConfig::new(dir.path().join("state.db"));
     config.boot_delay = Duration::from_millis(20);
     config.tick = Duration::from_millis(10);
+    config.supervisor = SupervisorCommand::test_entry("common::task_supervisor");
     let emulator = Emulator::start(config).await.unwrap();
     let client = BatchClient::unauthenticated(&emulator.url()).unwrap();
     Env {
