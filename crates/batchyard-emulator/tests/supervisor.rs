@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use batchyard_emulator::SupervisorCommand;
-use batchyard_emulator::engine::executor::{self, Launch, read_exit_file};
+use batchyard_emulator::engine::executor::{self, Launch};
 use batchyard_emulator::supervisor::protocol::Spawn;
-use batchyard_emulator::supervisor::{RunEvent, Supervisor};
+use batchyard_emulator::supervisor::{RunEvent, Supervisor, read_exits};
 use tokio::sync::{mpsc, oneshot};
 
 fn command() -> SupervisorCommand {
@@ -23,7 +23,6 @@ fn spawn(dir: &Path, name: &str, argv: &[&str]) -> impl FnOnce(u64) -> Spawn {
         argv,
         env: vec![("AZ_BATCH_TASK_ID".into(), name.to_string())],
         working_dir: task_dir.join("wd"),
-        exit_file: task_dir.join(".exit-1"),
         task_dir,
         marker: format!("supervisor-test/{name}/1"),
     }
@@ -41,6 +40,13 @@ async fn end(events: &mut mpsc::UnboundedReceiver<RunEvent>) -> (Option<u32>, Ru
             other => return (pid, other),
         }
     }
+}
+
+/// The journaled exit of the run `name` (see `spawn`).
+fn exit_of(work_dir: &Path, name: &str) -> Option<i64> {
+    read_exits(work_dir)
+        .get(&format!("supervisor-test/{name}/1"))
+        .copied()
 }
 
 fn read(path: PathBuf) -> String {
@@ -84,7 +90,7 @@ async fn runs_without_a_shell_and_records_exits() {
         read(dir.path().join("echo/stdout.txt")),
         "$AZ_BATCH_TASK_ID a;b\n"
     );
-    assert_eq!(read_exit_file(&dir.path().join("echo/.exit-1")), Some(0));
+    assert_eq!(exit_of(dir.path(), "echo"), Some(0));
 
     let (_, mut events) = supervisor.spawn(spawn(
         dir.path(),
@@ -98,7 +104,7 @@ async fn runs_without_a_shell_and_records_exits() {
     assert_eq!(end(&mut events).await.1, RunEvent::Exited(Some(3)));
     // The task's variables are set; the supervisor's own mark is not passed on.
     assert_eq!(read(dir.path().join("fails/stderr.txt")), "fails\n");
-    assert_eq!(read_exit_file(&dir.path().join("fails/.exit-1")), Some(3));
+    assert_eq!(exit_of(dir.path(), "fails"), Some(3));
 
     // A signal ends a run as a shell reports it: 128 + the signal.
     let (_, mut events) = supervisor.spawn(spawn(
@@ -115,10 +121,7 @@ async fn runs_without_a_shell_and_records_exits() {
         read(dir.path().join("missing/stderr.txt")),
         "/no/such/program: not found\n"
     );
-    assert_eq!(
-        read_exit_file(&dir.path().join("missing/.exit-1")),
-        Some(127)
-    );
+    assert_eq!(exit_of(dir.path(), "missing"), Some(127));
 
     supervisor.shutdown().await;
 }
@@ -144,7 +147,7 @@ async fn a_kill_reaches_the_whole_process_group_and_records_no_exit() {
     assert_eq!(ended, RunEvent::Exited(None));
     assert!(!alive(pid.unwrap()));
     wait_until("the run's child is killed too", || !alive(grandchild)).await;
-    assert_eq!(read_exit_file(&dir.path().join("tree/.exit-1")), None);
+    assert_eq!(exit_of(dir.path(), "tree"), None);
     supervisor.shutdown().await;
 }
 
@@ -162,7 +165,6 @@ async fn wall_time_ends_a_run_as_the_service_does() {
             argv: vec!["/bin/sh".into(), "-c".into(), "sleep 30".into()],
             env: Vec::new(),
             working_dir: task_dir.join("wd"),
-            exit_file: task_dir.join(".exit-1"),
             task_dir: task_dir.clone(),
             wall_time: Some(Duration::from_millis(200)),
             container: None,
@@ -175,7 +177,7 @@ async fn wall_time_ends_a_run_as_the_service_does() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(outcome.failure.unwrap().code, "TaskEnded");
     assert!(!alive(u32::try_from(pid_rx.await.unwrap()).unwrap()));
-    assert_eq!(read_exit_file(&task_dir.join(".exit-1")), None);
+    assert_eq!(exit_of(dir.path(), "slow"), None);
     supervisor.shutdown().await;
 }
 
@@ -194,12 +196,11 @@ async fn runs_outlive_the_emulator_and_their_exits_are_written() {
     // The emulator's end of the pipes closes, as when it is killed.
     drop(events);
     drop(supervisor);
-    let exit_file = dir.path().join("late/.exit-1");
-    wait_until("the run's exit is written", || {
-        read_exit_file(&exit_file).is_some()
+    wait_until("the run's exit is journaled", || {
+        exit_of(dir.path(), "late").is_some()
     })
     .await;
-    assert_eq!(read_exit_file(&exit_file), Some(0));
+    assert_eq!(exit_of(dir.path(), "late"), Some(0));
     assert_eq!(read(dir.path().join("late/stdout.txt")), "done\n");
     assert!(!alive(pid));
 }
@@ -220,8 +221,8 @@ async fn a_restart_stops_the_previous_supervisor_and_its_runs() {
     let second = Supervisor::start(&command(), dir.path()).await.unwrap();
     assert!(!alive(slow_pid), "the previous supervisor's run is killed");
     assert_eq!(end(&mut slow).await.1, RunEvent::Exited(None));
-    assert_eq!(read_exit_file(&dir.path().join("slow/.exit-1")), None);
-    assert_eq!(read_exit_file(&dir.path().join("quick/.exit-1")), Some(0));
+    assert_eq!(exit_of(dir.path(), "slow"), None);
+    assert_eq!(exit_of(dir.path(), "quick"), Some(0));
     // The first supervisor is gone; its handle hears so.
     let (_, mut after) = first.spawn(spawn(dir.path(), "after", &["/bin/true"]));
     assert_eq!(end(&mut after).await.1, RunEvent::Lost);

@@ -206,10 +206,6 @@ fn walk(root: &FsPath, dir: &FsPath, recursive: bool, base_url: &str, out: &mut 
             continue;
         };
         let name = rel.to_string_lossy().to_string();
-        // Exit markers are the emulator's bookkeeping, not task output.
-        if entry.file_name().to_string_lossy().starts_with(".exit") {
-            continue;
-        }
         let Ok(meta) = entry.metadata() else { continue };
         let time = |t: std::io::Result<std::time::SystemTime>| {
             t.ok()

@@ -5,7 +5,7 @@
 //! while we were down" from "killed with us", so a task never runs twice to
 //! completion after a crash. The command line is never given to a shell.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -39,8 +39,6 @@ pub struct Launch {
     pub task_dir: PathBuf,
     /// Working directory of the process.
     pub working_dir: PathBuf,
-    /// File receiving the exit code.
-    pub exit_file: PathBuf,
     /// Wall-clock limit.
     pub wall_time: Option<Duration>,
     /// Run in Docker instead of on the host.
@@ -136,11 +134,6 @@ pub fn kill_group(pid: i64) {
     }
 }
 
-/// Reads an exit file written by the supervisor.
-pub fn read_exit_file(path: &Path) -> Option<i64> {
-    fs_err::read_to_string(path).ok()?.trim().parse().ok()
-}
-
 /// Processes whose environment carries `marker` (or a sub-marker `marker/...`, the
 /// instances of a multi-instance task): the runs of one attempt, found even when the
 /// emulator died before it could record their process id.
@@ -197,7 +190,6 @@ pub async fn run(
         env: launch.env,
         working_dir: launch.working_dir,
         task_dir: launch.task_dir,
-        exit_file: launch.exit_file,
         marker: launch.marker,
     });
     let stop = || async {

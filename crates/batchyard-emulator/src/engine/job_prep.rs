@@ -179,18 +179,8 @@ async fn launch(
         .cloned()
         .unwrap_or_default();
     let marker = format!("{job_id}/{}/{node_id}", phase.key());
-    let exit_file = dir.join(format!(".exit-{}", phase.key()));
-    let launch = launch::launch_for(
-        engine,
-        &spec,
-        &job_env,
-        env,
-        dir.clone(),
-        exit_file,
-        &layout,
-        marker,
-    )
-    .await;
+    let launch =
+        launch::launch_for(engine, &spec, &job_env, env, dir.clone(), &layout, marker).await;
     let now = clock::now();
     let retry_count = node_doc
         .as_ref()

@@ -23,7 +23,6 @@ pub(super) async fn launch_for(
     job_env: &[Value],
     mut env: Vec<(String, String)>,
     task_dir: PathBuf,
-    exit_file: PathBuf,
     layout: &NodeLayout,
     marker: String,
 ) -> Result<Launch, RunFailure> {
@@ -78,7 +77,6 @@ pub(super) async fn launch_for(
         env,
         working_dir: task_dir.join("wd"),
         task_dir,
-        exit_file,
         wall_time,
         container,
         marker,
@@ -321,19 +319,13 @@ async fn prepare(
                 index == 0,
             ));
             // Subtasks write their own output files; the primary's are the task's.
-            let (dir, name) = if index == 0 {
-                (
-                    task_dir.join("coordination"),
-                    format!(".exit-coord-{attempt}"),
-                )
+            let dir = if index == 0 {
+                task_dir.join("coordination")
             } else {
-                (task_dir.clone(), format!(".exit-sub-{attempt}"))
+                task_dir.clone()
             };
             let marker = format!("{job_id}/{task_id}/{attempt}/{index}");
-            let exit_file = dir.join(name);
-            coordination.push(
-                launch_for(engine, &spec, job_env, env, dir, exit_file, &layout, marker).await,
-            );
+            coordination.push(launch_for(engine, &spec, job_env, env, dir, &layout, marker).await);
         }
     }
     let layout = NodeLayout::new(&engine.settings.work_dir, pool_id, &primary.0);
@@ -350,11 +342,7 @@ async fn prepare(
         ));
     }
     let marker = format!("{job_id}/{task_id}/{attempt}");
-    let exit_file = task_dir.join(format!(".exit-{attempt}"));
-    let launch = launch_for(
-        engine, &task, job_env, env, task_dir, exit_file, &layout, marker,
-    )
-    .await;
+    let launch = launch_for(engine, &task, job_env, env, task_dir, &layout, marker).await;
     let launch = match (
         launch,
         coordination.into_iter().collect::<Result<Vec<_>, _>>(),

@@ -347,7 +347,6 @@ async fn start_node(engine: &mut Engine, pool: &Value, node: &Value) -> Result<(
         &[],
         env,
         layout.startup(),
-        layout.startup().join(".exit"),
         &layout,
         format!("{pool_id}/{node_id}/start"),
     )

@@ -2,20 +2,23 @@
 //!
 //! Batch handles a lost node by requeueing its running tasks; the emulator does the
 //! same for tasks that were running when it died. A task whose process finished
-//! while the emulator was down left its exit code in the task directory: that run
-//! counts, so it is recorded and not run again.
+//! while the emulator was down left its exit code in the supervisor's exit journal:
+//! that run counts, so it is recorded and not run again.
 
 use serde_json::{Value, json};
 
 use super::docs_util::{private, set_state};
-use super::executor::{Outcome, kill_process, processes_with_marker, read_exit_file};
-use super::layout::NodeLayout;
+use super::executor::{Outcome, kill_process, processes_with_marker};
 use super::{Engine, RunningTask, StopReason, completion, key};
 use crate::store::docs::{self, Table};
 use crate::store::{StoreError, attempts};
+use crate::supervisor;
 
 pub(super) async fn recover(engine: &mut Engine) -> Result<(), StoreError> {
     let open = engine.store.read(attempts::open_attempts)?;
+    // The previous supervisor is gone (it was stopped before this one started), so
+    // the journal holds every run that ended by itself.
+    let exits = supervisor::read_exits(&engine.settings.work_dir);
     let mut ends = Vec::new();
     for attempt in open {
         let marker = format!("{}/{}/{}", attempt.job_id, attempt.task_id, attempt.attempt);
@@ -24,15 +27,7 @@ pub(super) async fn recover(engine: &mut Engine) -> Result<(), StoreError> {
         for pid in processes_with_marker(&marker) {
             kill_process(pid);
         }
-        let layout = NodeLayout::new(
-            &engine.settings.work_dir,
-            &attempt.pool_id,
-            &attempt.node_id,
-        );
-        let exit_file = layout
-            .task_dir(&attempt.job_id, &attempt.task_id)
-            .join(format!(".exit-{}", attempt.attempt));
-        let exit_code = read_exit_file(&exit_file);
+        let exit_code = exits.get(&marker).copied();
         let reason = if exit_code.is_some() {
             None
         } else {
@@ -71,6 +66,8 @@ pub(super) async fn recover(engine: &mut Engine) -> Result<(), StoreError> {
         });
     }
     completion::record(engine, ends)?;
+    // Recorded: the journal's entries are spent. This supervisor has run nothing yet.
+    supervisor::clear_exits(&engine.settings.work_dir);
     // Preparation and release tasks that were running start over.
     engine.store.write(|tx| -> Result<(), StoreError> {
         for mut node in docs::list(tx, Table::Nodes, None, 0, None, usize::MAX)? {

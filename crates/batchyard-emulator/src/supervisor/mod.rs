@@ -14,6 +14,7 @@
 //! test harness, use [`SupervisorCommand::test_entry`].
 
 mod client;
+mod journal;
 mod process;
 pub mod protocol;
 
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub use client::{RunEvent, Supervisor, SupervisorError};
+pub use journal::{clear_exits, read_exits};
 
 /// Set (to the emulator's work directory) in the supervisor's environment; never
 /// passed on to the processes it starts.
@@ -32,8 +34,8 @@ pub const SUPERVISOR_ENV: &str = "BATCHYARD_TASK_SUPERVISOR";
 ///
 /// Call it at the very start of `main`, before any runtime is built.
 pub fn run_if_requested() -> Option<ExitCode> {
-    std::env::var_os(SUPERVISOR_ENV)?;
-    Some(process::main())
+    let work_dir = std::env::var_os(SUPERVISOR_ENV)?;
+    Some(process::main(PathBuf::from(work_dir)))
 }
 
 /// The body of a test binary's supervisor entry (see

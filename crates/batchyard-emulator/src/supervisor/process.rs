@@ -1,28 +1,32 @@
 //! The supervisor process: starts the processes the emulator asks for, waits for
-//! them, and writes each exit code to its run's exit file before reporting it.
+//! them, and appends each exit code to the exit journal before reporting it.
 //!
 //! It leads its own process group and does not stop when the emulator dies: runs
 //! go on, their exits are still written, and it leaves once the last one ends. A
 //! restarted emulator first stops a supervisor left over from the previous run
 //! (SIGTERM: every run is killed and reported as killed) and then reads the exit
-//! files, so "ended by itself" and "killed with the emulator" are told apart by the
+//! journal, so "ended by itself" and "killed with the emulator" are told apart by the
 //! one process that reaped the run.
 
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::os::unix::process::ExitStatusExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ExitCode, ExitStatus, Stdio};
 
+use std::os::fd::AsFd as _;
+
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
 use super::SUPERVISOR_ENV;
+use super::journal::Journal;
 use super::protocol::{Event, Request, Spawn};
 
 /// Runs the supervisor until its runs are over and it was told to stop (or the
 /// emulator went away).
-pub(super) fn main() -> ExitCode {
+pub(super) fn main(work_dir: PathBuf) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -33,21 +37,36 @@ pub(super) fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(serve());
-    // The blocking read of stdin may still be parked; nothing is left to wait for.
-    runtime.shutdown_background();
-    code
+    runtime.block_on(async {
+        // The emulator's pipes, read and written without a blocking thread between:
+        // each hop to another thread adds latency to every task's start and end.
+        let pipes = (|| {
+            let requests = std::io::stdin().as_fd().try_clone_to_owned()?;
+            let events = std::io::stdout().as_fd().try_clone_to_owned()?;
+            Ok::<_, std::io::Error>((
+                pipe::Receiver::from_owned_fd(requests)?,
+                pipe::Sender::from_owned_fd(events)?,
+            ))
+        })();
+        match pipes {
+            Ok((requests, events)) => serve(Journal::open(&work_dir), requests, events).await,
+            Err(err) => {
+                eprintln!("batchyard task supervisor: stdin and stdout must be pipes: {err}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
 /// A process the supervisor started and has not reaped yet.
 struct Run {
     pid: u32,
-    exit_file: PathBuf,
-    /// Stopped on request: its end is not the run's own, so no exit file.
+    marker: String,
+    /// Stopped on request: its end is not the run's own, so not journaled.
     killed: bool,
 }
 
-async fn serve() -> ExitCode {
+async fn serve(mut journal: Journal, requests: pipe::Receiver, out: pipe::Sender) -> ExitCode {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(term) => term,
         Err(err) => {
@@ -56,10 +75,10 @@ async fn serve() -> ExitCode {
         }
     };
     let (events, events_rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_events(events_rx));
+    let writer = tokio::spawn(write_events(out, events_rx));
     let (exits_tx, mut exits) = mpsc::unbounded_channel::<(u64, std::io::Result<ExitStatus>)>();
     let mut runs: HashMap<u64, Run> = HashMap::new();
-    let mut requests = BufReader::new(tokio::io::stdin()).lines();
+    let mut requests = BufReader::new(requests).lines();
     let mut reading = true;
     let _ = events.send(Event::Ready {
         pid: std::process::id(),
@@ -68,7 +87,7 @@ async fn serve() -> ExitCode {
         tokio::select! {
             line = requests.next_line(), if reading => match line {
                 Ok(Some(line)) => match serde_json::from_str::<Request>(&line) {
-                    Ok(Request::Spawn(spawn)) => start(spawn, &mut runs, &events, &exits_tx),
+                    Ok(Request::Spawn(spawn)) => start(spawn, &mut runs, &mut journal, &events, &exits_tx),
                     Ok(Request::Kill { id }) => {
                         if let Some(run) = runs.get_mut(&id) {
                             kill(run);
@@ -84,7 +103,7 @@ async fn serve() -> ExitCode {
                 // for the next emulator to find.
                 Ok(None) | Err(_) => reading = false,
             },
-            Some((id, status)) = exits.recv() => finished(id, status, &mut runs, &events),
+            Some((id, status)) = exits.recv() => finished(id, status, &mut runs, &mut journal, &events),
             _ = term.recv() => {
                 runs.values_mut().for_each(kill);
                 reading = false;
@@ -99,6 +118,7 @@ async fn serve() -> ExitCode {
 fn start(
     spawn: Spawn,
     runs: &mut HashMap<u64, Run>,
+    journal: &mut Journal,
     events: &mpsc::UnboundedSender<Event>,
     exits: &mpsc::UnboundedSender<(u64, std::io::Result<ExitStatus>)>,
 ) {
@@ -110,7 +130,7 @@ fn start(
                 id,
                 Run {
                     pid,
-                    exit_file: spawn.exit_file,
+                    marker: spawn.marker,
                     killed: false,
                 },
             );
@@ -122,7 +142,7 @@ fn start(
             });
         }
         Ok(Launched::NotRunnable(code)) => {
-            record_exit(&spawn.exit_file, code);
+            journal.record(&spawn.marker, code);
             let _ = events.send(Event::Exited {
                 id,
                 code: Some(code),
@@ -146,7 +166,6 @@ enum Launched {
 
 fn launch(spawn: &Spawn) -> std::io::Result<Launched> {
     fs_err::create_dir_all(&spawn.working_dir)?;
-    let _ = fs_err::remove_file(&spawn.exit_file);
     let stdout = fs_err::File::create(spawn.task_dir.join("stdout.txt"))?
         .into_parts()
         .0;
@@ -202,6 +221,7 @@ fn finished(
     id: u64,
     status: std::io::Result<ExitStatus>,
     runs: &mut HashMap<u64, Run>,
+    journal: &mut Journal,
     events: &mpsc::UnboundedSender<Event>,
 ) {
     let Some(run) = runs.remove(&id) else {
@@ -218,21 +238,14 @@ fn finished(
         return;
     }
     if let Some(code) = code {
-        record_exit(&run.exit_file, code);
+        // Journaled before it is reported: a restarted emulator counts the run as
+        // finished even if the report never reached the one that died.
+        journal.record(&run.marker, code);
     }
     let _ = events.send(Event::Exited { id, code });
 }
 
-/// Writes the exit file before the end is reported: a restarted emulator counts the
-/// run as finished even if this report never reached the one that died.
-fn record_exit(path: &Path, code: i64) {
-    if let Err(err) = fs_err::write(path, code.to_string()) {
-        eprintln!("batchyard task supervisor: {err}");
-    }
-}
-
-async fn write_events(mut events: mpsc::UnboundedReceiver<Event>) {
-    let mut out = tokio::io::stdout();
+async fn write_events(mut out: pipe::Sender, mut events: mpsc::UnboundedReceiver<Event>) {
     let mut buffer = Vec::new();
     let mut connected = true;
     while let Some(event) = events.recv().await {

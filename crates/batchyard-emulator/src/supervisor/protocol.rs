@@ -34,10 +34,8 @@ pub struct Spawn {
     pub working_dir: PathBuf,
     /// Receives stdout.txt and stderr.txt.
     pub task_dir: PathBuf,
-    /// Receives the exit code once the process ends by itself.
-    pub exit_file: PathBuf,
-    /// Put in the process's environment as `BATCHYARD_ATTEMPT`, so the run can be
-    /// found after a restart.
+    /// Names the run in the exit journal, and is put in the process's environment as
+    /// `BATCHYARD_ATTEMPT` so the run can be found after a restart. No newline.
     pub marker: String,
 }
 
