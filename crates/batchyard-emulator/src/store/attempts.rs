@@ -112,7 +112,7 @@ pub fn task_counts(
 ) -> Result<(serde_json::Value, serde_json::Value), StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT state, result, COUNT(*), SUM(slots)
-         FROM tasks WHERE job_id = ?1 GROUP BY 1, 2",
+         FROM tasks WHERE job_id = ?1 COLLATE NOCASE GROUP BY 1, 2",
     )?;
     let rows = stmt.query_map(params![job], |r| {
         Ok((

@@ -223,24 +223,16 @@ pub fn list_stored(
     limit: usize,
     mut each: impl FnMut(i64, &str) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let mut sql = format!("SELECT rowid, doc FROM {} WHERE rowid > ?1", table.name());
+    let parent = parent.filter(|_| table.parent_column().is_some());
     let mut args: Vec<&str> = Vec::new();
-    if let (Some(parent), Some(col)) = (parent, table.parent_column()) {
-        args.push(parent);
-        sql.push_str(&format!(" AND {col} = ?{}", args.len() + 1));
-    }
-    if let Some(states) = states {
-        let mut marks = Vec::new();
-        for state in states {
-            args.push(state);
-            marks.push(format!("?{}", args.len() + 1));
-        }
-        sql.push_str(&format!(" AND state IN ({})", marks.join(",")));
-    }
-    sql.push_str(&format!(
-        " ORDER BY rowid LIMIT {}",
-        limit.min(i64::MAX as usize)
-    ));
+    args.extend(parent);
+    args.extend(states.into_iter().flatten());
+    let sql = list_sql(
+        table,
+        parent.is_some(),
+        states.map_or(0, <[&str]>::len),
+        limit,
+    );
     let mut stmt = conn.prepare_cached(&sql)?;
     stmt.raw_bind_parameter(1, after_seq)?;
     for (i, arg) in args.iter().enumerate() {
@@ -255,6 +247,28 @@ pub fn list_stored(
         each(seq, text)?;
     }
     Ok(())
+}
+
+/// The listing query: `?1` the cursor, then the parent id if any, then the states.
+fn list_sql(table: Table, parent: bool, states: usize, limit: usize) -> String {
+    let mut sql = format!("SELECT rowid, doc FROM {} WHERE rowid > ?1", table.name());
+    let mut next = 2;
+    if let (true, Some(col)) = (parent, table.parent_column()) {
+        // The column is NOCASE already; saying so again keeps SQLite from marking the
+        // plan as depending on the bound value, which with ORDER BY made every reuse
+        // of the cached statement prepare it again.
+        sql.push_str(&format!(" AND {col} = ?{next} COLLATE NOCASE"));
+        next += 1;
+    }
+    if states > 0 {
+        let marks: Vec<String> = (next..next + states).map(|i| format!("?{i}")).collect();
+        sql.push_str(&format!(" AND state IN ({})", marks.join(",")));
+    }
+    sql.push_str(&format!(
+        " ORDER BY rowid LIMIT {}",
+        limit.min(i64::MAX as usize)
+    ));
+    sql
 }
 
 /// Whether a job has a task that is not completed. Asks the (job, state) index for
@@ -291,6 +305,22 @@ mod tests {
     use super::*;
     use crate::store::Store;
     use serde_json::json;
+
+    #[test]
+    fn listing_reuses_its_prepared_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        store
+            .read(|c| -> Result<(), StoreError> {
+                for cursor in 0..10 {
+                    list(c, Table::Tasks, Some("job"), cursor, Some(&["active"]), 4)?;
+                }
+                let stmt = c.prepare_cached(&list_sql(Table::Tasks, true, 1, 4))?;
+                assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
+                Ok(())
+            })
+            .unwrap();
+    }
 
     #[test]
     fn tasks_are_keyed_by_job_and_listed_in_order() {

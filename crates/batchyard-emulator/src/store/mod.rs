@@ -58,6 +58,9 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Listing queries differ by their LIMIT and state count; the default 16
+        // cached statements would evict them and prepare them again and again.
+        conn.set_prepared_statement_cache_capacity(128);
         migrate(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),

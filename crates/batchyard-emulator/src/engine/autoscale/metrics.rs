@@ -56,8 +56,9 @@ pub fn sample(conn: &Connection, pool: &str, with_completed: bool) -> Result<Cou
             }
         }
     }
-    let mut stmt =
-        conn.prepare_cached("SELECT state, COUNT(*) FROM nodes WHERE pool_id = ?1 GROUP BY state")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT state, COUNT(*) FROM nodes WHERE pool_id = ?1 COLLATE NOCASE GROUP BY state",
+    )?;
     let rows = stmt.query_map(params![pool], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
     })?;
