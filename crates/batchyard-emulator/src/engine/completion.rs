@@ -94,6 +94,7 @@ pub(super) fn record(engine: &mut Engine, events: Vec<Event>) -> Result<(), Stor
             Ok(actions)
         })?;
     for (job, action) in actions {
+        engine.invalidate();
         apply_job_action(engine, &job, &action)?;
     }
     Ok(())

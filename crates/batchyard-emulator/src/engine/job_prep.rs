@@ -121,6 +121,8 @@ async fn launch(
     node_id: &str,
     phase: Phase,
 ) -> Result<(), StoreError> {
+    // The node's preparation records change: the scheduler must not reuse them.
+    engine.invalidate();
     let job_id = text(job, "id").to_string();
     let Some(spec) = job.get(phase.spec_field()).cloned() else {
         return Ok(());

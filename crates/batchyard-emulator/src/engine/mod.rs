@@ -21,7 +21,7 @@ mod scheduler;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
@@ -141,6 +141,10 @@ pub struct Engine {
     wake: Arc<Notify>,
     containers: container::DockerProbe,
     supervisor: Supervisor,
+    /// What the last scheduling pass read, while still valid (see [`scheduler::View`]).
+    view: Option<Arc<scheduler::View>>,
+    /// When node lifecycles last moved and the view was last read afresh.
+    refreshed: Instant,
 }
 
 fn key(a: &str, b: &str) -> (String, String) {
@@ -177,6 +181,8 @@ impl Engine {
                 wake,
                 containers,
                 supervisor,
+                view: None,
+                refreshed: Instant::now(),
             },
             handle,
         )
@@ -193,11 +199,15 @@ impl Engine {
             if let Err(err) = self.step().await {
                 tracing::error!(error = %err, "scheduler step failed");
             }
+            let mut only_task_ends = false;
             tokio::select! {
                 _ = shutdown.changed() => break,
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(self.settings.tick) => {}
-                Some(done) = self.finished_rx.recv() => finished.push(done),
+                Some(done) = self.finished_rx.recv() => {
+                    finished.push(done);
+                    only_task_ends = true;
+                }
                 Some(command) = self.commands.recv() => self.command(command),
             }
             // Drain whatever else arrived, so a burst of exits costs one transaction
@@ -205,9 +215,14 @@ impl Engine {
             while let Ok(done) = self.finished_rx.try_recv() {
                 finished.push(done);
             }
+            only_task_ends &= finished.iter().all(|f| matches!(f, Finished::Task { .. }));
             self.finish(std::mem::take(&mut finished));
             while let Ok(command) = self.commands.try_recv() {
+                only_task_ends = false;
                 self.command(command);
+            }
+            if !only_task_ends {
+                self.invalidate();
             }
         }
         // The supervisor kills every run and leaves; their ends are not recorded.
@@ -215,9 +230,20 @@ impl Engine {
     }
 
     async fn step(&mut self) -> Result<(), crate::store::StoreError> {
-        nodes::step(self).await?;
+        // Node lifecycles move on requests and with time, not on task ends: a burst of
+        // ends goes straight to placing the next tasks.
+        if self.view.is_none() || self.refreshed.elapsed() >= self.settings.tick {
+            self.invalidate();
+            self.refreshed = Instant::now();
+            nodes::step(self).await?;
+        }
         scheduler::step(self).await?;
         Ok(())
+    }
+
+    /// Makes the next step read jobs, pools and nodes afresh.
+    fn invalidate(&mut self) {
+        self.view = None;
     }
 
     fn command(&mut self, command: Command) {

@@ -1,26 +1,82 @@
 //! Placing active tasks on free slots.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::docs_util::{int, set_state, text, update};
 use super::launch::{Placement, start_tasks};
 use super::{Engine, StopReason, job_prep};
 use crate::clock;
-use crate::store::StoreError;
-use crate::store::docs::{self, Table};
+use crate::store::docs::{self, Doc, Table};
+use crate::store::{Store, StoreError};
 
 /// How many active tasks of one job are considered per step.
 const SCAN_LIMIT: usize = 2000;
 
+/// The jobs, pools and nodes a scheduling pass reads, kept from one pass to the next
+/// while only task ends happened in between: an end changes task documents and node
+/// counters, not what a placement depends on (job state and priority, pool state and
+/// slots, which nodes are enabled and idle or running). The engine drops it
+/// ([`Engine::invalidate`]) on a request, a timer tick, any other process end, and
+/// every change it makes to a job or to a node's preparation records.
+pub(super) struct View {
+    /// Every job, highest priority first.
+    jobs: Vec<Doc>,
+    /// By lowercase pool id: the pool and its idle or running nodes.
+    pools: HashMap<String, (Doc, Vec<Doc>)>,
+}
+
+impl View {
+    fn load(store: &Store) -> Result<Self, StoreError> {
+        store.read(|c| {
+            let mut jobs = docs::list(c, Table::Jobs, None, 0, None, usize::MAX)?;
+            jobs.sort_by_key(|j| -int(&j.value, "priority", 0));
+            let mut pools = HashMap::new();
+            for job in &jobs {
+                let pool_id = pool_of(&job.value);
+                let key = pool_id.to_ascii_lowercase();
+                if pools.contains_key(&key) {
+                    continue;
+                }
+                let Some(pool) = docs::get(c, Table::Pools, "", pool_id)? else {
+                    continue;
+                };
+                let nodes = docs::list(
+                    c,
+                    Table::Nodes,
+                    Some(pool_id),
+                    0,
+                    Some(&["idle", "running"]),
+                    usize::MAX,
+                )?;
+                pools.insert(key, (pool, nodes));
+            }
+            Ok(Self { jobs, pools })
+        })
+    }
+}
+
+fn pool_of(job: &Value) -> &str {
+    job.pointer("/poolInfo/poolId")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
 pub(super) async fn step(engine: &mut Engine) -> Result<(), StoreError> {
-    let mut jobs = engine
-        .store
-        .read(|c| docs::list(c, Table::Jobs, None, 0, None, usize::MAX))?;
-    jobs.sort_by_key(|j| -int(&j.value, "priority", 0));
-    for job in jobs {
+    let view = match &engine.view {
+        Some(view) => view.clone(),
+        None => {
+            let view = Arc::new(View::load(&engine.store)?);
+            engine.view = Some(view.clone());
+            view
+        }
+    };
+    for job in &view.jobs {
         match job.state() {
             "active" => {
-                schedule_job(engine, &job.value).await?;
+                schedule_job(engine, &view, &job.value).await?;
                 complete_job_if_done(engine, &job.value)?;
             }
             "terminating" => wind_down(engine, &job.value, StopReason::Terminate, false).await?,
@@ -55,6 +111,7 @@ async fn wind_down(
     if !job_prep::release_done(engine, job).await? {
         return Ok(());
     }
+    engine.invalidate();
     engine.store.write(|tx| -> Result<(), StoreError> {
         if delete {
             docs::delete_children(tx, Table::Tasks, job_id)?;
@@ -78,6 +135,7 @@ fn complete_job_if_done(engine: &mut Engine, job: &Value) -> Result<(), StoreErr
         .read(|c| docs::has_unfinished_tasks(c, job_id))?
     {
         // Through terminating, so release tasks run before the job completes.
+        engine.invalidate();
         update(&engine.store, Table::Jobs, "", job_id, |doc| {
             set_state(doc, "terminating");
             doc["executionInfo"]["terminateReason"] = json!("AllTasksComplete");
@@ -179,17 +237,10 @@ pub(super) fn exit_options(task: &Value, exit_code: Option<i64>) -> Option<&Valu
     conditions.get("default")
 }
 
-async fn schedule_job(engine: &mut Engine, job: &Value) -> Result<(), StoreError> {
+async fn schedule_job(engine: &mut Engine, view: &View, job: &Value) -> Result<(), StoreError> {
     let job_id = text(job, "id").to_string();
-    let pool_id = job
-        .pointer("/poolInfo/poolId")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let Some(pool) = engine
-        .store
-        .read(|c| docs::get(c, Table::Pools, "", &pool_id))?
-    else {
+    let pool_id = pool_of(job).to_string();
+    let Some((pool, nodes)) = view.pools.get(&pool_id.to_ascii_lowercase()) else {
         return Ok(());
     };
     if pool.state() != "active" {
@@ -202,16 +253,6 @@ async fn schedule_job(engine: &mut Engine, job: &Value) -> Result<(), StoreError
         .and_then(Value::as_str)
         == Some("pack");
     let used = engine.used_slots(&pool_id);
-    let nodes = engine.store.read(|c| {
-        docs::list(
-            c,
-            Table::Nodes,
-            Some(&pool_id),
-            0,
-            Some(&["idle", "running"]),
-            usize::MAX,
-        )
-    })?;
     let mut free: Vec<FreeNode> = nodes
         .iter()
         .filter(|n| text(&n.value, "schedulingState") != "disabled")

@@ -16,7 +16,7 @@ pub use attempts::Attempt;
 pub use docs::{Doc, Table};
 
 /// The schema version this build writes; stored in SQLite's `user_version`.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// What can go wrong while reading or writing the state file.
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +166,17 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
                  slots = COALESCE(json_extract(doc, '$.requiredSlots'), 1);
              CREATE INDEX tasks_counts ON tasks (job_id, state, result, slots);
              PRAGMA user_version = 3;
+             COMMIT;",
+        )?;
+    }
+    if found < 4 {
+        // Only open attempts are looked up (after a restart): a partial index holds
+        // just the running ones, instead of moving every attempt's entry when it ends.
+        conn.execute_batch(
+            "BEGIN;
+             DROP INDEX IF EXISTS task_attempts_open;
+             CREATE INDEX task_attempts_open ON task_attempts (job_id) WHERE ended IS NULL;
+             PRAGMA user_version = 4;
              COMMIT;",
         )?;
     }
