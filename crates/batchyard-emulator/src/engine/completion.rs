@@ -14,29 +14,22 @@ use crate::clock;
 use crate::store::docs::{self, Table};
 use crate::store::{StoreError, attempts};
 
-/// What the loop heard about a task's process.
+/// How a task's run ended, as the loop heard it.
 #[derive(Debug)]
-pub(super) enum Event {
-    /// The process runs with this id.
-    Started {
-        job: String,
-        task: String,
-        attempt: i64,
-        pid: i64,
-    },
-    /// The run ended.
-    Ended {
-        job: String,
-        task: String,
-        attempt: i64,
-        outcome: Outcome,
-    },
+pub(super) struct Event {
+    pub job: String,
+    pub task: String,
+    pub attempt: i64,
+    /// The process id, when it started.
+    pub pid: Option<i64>,
+    pub outcome: Outcome,
 }
 
 struct Ended {
     job: String,
     task: String,
     attempt: i64,
+    pid: Option<i64>,
     outcome: Outcome,
     running: RunningTask,
 }
@@ -47,42 +40,31 @@ pub(super) fn record(engine: &mut Engine, events: Vec<Event>) -> Result<(), Stor
     if events.is_empty() {
         return Ok(());
     }
-    let mut pids = Vec::new();
     let mut ends = Vec::new();
-    for event in events {
-        match event {
-            Event::Started {
+    for Event {
+        job,
+        task,
+        attempt,
+        pid,
+        outcome,
+    } in events
+    {
+        // A run the loop no longer tracks was already recorded (recovery).
+        if let Some(running) = engine.running.remove(&key(&job, &task)) {
+            ends.push(Ended {
                 job,
                 task,
                 attempt,
                 pid,
-            } => pids.push((job, task, attempt, pid)),
-            Event::Ended {
-                job,
-                task,
-                attempt,
                 outcome,
-            } => {
-                // A run the loop no longer tracks was already recorded (recovery).
-                if let Some(running) = engine.running.remove(&key(&job, &task)) {
-                    ends.push(Ended {
-                        job,
-                        task,
-                        attempt,
-                        outcome,
-                        running,
-                    });
-                }
-            }
+                running,
+            });
         }
     }
     let now = clock::now();
     let actions = engine
         .store
         .write(|tx| -> Result<Vec<(String, String)>, StoreError> {
-            for (job, task, attempt, pid) in &pids {
-                attempts::set_pid(tx, job, task, *attempt, *pid)?;
-            }
             let mut tally = NodeTally::default();
             let mut actions = Vec::new();
             for end in &ends {
@@ -111,6 +93,7 @@ fn record_end(
         job,
         task,
         attempt,
+        pid,
         outcome,
         running,
     } = end;
@@ -123,7 +106,16 @@ fn record_end(
         (None, Some(_)) => "failed",
         (None, None) => "exited",
     };
-    attempts::close(tx, job, task, *attempt, &now, outcome.exit_code, closing)?;
+    attempts::close(
+        tx,
+        job,
+        task,
+        *attempt,
+        *pid,
+        &now,
+        outcome.exit_code,
+        closing,
+    )?;
     let succeeded = reason.is_none() && outcome.failure.is_none() && outcome.exit_code == Some(0);
     for node_id in std::iter::once(&running.node).chain(&running.extra_nodes) {
         tally.count(tx, &running.pool, node_id, -1, -running.slots, succeeded)?;

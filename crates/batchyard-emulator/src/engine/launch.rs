@@ -10,7 +10,9 @@ use super::docs_util::{private, set_state, text};
 use super::executor::{self, ContainerRun, Launch, Outcome, RunFailure};
 use super::layout::{NodeLayout, node_env};
 use super::node_tally::NodeTally;
-use super::{Engine, Finished, RunningTask, cmdline, completion, key};
+use futures::FutureExt as _;
+
+use super::{Engine, RunningTask, cmdline, completion, key};
 use crate::clock;
 use crate::store::docs::{self, Table};
 use crate::store::{StoreError, attempts};
@@ -394,8 +396,6 @@ fn spawn_run(engine: &mut Engine, job_id: &str, pool_id: &str, p: Prepared) {
             reason: None,
         },
     );
-    let finished = engine.finished_tx.clone();
-    let started = engine.started_tx.clone();
     let supervisor = engine.supervisor.clone();
     let job = job_id.to_string();
     let Prepared {
@@ -404,41 +404,35 @@ fn spawn_run(engine: &mut Engine, job_id: &str, pool_id: &str, p: Prepared) {
         launch,
         ..
     } = p;
-    tokio::spawn(async move {
-        let outcome = match launch {
-            Ok((application, coordination)) => {
-                let (pid_tx, pid_rx) = tokio::sync::oneshot::channel();
-                let report_pid = async {
-                    if let Ok(pid) = pid_rx.await {
-                        let _ = started.send(completion::Event::Started {
-                            job: job.clone(),
-                            task: task.clone(),
-                            attempt,
-                            pid,
-                        });
-                    }
-                };
-                let run = async {
-                    if coordination.is_empty() {
+    engine.runs.push(
+        async move {
+            let (outcome, pid) = match launch {
+                Ok((application, coordination)) => {
+                    let (pid_tx, pid_rx) = tokio::sync::oneshot::channel();
+                    let outcome = if coordination.is_empty() {
                         executor::run(&supervisor, application, pid_tx, stop_rx).await
                     } else {
                         executor::run_multi(&supervisor, coordination, application, pid_tx, stop_rx)
                             .await
-                    }
-                };
-                let (outcome, ()) = tokio::join!(run, report_pid);
-                outcome
+                    };
+                    (outcome, pid_rx.await.ok())
+                }
+                Err(failure) => (
+                    Outcome {
+                        failure: Some(failure),
+                        ..Outcome::default()
+                    },
+                    None,
+                ),
+            };
+            completion::Event {
+                job,
+                task,
+                attempt,
+                pid,
+                outcome,
             }
-            Err(failure) => Outcome {
-                failure: Some(failure),
-                ..Outcome::default()
-            },
-        };
-        let _ = finished.send(Finished::Task {
-            job,
-            task,
-            attempt,
-            outcome,
-        });
-    });
+        }
+        .boxed(),
+    );
 }

@@ -23,6 +23,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt as _, StreamExt as _};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::store::Store;
@@ -54,15 +57,10 @@ pub enum Command {
     },
 }
 
-/// A process that started or ended.
+/// A start task or job preparation task that ended (task runs end through
+/// [`Engine::runs`]).
 #[derive(Debug)]
 enum Finished {
-    Task {
-        job: String,
-        task: String,
-        attempt: i64,
-        outcome: Outcome,
-    },
     StartTask {
         pool: String,
         node: String,
@@ -133,10 +131,9 @@ pub struct Engine {
     start_tasks: HashMap<(String, String), oneshot::Sender<()>>,
     finished_tx: mpsc::UnboundedSender<Finished>,
     finished_rx: mpsc::UnboundedReceiver<Finished>,
-    /// Process ids of started runs. They do not wake the loop: they are written with
-    /// the next batch of ends, at the latest with their own run's end.
-    started_tx: mpsc::UnboundedSender<completion::Event>,
-    started_rx: mpsc::UnboundedReceiver<completion::Event>,
+    /// Task runs, polled by the loop itself: a run's end reaches the loop without a
+    /// hop through another task.
+    runs: FuturesUnordered<BoxFuture<'static, completion::Event>>,
     commands: mpsc::UnboundedReceiver<Command>,
     wake: Arc<Notify>,
     containers: container::DockerProbe,
@@ -159,7 +156,6 @@ impl Engine {
         settings: EngineSettings,
     ) -> (Self, EngineHandle) {
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
-        let (started_tx, started_rx) = mpsc::unbounded_channel();
         let (commands_tx, commands) = mpsc::unbounded_channel();
         let wake = Arc::new(Notify::new());
         let handle = EngineHandle {
@@ -175,8 +171,7 @@ impl Engine {
                 start_tasks: HashMap::new(),
                 finished_tx,
                 finished_rx,
-                started_tx,
-                started_rx,
+                runs: FuturesUnordered::new(),
                 commands,
                 wake,
                 containers,
@@ -195,6 +190,7 @@ impl Engine {
             tracing::error!(error = %err, "recovering the previous run's tasks failed");
         }
         let mut finished = Vec::new();
+        let mut ends = Vec::new();
         loop {
             if let Err(err) = self.step().await {
                 tracing::error!(error = %err, "scheduler step failed");
@@ -208,6 +204,10 @@ impl Engine {
                     finished.push(done);
                     only_task_ends = true;
                 }
+                Some(end) = self.runs.next(), if !self.runs.is_empty() => {
+                    ends.push(end);
+                    only_task_ends = true;
+                }
                 Some(command) = self.commands.recv() => self.command(command),
             }
             // Drain whatever else arrived, so a burst of exits costs one transaction
@@ -215,8 +215,11 @@ impl Engine {
             while let Ok(done) = self.finished_rx.try_recv() {
                 finished.push(done);
             }
-            only_task_ends &= finished.iter().all(|f| matches!(f, Finished::Task { .. }));
-            self.finish(std::mem::take(&mut finished));
+            while let Some(Some(end)) = self.runs.next().now_or_never() {
+                ends.push(end);
+            }
+            only_task_ends &= finished.is_empty();
+            self.finish(std::mem::take(&mut finished), std::mem::take(&mut ends));
             while let Ok(command) = self.commands.try_recv() {
                 only_task_ends = false;
                 self.command(command);
@@ -261,29 +264,9 @@ impl Engine {
         }
     }
 
-    fn finish(&mut self, batch: Vec<Finished>) {
-        // A run reports its process id before its end, so every id of a run whose
-        // end is in this batch is here too.
-        let mut tasks = Vec::new();
-        while let Ok(started) = self.started_rx.try_recv() {
-            tasks.push(started);
-        }
+    fn finish(&mut self, batch: Vec<Finished>, tasks: Vec<completion::Event>) {
         for done in batch {
             let result = match done {
-                Finished::Task {
-                    job,
-                    task,
-                    attempt,
-                    outcome,
-                } => {
-                    tasks.push(completion::Event::Ended {
-                        job,
-                        task,
-                        attempt,
-                        outcome,
-                    });
-                    Ok(())
-                }
                 Finished::JobPrep {
                     pool,
                     node,

@@ -53,10 +53,11 @@ pub(super) async fn recover(engine: &mut Engine) -> Result<(), StoreError> {
                 reason,
             },
         );
-        ends.push(completion::Event::Ended {
+        ends.push(completion::Event {
             job: attempt.job_id.clone(),
             task: attempt.task_id.clone(),
             attempt: attempt.attempt,
+            pid: None,
             outcome: Outcome {
                 exit_code,
                 failure: None,

@@ -21,7 +21,7 @@ pub struct Attempt {
     pub pool_id: String,
     /// Node that ran it.
     pub node_id: String,
-    /// Process id of the process group leader, once started.
+    /// Process id of the process group leader, recorded with the attempt's end.
     pub pid: Option<i64>,
 }
 
@@ -43,36 +43,23 @@ pub fn open(conn: &Connection, attempt: &Attempt, started: &str) -> Result<(), S
     Ok(())
 }
 
-/// Stores the process id once the process runs.
-pub fn set_pid(
-    conn: &Connection,
-    job: &str,
-    task: &str,
-    attempt: i64,
-    pid: i64,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE task_attempts SET pid = ?4 WHERE job_id = ?1 AND task_id = ?2 AND attempt = ?3",
-    )?
-    .execute(params![job, task, attempt, pid])?;
-    Ok(())
-}
-
 /// Closes an attempt with its outcome.
+#[allow(clippy::too_many_arguments)]
 pub fn close(
     conn: &Connection,
     job: &str,
     task: &str,
     attempt: i64,
+    pid: Option<i64>,
     ended: &str,
     exit_code: Option<i64>,
     outcome: &str,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "UPDATE task_attempts SET ended = ?4, exit_code = ?5, outcome = ?6
+        "UPDATE task_attempts SET ended = ?4, exit_code = ?5, outcome = ?6, pid = ?7
          WHERE job_id = ?1 AND task_id = ?2 AND attempt = ?3",
     )?
-    .execute(params![job, task, attempt, ended, exit_code, outcome])?;
+    .execute(params![job, task, attempt, ended, exit_code, outcome, pid])?;
     Ok(())
 }
 
