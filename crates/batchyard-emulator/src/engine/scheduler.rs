@@ -295,11 +295,11 @@ async fn schedule_job(engine: &mut Engine, view: &View, job: &Value) -> Result<(
     let mut cursor = 0;
     let mut scanned = 0;
     let mut placements = Vec::new();
-    // Read about as many tasks as can start now (tasks blocked on dependencies are
-    // skipped, hence the margin): parsing thousands of waiting tasks per step would
-    // cost more than running them.
+    // Read as many tasks as can start now, then twice as many each time some were
+    // skipped (blocked on dependencies, too big for the free slots): parsing
+    // thousands of waiting tasks per step would cost more than running them.
     let free_slots: i64 = free.iter().map(|n| n.free.max(0)).sum();
-    let batch_size = usize::try_from(free_slots * 2).unwrap_or(4).clamp(4, 200);
+    let mut batch_size = usize::try_from(free_slots).unwrap_or(1).clamp(1, 200);
     while scanned < SCAN_LIMIT && free.iter().any(|n| n.free > 0) {
         let batch = engine.store.read(|c| {
             docs::list(
@@ -314,6 +314,7 @@ async fn schedule_job(engine: &mut Engine, view: &View, job: &Value) -> Result<(
         if batch.is_empty() {
             break;
         }
+        batch_size = (batch_size * 2).min(200);
         for task in batch {
             cursor = task.seq;
             scanned += 1;
