@@ -149,7 +149,7 @@ pub async fn create(
             "The specified task already exists.",
         ));
     }
-    state.engine.wake();
+    state.engine.tasks_changed();
     Ok(odata::written(StatusCode::CREATED, &doc))
 }
 
@@ -216,7 +216,7 @@ pub async fn add_collection(
             results.push(json!({"status": "clienterror", "taskId": id, "error": err.body()}));
         }
     }
-    state.engine.wake();
+    state.engine.tasks_changed();
     Ok(axum::Json(json!({ "value": results })).into_response())
 }
 
@@ -276,7 +276,7 @@ fn change_task(
         docs::put(tx, Table::Tasks, job, task, &doc).map_err(ApiError::from)?;
         Ok(doc)
     })?;
-    state.engine.wake();
+    state.engine.tasks_changed();
     Ok(doc)
 }
 

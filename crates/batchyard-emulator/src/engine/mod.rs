@@ -79,6 +79,7 @@ enum Finished {
 #[derive(Clone)]
 pub struct EngineHandle {
     wake: Arc<Notify>,
+    tasks: Arc<Notify>,
     commands: mpsc::UnboundedSender<Command>,
 }
 
@@ -86,6 +87,12 @@ impl EngineHandle {
     /// Asks the loop to look for work now.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// Asks the loop to place tasks now: only tasks were added or changed, so what it
+    /// read of jobs, pools and nodes still holds.
+    pub fn tasks_changed(&self) {
+        self.tasks.notify_one();
     }
 
     /// Sends a command and wakes the loop.
@@ -136,6 +143,7 @@ pub struct Engine {
     runs: FuturesUnordered<BoxFuture<'static, completion::Event>>,
     commands: mpsc::UnboundedReceiver<Command>,
     wake: Arc<Notify>,
+    tasks_changed: Arc<Notify>,
     containers: container::DockerProbe,
     supervisor: Supervisor,
     /// What the last scheduling pass read, while still valid (see [`scheduler::View`]).
@@ -158,8 +166,10 @@ impl Engine {
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
         let (commands_tx, commands) = mpsc::unbounded_channel();
         let wake = Arc::new(Notify::new());
+        let tasks_changed = Arc::new(Notify::new());
         let handle = EngineHandle {
             wake: wake.clone(),
+            tasks: tasks_changed.clone(),
             commands: commands_tx,
         };
         let containers = container::DockerProbe::new(settings.containers_on_host);
@@ -174,6 +184,7 @@ impl Engine {
                 runs: FuturesUnordered::new(),
                 commands,
                 wake,
+                tasks_changed,
                 containers,
                 supervisor,
                 view: None,
@@ -195,18 +206,19 @@ impl Engine {
             if let Err(err) = self.step().await {
                 tracing::error!(error = %err, "scheduler step failed");
             }
-            let mut only_task_ends = false;
+            let mut only_tasks_changed = false;
             tokio::select! {
                 _ = shutdown.changed() => break,
                 _ = self.wake.notified() => {}
+                _ = self.tasks_changed.notified() => only_tasks_changed = true,
                 _ = tokio::time::sleep(self.settings.tick) => {}
                 Some(done) = self.finished_rx.recv() => {
                     finished.push(done);
-                    only_task_ends = true;
+                    only_tasks_changed = true;
                 }
                 Some(end) = self.runs.next(), if !self.runs.is_empty() => {
                     ends.push(end);
-                    only_task_ends = true;
+                    only_tasks_changed = true;
                 }
                 Some(command) = self.commands.recv() => self.command(command),
             }
@@ -218,13 +230,13 @@ impl Engine {
             while let Some(Some(end)) = self.runs.next().now_or_never() {
                 ends.push(end);
             }
-            only_task_ends &= finished.is_empty();
+            only_tasks_changed &= finished.is_empty();
             self.finish(std::mem::take(&mut finished), std::mem::take(&mut ends));
             while let Ok(command) = self.commands.try_recv() {
-                only_task_ends = false;
+                only_tasks_changed = false;
                 self.command(command);
             }
-            if !only_task_ends {
+            if !only_tasks_changed {
                 self.invalidate();
             }
         }

@@ -16,10 +16,10 @@ use crate::store::{Store, StoreError};
 const SCAN_LIMIT: usize = 2000;
 
 /// The jobs, pools and nodes a scheduling pass reads, kept from one pass to the next
-/// while only task ends happened in between: an end changes task documents and node
-/// counters, not what a placement depends on (job state and priority, pool state and
+/// while only tasks changed in between (runs ended, tasks were added or updated): that
+/// changes task documents and node counters, not what a placement depends on (job state and priority, pool state and
 /// slots, which nodes are enabled and idle or running). The engine drops it
-/// ([`Engine::invalidate`]) on a request, a timer tick, any other process end, and
+/// ([`Engine::invalidate`]) on any other request, a timer tick, any other process end, and
 /// every change it makes to a job or to a node's preparation records.
 pub(super) struct View {
     /// Every job, highest priority first.
