@@ -29,14 +29,18 @@ pub fn absolute_urls(value: &mut Value) {
     absolutize(value, &base);
 }
 
+/// `url`, `nodeUrl`, `taskRootDirectoryUrl`...: compared without allocating, as
+/// every key of every served document passes here.
+fn names_a_url(key: &str) -> bool {
+    key.len() >= 3 && key.as_bytes()[key.len() - 3..].eq_ignore_ascii_case(b"url")
+}
+
 pub(super) fn absolutize(value: &mut Value, base: &str) {
     match value {
         Value::Object(map) => {
             for (key, field) in map.iter_mut() {
                 match field {
-                    Value::String(text)
-                        if key.to_ascii_lowercase().ends_with("url") && text.starts_with('/') =>
-                    {
+                    Value::String(text) if names_a_url(key) && text.starts_with('/') => {
                         *text = format!("{base}{text}");
                     }
                     _ => absolutize(field, base),
