@@ -1,5 +1,6 @@
 //! Task operations, including the bulk add-collection.
 
+use crate::store::docs::at;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -56,7 +57,7 @@ fn new_task(job: &Value, mut doc: Value, now: &str) -> ApiResult<(String, Value)
             "The task has dependencies but the job does not set usesTaskDependencies.",
         ));
     }
-    if let Some(ids) = doc.pointer("/dependsOn/taskIds").and_then(Value::as_array) {
+    if let Some(ids) = at(&doc, "/dependsOn/taskIds").and_then(Value::as_array) {
         let total: usize = ids.iter().filter_map(Value::as_str).map(str::len).sum();
         if total > 64_000 {
             return Err(ApiError::new(
@@ -104,8 +105,7 @@ fn new_task(job: &Value, mut doc: Value, now: &str) -> ApiResult<(String, Value)
         }
     }
     let job_id = text(job, "id");
-    let job_retries = job
-        .pointer("/constraints/maxTaskRetryCount")
+    let job_retries = at(job, "/constraints/maxTaskRetryCount")
         .and_then(Value::as_i64)
         .unwrap_or(0);
     // Thousands of tasks a second come through here: defaults are inserted one by one
@@ -361,7 +361,7 @@ pub async fn reactivate(
 ) -> ApiResult<Response> {
     change_task(&state, &job, &task, &headers, |doc| {
         if text(doc, "state") != "completed"
-            || doc.pointer("/executionInfo/result").and_then(Value::as_str) != Some("failure")
+            || at(doc, "/executionInfo/result").and_then(Value::as_str) != Some("failure")
         {
             return Err(ApiError::conflict(
                 "TaskNotFailed",
@@ -369,8 +369,7 @@ pub async fn reactivate(
             ));
         }
         set_state(doc, "active");
-        let requeues = doc
-            .pointer("/executionInfo/requeueCount")
+        let requeues = at(doc, "/executionInfo/requeueCount")
             .cloned()
             .unwrap_or(json!(0));
         doc["executionInfo"] = json!({"retryCount": 0, "requeueCount": requeues});
@@ -384,8 +383,7 @@ pub async fn subtasks(
     Path((job, task)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let doc = load(&state, &job, &task)?;
-    let mut subtasks = doc
-        .pointer("/_emulator/subtasks")
+    let mut subtasks = at(&doc, "/_emulator/subtasks")
         .cloned()
         .unwrap_or(json!([]));
     odata::absolute_urls(&mut subtasks);

@@ -3,6 +3,7 @@
 //! The ends (and process ids) that reach the loop together are written in one
 //! transaction, so a burst of exits costs one commit.
 
+use crate::store::docs::at;
 use serde_json::{Value, json};
 
 use super::docs_util::{int, set_state, text, update};
@@ -124,10 +125,7 @@ fn record_end(
     let Some(mut doc) = docs::get(tx, Table::Tasks, job, task)? else {
         return Ok(None);
     };
-    let current = doc
-        .value
-        .pointer("/_emulator/attempt")
-        .and_then(Value::as_i64);
+    let current = at(&doc.value, "/_emulator/attempt").and_then(Value::as_i64);
     if doc.state() != "running" || current != Some(running.attempt) {
         return Ok(None);
     }
@@ -150,12 +148,10 @@ fn record_end(
         }
         None => {
             let success = outcome.failure.is_none() && outcome.exit_code == Some(0);
-            let max_retries = value
-                .pointer("/constraints/maxTaskRetryCount")
+            let max_retries = at(value, "/constraints/maxTaskRetryCount")
                 .and_then(Value::as_i64)
                 .unwrap_or(0);
-            let retries = value
-                .pointer("/executionInfo/retryCount")
+            let retries = at(value, "/executionInfo/retryCount")
                 .and_then(Value::as_i64)
                 .unwrap_or(0);
             let retry = !success && (max_retries == -1 || retries < max_retries);

@@ -1,6 +1,7 @@
 //! Starting tasks: their processes' launches (command, environment, directories),
 //! the transaction that marks a pass's tasks running, and the spawned runs.
 
+use crate::store::docs::at;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
@@ -70,8 +71,7 @@ pub(super) async fn launch_for(
             Decision::Fail(code, message) => return Err(user_error(code, message)),
         }
     }
-    let wall_time = spec
-        .pointer("/constraints/maxWallClockTime")
+    let wall_time = at(spec, "/constraints/maxWallClockTime")
         .and_then(Value::as_str)
         .and_then(clock::parse_duration);
     Ok(Launch {
@@ -295,8 +295,7 @@ async fn prepare(
     let Placement { task, nodes, slots } = placement;
     let primary = nodes.first()?.clone();
     let task_id = text(&task, "id").to_string();
-    let attempt = task
-        .pointer("/_emulator/attempt")
+    let attempt = at(&task, "/_emulator/attempt")
         .and_then(Value::as_i64)
         .unwrap_or(0)
         + 1;
@@ -304,8 +303,7 @@ async fn prepare(
     let mut coordination = Vec::new();
     if multi {
         let mut spec = task.clone();
-        spec["commandLine"] = task
-            .pointer("/multiInstanceSettings/coordinationCommandLine")
+        spec["commandLine"] = at(&task, "/multiInstanceSettings/coordinationCommandLine")
             .cloned()
             .unwrap_or(json!(""));
         for (index, node) in nodes.iter().enumerate() {

@@ -1,5 +1,6 @@
 //! Placing active tasks on free slots.
 
+use crate::store::docs::at;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -59,7 +60,7 @@ impl View {
 }
 
 fn pool_of(job: &Value) -> &str {
-    job.pointer("/poolInfo/poolId")
+    at(job, "/poolInfo/poolId")
         .and_then(Value::as_str)
         .unwrap_or("")
 }
@@ -161,18 +162,10 @@ fn dependency_satisfied(
     if doc.state() != "completed" {
         return Ok(false);
     }
-    if doc
-        .value
-        .pointer("/executionInfo/result")
-        .and_then(Value::as_str)
-        == Some("success")
-    {
+    if at(&doc.value, "/executionInfo/result").and_then(Value::as_str) == Some("success") {
         return Ok(true);
     }
-    let exit_code = doc
-        .value
-        .pointer("/executionInfo/exitCode")
-        .and_then(Value::as_i64);
+    let exit_code = at(&doc.value, "/executionInfo/exitCode").and_then(Value::as_i64);
     Ok(exit_options(&doc.value, exit_code)
         .and_then(|o| o.get("dependencyAction"))
         .and_then(Value::as_str)
@@ -247,16 +240,13 @@ async fn schedule_job(engine: &mut Engine, view: &View, job: &Value) -> Result<(
         return Ok(());
     }
     let slots_per_node = int(&pool.value, "taskSlotsPerNode", 1).max(1);
-    let pack = pool
-        .value
-        .pointer("/taskSchedulingPolicy/nodeFillType")
-        .and_then(Value::as_str)
+    let pack = at(&pool.value, "/taskSchedulingPolicy/nodeFillType").and_then(Value::as_str)
         == Some("pack");
     let used = engine.used_slots(&pool_id);
     let mut free: Vec<FreeNode> = nodes
         .iter()
         .filter(|n| text(&n.value, "schedulingState") != "disabled")
-        .filter(|n| n.value.pointer("/_emulator/remove").is_none())
+        .filter(|n| at(&n.value, "/_emulator/remove").is_none())
         .map(|n| {
             let id = text(&n.value, "id").to_string();
             FreeNode {
@@ -326,8 +316,7 @@ async fn schedule_job(engine: &mut Engine, view: &View, job: &Value) -> Result<(
                 continue;
             }
             let instances = usize::try_from(
-                task.value
-                    .pointer("/multiInstanceSettings/numberOfInstances")
+                at(&task.value, "/multiInstanceSettings/numberOfInstances")
                     .and_then(Value::as_i64)
                     .unwrap_or(1),
             )

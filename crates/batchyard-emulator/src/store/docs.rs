@@ -67,6 +67,13 @@ impl Doc {
     }
 }
 
+/// `value.pointer(path)` for a path of object keys without `~` escapes, without the
+/// allocations `pointer` makes for every segment: documents are read on every task
+/// start, end and insert.
+pub fn at<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('/').skip(1).try_fold(value, |v, key| v.get(key))
+}
+
 fn state_of(doc: &Value) -> &str {
     doc.get("state").and_then(Value::as_str).unwrap_or("")
 }
@@ -75,7 +82,7 @@ fn state_of(doc: &Value) -> &str {
 /// and its slot count.
 fn task_columns(doc: &Value) -> (Option<&str>, i64) {
     (
-        doc.pointer("/executionInfo/result").and_then(Value::as_str),
+        at(doc, "/executionInfo/result").and_then(Value::as_str),
         doc.get("requiredSlots")
             .and_then(Value::as_i64)
             .unwrap_or(1),
@@ -305,6 +312,21 @@ mod tests {
     use super::*;
     use crate::store::Store;
     use serde_json::json;
+
+    #[test]
+    fn at_reads_what_pointer_reads() {
+        let doc = json!({"executionInfo": {"result": "success", "retryCount": 2}, "id": "t"});
+        for path in [
+            "",
+            "/id",
+            "/executionInfo/result",
+            "/executionInfo/retryCount",
+            "/missing/x",
+            "/id/x",
+        ] {
+            assert_eq!(at(&doc, path), doc.pointer(path), "{path}");
+        }
+    }
 
     #[test]
     fn listing_reuses_its_prepared_statement() {
