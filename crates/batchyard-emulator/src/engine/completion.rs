@@ -26,12 +26,9 @@ pub(super) struct Event {
     pub outcome: Outcome,
 }
 
+/// An end the loop still tracked, with what it knew of the run.
 struct Ended {
-    job: String,
-    task: String,
-    attempt: i64,
-    pid: Option<i64>,
-    outcome: Outcome,
+    event: Event,
     running: RunningTask,
 }
 
@@ -42,24 +39,10 @@ pub(super) fn record(engine: &mut Engine, events: Vec<Event>) -> Result<(), Stor
         return Ok(());
     }
     let mut ends = Vec::new();
-    for Event {
-        job,
-        task,
-        attempt,
-        pid,
-        outcome,
-    } in events
-    {
+    for event in events {
         // A run the loop no longer tracks was already recorded (recovery).
-        if let Some(running) = engine.running.remove(&key(&job, &task)) {
-            ends.push(Ended {
-                job,
-                task,
-                attempt,
-                pid,
-                outcome,
-                running,
-            });
+        if let Some(running) = engine.running.remove(&key(&event.job, &event.task)) {
+            ends.push(Ended { event, running });
         }
     }
     let now = clock::now();
@@ -70,7 +53,7 @@ pub(super) fn record(engine: &mut Engine, events: Vec<Event>) -> Result<(), Stor
             let mut actions = Vec::new();
             for end in &ends {
                 if let Some(action) = record_end(tx, &mut tally, end, &now)? {
-                    actions.push((end.job.clone(), action));
+                    actions.push((end.event.job.clone(), action));
                 }
             }
             tally.write(tx)?;
@@ -91,11 +74,14 @@ fn record_end(
     now: &str,
 ) -> Result<Option<String>, StoreError> {
     let Ended {
-        job,
-        task,
-        attempt,
-        pid,
-        outcome,
+        event:
+            Event {
+                job,
+                task,
+                attempt,
+                pid,
+                outcome,
+            },
         running,
     } = end;
     let (job, task, now) = (job.as_str(), task.as_str(), now.to_string());
@@ -168,16 +154,7 @@ fn record_end(
                 }
                 info["result"] = json!(if success { "success" } else { "failure" });
                 if !success {
-                    let (category, code, message) = match &outcome.failure {
-                        Some(f) => (f.category, f.code, f.message.clone()),
-                        None => (
-                            "usererror",
-                            "FailureExitCode",
-                            "The task exited with an exit code representing a failure".to_string(),
-                        ),
-                    };
-                    info["failureInfo"] =
-                        json!({"category": category, "code": code, "message": message});
+                    info["failureInfo"] = outcome.failure_info();
                 }
                 if retry {
                     info["retryCount"] = json!(retries + 1);

@@ -13,7 +13,7 @@ use tokio::process::Command;
 use tokio::sync::oneshot;
 
 use crate::supervisor::protocol::Spawn;
-use crate::supervisor::{RunEvent, Supervisor};
+use crate::supervisor::{RunEvent, Supervisor, unix};
 
 /// How to run a container task.
 #[derive(Debug, Clone)]
@@ -72,6 +72,22 @@ pub struct Outcome {
     pub instances: Vec<InstanceOutcome>,
 }
 
+impl Outcome {
+    /// Batch's `failureInfo` for a run that did not succeed: its failure, or a
+    /// non-zero exit.
+    pub fn failure_info(&self) -> serde_json::Value {
+        let (category, code, message) = match &self.failure {
+            Some(f) => (f.category, f.code, f.message.as_str()),
+            None => (
+                "usererror",
+                "FailureExitCode",
+                "The task exited with an exit code representing a failure",
+            ),
+        };
+        serde_json::json!({"category": category, "code": code, "message": message})
+    }
+}
+
 /// One instance of a multi-instance task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceOutcome {
@@ -124,16 +140,6 @@ fn docker_argv(launch: &Launch, container: &ContainerRun, name: &str) -> Vec<Str
     argv
 }
 
-/// Sends SIGKILL to a whole process group.
-pub fn kill_group(pid: i64) {
-    if let Some(pid) = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-    }
-}
-
 /// Processes whose environment carries `marker` (or a sub-marker `marker/...`, the
 /// instances of a multi-instance task): the runs of one attempt, found even when the
 /// emulator died before it could record their process id.
@@ -147,24 +153,11 @@ pub fn processes_with_marker(marker: &str) -> Vec<i64> {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i64>().ok())
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
-                environ
-                    .split(|b| *b == 0)
-                    .any(|entry| entry == exact.as_bytes() || entry.starts_with(nested.as_bytes()))
+            unix::environ_has(*pid, |entry| {
+                entry == exact.as_bytes() || entry.starts_with(nested.as_bytes())
             })
         })
         .collect()
-}
-
-/// Sends SIGKILL to a process and to the group it leads, if it leads one.
-pub fn kill_process(pid: i64) {
-    kill_group(pid);
-    if let Some(pid) = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-    }
 }
 
 /// Runs a launch to its end through the supervisor. `started` receives the process
@@ -315,7 +308,7 @@ pub async fn run_multi(
         run_until_killed(supervisor, application, started, kill_all_rx).await
     };
     for pid in leftovers {
-        kill_group(pid);
+        unix::kill_group(pid);
     }
     forward.abort();
     outcome.instances = instances;

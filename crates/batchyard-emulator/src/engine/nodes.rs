@@ -428,15 +428,7 @@ pub(super) fn start_task_finished(
         }
         info["result"] = json!(if success { "success" } else { "failure" });
         if !success {
-            let (category, code, message) = match &outcome.failure {
-                Some(f) => (f.category, f.code, f.message.clone()),
-                None => (
-                    "usererror",
-                    "FailureExitCode",
-                    "The task exited with an exit code representing a failure".to_string(),
-                ),
-            };
-            info["failureInfo"] = json!({"category": category, "code": code, "message": message});
+            info["failureInfo"] = outcome.failure_info();
         }
         let retries_left = max_retries == -1 || retry_count < max_retries;
         if !success && retries_left {

@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use super::docs_util::{private, set_state};
-use super::executor::{Outcome, kill_process, processes_with_marker};
+use super::executor::{Outcome, processes_with_marker};
 use super::{Engine, RunningTask, StopReason, completion, key};
 use crate::store::docs::{self, Table};
 use crate::store::{StoreError, attempts};
@@ -25,7 +25,7 @@ pub(super) async fn recover(engine: &mut Engine) -> Result<(), StoreError> {
         // The recorded pid may be missing (killed between spawn and record), so the
         // processes are found by the marker in their environment.
         for pid in processes_with_marker(&marker) {
-            kill_process(pid);
+            supervisor::unix::kill_process(pid);
         }
         let exit_code = exits.get(&marker).copied();
         let reason = if exit_code.is_some() {

@@ -25,7 +25,8 @@ const SCAN_LIMIT: usize = 2000;
 pub(super) struct View {
     /// Every job, highest priority first.
     jobs: Vec<Doc>,
-    /// By lowercase pool id: the pool and its idle or running nodes.
+    /// By lowercase pool id, for the pools of active jobs: the pool and its idle or
+    /// running nodes.
     pools: HashMap<String, (Doc, Vec<Doc>)>,
 }
 
@@ -35,7 +36,8 @@ impl View {
             let mut jobs = docs::list(c, Table::Jobs, None, 0, None, usize::MAX)?;
             jobs.sort_by_key(|j| -int(&j.value, "priority", 0));
             let mut pools = HashMap::new();
-            for job in &jobs {
+            // Only active jobs are placed; the others' pools need not be read.
+            for job in jobs.iter().filter(|j| j.state() == "active") {
                 let pool_id = pool_of(&job.value);
                 let key = pool_id.to_ascii_lowercase();
                 if pools.contains_key(&key) {

@@ -8,12 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, ChildStdout};
 use tokio::sync::mpsc;
 
-use super::protocol::{Event, Request, Spawn};
-use super::{SUPERVISOR_ENV, SupervisorCommand};
+use super::protocol::{self, Event, Request, Spawn};
+use super::{SUPERVISOR_ENV, SupervisorCommand, unix};
+use rustix::process::Signal;
 
 /// How long a starting supervisor may take to say it is ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -144,7 +145,7 @@ impl Supervisor {
             next_id: AtomicU64::new(1),
             child: tokio::sync::Mutex::new(Some(child)),
         });
-        tokio::spawn(write_requests(stdin, requests_rx));
+        tokio::spawn(protocol::write_lines(stdin, requests_rx));
         tokio::spawn(route_events(events, Arc::downgrade(&inner)));
         Ok(Self { inner })
     }
@@ -203,27 +204,6 @@ impl Inner {
     }
 }
 
-async fn write_requests(mut stdin: ChildStdin, mut requests: mpsc::UnboundedReceiver<Request>) {
-    let mut buffer = Vec::new();
-    while let Some(request) = requests.recv().await {
-        buffer.clear();
-        push_line(&mut buffer, &request);
-        // A burst of starts goes out in one write.
-        while let Ok(request) = requests.try_recv() {
-            push_line(&mut buffer, &request);
-        }
-        if stdin.write_all(&buffer).await.is_err() || stdin.flush().await.is_err() {
-            return;
-        }
-    }
-}
-
-fn push_line(buffer: &mut Vec<u8>, request: &Request) {
-    if serde_json::to_writer(&mut *buffer, request).is_ok() {
-        buffer.push(b'\n');
-    }
-}
-
 async fn route_events(
     mut events: tokio::io::Lines<BufReader<ChildStdout>>,
     inner: std::sync::Weak<Inner>,
@@ -270,48 +250,26 @@ async fn route_events(
 async fn stop_previous(work_dir: &Path) {
     let Some(pid) = fs_err::read_to_string(work_dir.join(PID_FILE))
         .ok()
-        .and_then(|text| text.trim().parse::<i32>().ok())
+        .and_then(|text| text.trim().parse::<i64>().ok())
     else {
         return;
     };
-    if !is_supervisor_of(pid, work_dir) {
+    // A recycled process id belongs to someone else: only a process carrying this
+    // work directory's supervisor mark is stopped.
+    let mut mark = format!("{SUPERVISOR_ENV}=").into_bytes();
+    mark.extend_from_slice(work_dir.as_os_str().as_encoded_bytes());
+    if !unix::environ_has(pid, |entry| entry == mark.as_slice()) {
         return;
     }
-    let Some(process) = rustix::process::Pid::from_raw(pid) else {
-        return;
-    };
     tracing::info!(pid, "stopping the task supervisor of the previous run");
-    let _ = rustix::process::kill_process(process, rustix::process::Signal::TERM);
+    unix::signal(pid, Signal::TERM);
     let deadline = tokio::time::Instant::now() + STOP_TIMEOUT;
-    while is_alive(pid) {
+    while unix::is_alive(pid) {
         if tokio::time::Instant::now() > deadline {
             tracing::warn!(pid, "the previous task supervisor did not stop; killing it");
-            let _ = rustix::process::kill_process_group(process, rustix::process::Signal::KILL);
-            let _ = rustix::process::kill_process(process, rustix::process::Signal::KILL);
+            unix::kill_process(pid);
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-/// The process carries this work directory's supervisor mark (a recycled process
-/// id belongs to someone else).
-fn is_supervisor_of(pid: i32, work_dir: &Path) -> bool {
-    let mut mark = format!("{SUPERVISOR_ENV}=").into_bytes();
-    mark.extend_from_slice(work_dir.as_os_str().as_encoded_bytes());
-    std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
-        environ
-            .split(|b| *b == 0)
-            .any(|entry| entry == mark.as_slice())
-    })
-}
-
-/// Running, as opposed to gone or a zombie waiting to be reaped.
-fn is_alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        // The state follows the parenthesized command name, which may hold spaces.
-        stat.rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X")
-    })
 }

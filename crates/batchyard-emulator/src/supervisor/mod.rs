@@ -17,6 +17,7 @@ mod client;
 mod journal;
 mod process;
 pub mod protocol;
+pub(crate) mod unix;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -16,13 +16,14 @@ use std::process::{ExitCode, ExitStatus, Stdio};
 
 use std::os::fd::AsFd as _;
 
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
 use super::SUPERVISOR_ENV;
 use super::journal::Journal;
-use super::protocol::{Event, Request, Spawn};
+use super::protocol::{self, Event, Request, Spawn};
+use super::unix;
 
 /// Runs the supervisor until its runs are over and it was told to stop (or the
 /// emulator went away).
@@ -75,7 +76,8 @@ async fn serve(mut journal: Journal, requests: pipe::Receiver, out: pipe::Sender
         }
     };
     let (events, events_rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_events(out, events_rx));
+    // Once the emulator is gone the journal is the only record; events are dropped.
+    let writer = tokio::spawn(protocol::write_lines(out, events_rx));
     let (exits_tx, mut exits) = mpsc::unbounded_channel::<(u64, std::io::Result<ExitStatus>)>();
     let mut runs: HashMap<u64, Run> = HashMap::new();
     let mut requests = BufReader::new(requests).lines();
@@ -206,15 +208,9 @@ fn launch(spawn: &Spawn) -> std::io::Result<Launched> {
 
 fn kill(run: &mut Run) {
     run.killed = true;
-    let Some(pid) = i32::try_from(run.pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    else {
-        return;
-    };
     // The run has not been reaped (its end would have removed it), so the group
     // id still names its processes.
-    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    unix::kill_group(i64::from(run.pid));
 }
 
 fn finished(
@@ -243,27 +239,4 @@ fn finished(
         journal.record(&run.marker, code);
     }
     let _ = events.send(Event::Exited { id, code });
-}
-
-async fn write_events(mut out: pipe::Sender, mut events: mpsc::UnboundedReceiver<Event>) {
-    let mut buffer = Vec::new();
-    let mut connected = true;
-    while let Some(event) = events.recv().await {
-        buffer.clear();
-        push_line(&mut buffer, &event);
-        while let Ok(event) = events.try_recv() {
-            push_line(&mut buffer, &event);
-        }
-        // Once the emulator is gone the exit files are the only record; events are
-        // dropped.
-        if connected {
-            connected = out.write_all(&buffer).await.is_ok() && out.flush().await.is_ok();
-        }
-    }
-}
-
-fn push_line(buffer: &mut Vec<u8>, event: &Event) {
-    if serde_json::to_writer(&mut *buffer, event).is_ok() {
-        buffer.push(b'\n');
-    }
 }

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncWrite, AsyncWriteExt as _};
+use tokio::sync::mpsc;
 
 /// What the emulator asks of the supervisor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,4 +72,29 @@ pub enum Event {
         /// stopped on request.
         code: Option<i64>,
     },
+}
+
+/// Writes what `messages` receives to `out`, one JSON object a line; a burst goes out
+/// in one write. Stops when the channel closes or the other side is gone.
+pub(super) async fn write_lines<T: Serialize>(
+    mut out: impl AsyncWrite + Unpin,
+    mut messages: mpsc::UnboundedReceiver<T>,
+) {
+    let mut buffer = Vec::new();
+    while let Some(message) = messages.recv().await {
+        buffer.clear();
+        push_line(&mut buffer, &message);
+        while let Ok(message) = messages.try_recv() {
+            push_line(&mut buffer, &message);
+        }
+        if out.write_all(&buffer).await.is_err() || out.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn push_line(buffer: &mut Vec<u8>, message: &impl Serialize) {
+    if serde_json::to_writer(&mut *buffer, message).is_ok() {
+        buffer.push(b'\n');
+    }
 }
