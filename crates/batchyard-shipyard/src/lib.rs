@@ -16,6 +16,7 @@ mod ids;
 mod jobs;
 mod pool;
 mod schema;
+mod task;
 mod volumes;
 
 use std::path::{Path, PathBuf};
