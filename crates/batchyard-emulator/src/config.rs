@@ -58,6 +58,9 @@ pub struct EmulatorConfig {
     pub bind: SocketAddr,
     /// When set, every request must carry a valid Shared Key signature.
     pub account: Option<AccountKey>,
+    /// Listen beyond loopback without a key. Refused by default: anyone who reaches
+    /// the address could run commands as this user.
+    pub insecure_no_auth_on_network: bool,
     /// Faults to inject.
     pub faults: FaultConfig,
     /// Time a node spends booting (creating + starting) before it can run tasks.
@@ -84,6 +87,7 @@ impl EmulatorConfig {
             work_dir: None,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             account: None,
+            insecure_no_auth_on_network: false,
             faults: FaultConfig::default(),
             boot_delay: Duration::from_millis(100),
             containers_on_host: false,
@@ -98,6 +102,32 @@ impl EmulatorConfig {
     pub fn with_autoscale_time_scale(mut self, factor: f64) -> Self {
         self.autoscale_time_scale = factor;
         self
+    }
+
+    /// Refuses what would be unsafe or could never work: a keyless listener beyond
+    /// loopback without the explicit opt-in, and a key that is not base64 (every
+    /// request would then be refused).
+    pub fn check(&self) -> Result<(), crate::EmulatorError> {
+        if let Some(account) = &self.account {
+            use base64::Engine as _;
+            let decoded = base64::engine::general_purpose::STANDARD.decode(account.key.trim());
+            if !decoded.is_ok_and(|k| !k.is_empty()) {
+                return Err(crate::EmulatorError::Config(
+                    "the account key is not valid base64; use the key exactly as `az batch account keys list` prints it".into(),
+                ));
+            }
+            if account.name.is_empty() {
+                return Err(crate::EmulatorError::Config(
+                    "the account name is empty".into(),
+                ));
+            }
+        } else if !self.bind.ip().is_loopback() && !self.insecure_no_auth_on_network {
+            return Err(crate::EmulatorError::Config(format!(
+                "refusing to listen on {} without a key: anyone who can reach it could run commands as you. Give --account and --key, bind to 127.0.0.1, or pass --insecure-no-auth-on-network if this network is yours alone",
+                self.bind.ip()
+            )));
+        }
+        Ok(())
     }
 
     /// The directory holding node trees.

@@ -11,9 +11,11 @@ pub mod config;
 pub mod engine;
 pub mod ids;
 mod server;
+pub mod state_lock;
 pub mod store;
 pub mod supervisor;
 
 pub use config::{AccountKey, EmulatorConfig, FaultConfig};
 pub use server::{Emulator, EmulatorError, RunningEmulator, serve};
+pub use state_lock::{StateLock, StateLockError, lock_holder};
 pub use supervisor::{SupervisorCommand, run_if_requested};

@@ -10,12 +10,21 @@ use crate::api::{self, AppState, Faults};
 use crate::config::EmulatorConfig;
 use crate::engine::autoscale::Autoscaler;
 use crate::engine::{Engine, EngineSettings};
+use crate::state_lock::{self, StateLock, StateLockError};
 use crate::store::{Store, StoreError};
 use crate::supervisor::{Supervisor, SupervisorError};
 
 /// Why an emulator could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
+    /// Another service holds this state (see [`crate::state_lock`]), or its lock
+    /// could not be taken.
+    #[error(transparent)]
+    Lock(#[from] StateLockError),
+    /// The configuration is unsafe or invalid (a keyless non-loopback bind, a key
+    /// that is not base64).
+    #[error("{0}")]
+    Config(String),
     /// The state file could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -53,20 +62,19 @@ pub struct RunningEmulator {
 impl Emulator {
     /// Opens the state, starts the scheduler and listens. Must run inside a Tokio
     /// runtime.
+    ///
+    /// The state's lock is taken first: while another service holds it this fails
+    /// with [`EmulatorError::Lock`] before the database, the node directories or
+    /// the other service's task supervisor are touched.
     pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
-        if let Some(parent) = config
-            .state_path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            fs_err::create_dir_all(parent)?;
-        }
+        config.check()?;
+        let lock = Arc::new(StateLock::acquire(&config.state_path)?);
         let work_dir = config.work_dir();
-        fs_err::create_dir_all(&work_dir)?;
+        state_lock::create_private_dir(&work_dir)?;
         // Later paths are derived from this one and compared after canonicalization.
         let work_dir = fs_err::canonicalize(&work_dir)?;
-        if !config.bind.ip().is_loopback() {
-            tracing::warn!(addr = %config.bind, "the emulator listens beyond loopback: anyone who can reach this address can run commands on this machine");
+        if !config.bind.ip().is_loopback() && config.account.is_none() {
+            tracing::warn!(addr = %config.bind, "the emulator listens beyond loopback without a key (--insecure-no-auth-on-network): anyone who can reach this address can run commands on this machine");
         }
         let store = Arc::new(Store::open(&config.state_path)?);
         let listener = tokio::net::TcpListener::bind(config.bind)
@@ -102,7 +110,14 @@ impl Emulator {
             config.tick,
             stop_rx.clone(),
         ));
-        let engine = tokio::spawn(engine.run(stop_rx.clone()));
+        // The lock lives as long as the engine and the server, which are the ones
+        // touching the state, even when the handle is dropped without a shutdown.
+        let engine_lock = lock.clone();
+        let engine_stop = stop_rx.clone();
+        let engine = tokio::spawn(async move {
+            engine.run(engine_stop).await;
+            drop(engine_lock);
+        });
         let state = Arc::new(AppState {
             store,
             engine: handle,
@@ -115,11 +130,13 @@ impl Emulator {
         let app = api::router(state);
         let mut server_stop = stop_rx;
         let server = tokio::spawn(async move {
-            axum::serve(listener, app)
+            let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = server_stop.wait_for(|stop| *stop).await;
                 })
-                .await
+                .await;
+            drop(lock);
+            served
         });
         Ok(RunningEmulator {
             addr,

@@ -306,9 +306,13 @@ pub struct ServeArgs {
     /// Port (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
-    /// Address to listen on; anything but loopback lets others run commands here.
+    /// Address to listen on; anything but loopback needs --account and --key.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
+    /// Listen on a non-loopback --bind address with no key: anyone who can reach it
+    /// can run commands as you.
+    #[arg(long)]
+    pub insecure_no_auth_on_network: bool,
     /// Account name to verify Shared Key signatures against (needs --key).
     #[arg(long, requires = "key")]
     pub account: Option<String>,

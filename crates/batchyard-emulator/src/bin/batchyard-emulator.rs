@@ -21,6 +21,10 @@ struct Args {
     /// Address to listen on; anything but loopback lets others run commands here.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     bind: IpAddr,
+    /// Listen on a non-loopback --bind address with no key: anyone who can reach it
+    /// can run commands as you. Refused without this flag.
+    #[arg(long)]
+    insecure_no_auth_on_network: bool,
     /// Account name for Shared Key verification (needs --key).
     #[arg(long, env = "AZURE_BATCH_ACCOUNT", requires = "key")]
     account: Option<String>,
@@ -87,6 +91,7 @@ async fn serve_from_args() -> ExitCode {
         .account
         .zip(args.key)
         .map(|(name, key)| AccountKey { name, key });
+    config.insecure_no_auth_on_network = args.insecure_no_auth_on_network;
     config.boot_delay = Duration::from_millis(args.boot_delay_ms);
     config.containers_on_host = args.containers_on_host;
     config.faults = FaultConfig {

@@ -140,26 +140,6 @@ fn docker_argv(launch: &Launch, container: &ContainerRun, name: &str) -> Vec<Str
     argv
 }
 
-/// Processes whose environment carries `marker` (or a sub-marker `marker/...`, the
-/// instances of a multi-instance task): the runs of one attempt, found even when the
-/// emulator died before it could record their process id.
-pub fn processes_with_marker(marker: &str) -> Vec<i64> {
-    let exact = format!("BATCHYARD_ATTEMPT={marker}");
-    let nested = format!("{exact}/");
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i64>().ok())
-        .filter(|pid| {
-            unix::environ_has(*pid, |entry| {
-                entry == exact.as_bytes() || entry.starts_with(nested.as_bytes())
-            })
-        })
-        .collect()
-}
-
 /// Runs a launch to its end through the supervisor. `started` receives the process
 /// id once running; `kill` stops the run early.
 pub async fn run(

@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use super::docs_util::{private, set_state};
-use super::executor::{Outcome, processes_with_marker};
+use super::executor::Outcome;
 use super::{Engine, RunningTask, StopReason, completion, key};
 use crate::store::docs::{self, Table};
 use crate::store::{StoreError, attempts};
@@ -24,7 +24,7 @@ pub(super) async fn recover(engine: &mut Engine) -> Result<(), StoreError> {
         let marker = format!("{}/{}/{}", attempt.job_id, attempt.task_id, attempt.attempt);
         // The recorded pid may be missing (killed between spawn and record), so the
         // processes are found by the marker in their environment.
-        for pid in processes_with_marker(&marker) {
+        for pid in supervisor::processes_of_run(engine.supervisor.service(), &marker) {
             supervisor::unix::kill_process(pid);
         }
         let exit_code = exits.get(&marker).copied();

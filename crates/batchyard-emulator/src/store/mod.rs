@@ -37,6 +37,14 @@ pub enum StoreError {
         /// Highest version this build supports.
         supported: i64,
     },
+    /// The state file's permissions could not be set to owner-only.
+    #[error("cannot make the emulator state file {} owner-only: {source}", path.display())]
+    Permissions {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
     /// The state lock was poisoned by a panic in another thread.
     #[error("the emulator state is unavailable after an internal failure")]
     Poisoned,
@@ -50,6 +58,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the state file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        private_files(path)?;
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // WAL keeps readers and the writer apart and makes each commit one append;
@@ -179,6 +188,27 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
              PRAGMA user_version = 4;
              COMMIT;",
         )?;
+    }
+    Ok(())
+}
+
+/// The state holds the recipe's secrets (registry passwords, storage keys, task
+/// environments): it is created owner-only, and a file left readable by others by an
+/// older build is narrowed. SQLite gives its `-wal` and `-shm` files the database's
+/// own mode when it creates them; ones that already exist are narrowed here too.
+fn private_files(path: &Path) -> Result<(), StoreError> {
+    let fail = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Permissions { path, source }
+    };
+    crate::state_lock::open(path).map_err(fail(path))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(suffix);
+        let side = std::path::PathBuf::from(name);
+        if side.exists() {
+            crate::state_lock::open(&side).map_err(fail(&side))?;
+        }
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use tokio::process::{Child, ChildStdout};
 use tokio::sync::mpsc;
 
 use super::protocol::{self, Event, Request, Spawn};
-use super::{SUPERVISOR_ENV, SupervisorCommand, unix};
+use super::{SUPERVISOR_ENV, SupervisorCommand, service, unix};
 use rustix::process::Signal;
 
 /// How long a starting supervisor may take to say it is ready.
@@ -32,6 +32,14 @@ pub enum SupervisorError {
     Spawn {
         /// The program.
         program: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The service id could not be read or written in the node directory.
+    #[error("cannot read or write the service id in {}: {source}", work_dir.display())]
+    ServiceId {
+        /// The node directory.
+        work_dir: PathBuf,
         /// Cause.
         source: std::io::Error,
     },
@@ -74,6 +82,7 @@ impl std::fmt::Debug for Supervisor {
 
 struct Inner {
     pid: u32,
+    service: String,
     requests: mpsc::UnboundedSender<Request>,
     runs: Mutex<Routes>,
     next_id: AtomicU64,
@@ -94,6 +103,11 @@ impl Supervisor {
         command: &SupervisorCommand,
         work_dir: &Path,
     ) -> Result<Self, SupervisorError> {
+        let service =
+            service::service_id(work_dir).map_err(|source| SupervisorError::ServiceId {
+                work_dir: work_dir.to_path_buf(),
+                source,
+            })?;
         stop_previous(work_dir).await;
         let spawn_error = |source| SupervisorError::Spawn {
             program: command.program.clone(),
@@ -102,6 +116,8 @@ impl Supervisor {
         let mut child = tokio::process::Command::new(&command.program)
             .args(&command.args)
             .env(SUPERVISOR_ENV, work_dir)
+            // Passed on to every run, so a restart finds this service's runs only.
+            .env(service::SERVICE_ENV, &service)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -140,6 +156,7 @@ impl Supervisor {
         let (requests, requests_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             pid,
+            service,
             requests,
             runs: Mutex::new(Routes::default()),
             next_id: AtomicU64::new(1),
@@ -148,6 +165,11 @@ impl Supervisor {
         tokio::spawn(protocol::write_lines(stdin, requests_rx));
         tokio::spawn(route_events(events, Arc::downgrade(&inner)));
         Ok(Self { inner })
+    }
+
+    /// The id this state's service marks its runs with (see [`super::processes_of_run`]).
+    pub fn service(&self) -> &str {
+        &self.inner.service
     }
 
     /// Hands a process to the supervisor; its events come on the receiver.
@@ -258,7 +280,7 @@ async fn stop_previous(work_dir: &Path) {
     // work directory's supervisor mark is stopped.
     let mut mark = format!("{SUPERVISOR_ENV}=").into_bytes();
     mark.extend_from_slice(work_dir.as_os_str().as_encoded_bytes());
-    if !unix::environ_has(pid, |entry| entry == mark.as_slice()) {
+    if !unix::is_own(pid) || !unix::environ_has(pid, |entry| entry == mark.as_slice()) {
         return;
     }
     tracing::info!(pid, "stopping the task supervisor of the previous run");

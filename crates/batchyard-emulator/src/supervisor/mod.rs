@@ -17,6 +17,7 @@ mod client;
 mod journal;
 mod process;
 pub mod protocol;
+mod service;
 pub(crate) mod unix;
 
 use std::ffi::OsString;
@@ -25,6 +26,7 @@ use std::process::ExitCode;
 
 pub use client::{RunEvent, Supervisor, SupervisorError};
 pub use journal::{clear_exits, read_exits};
+pub use service::{ATTEMPT_ENV, SERVICE_ENV, processes_of_run, service_id};
 
 /// Set (to the emulator's work directory) in the supervisor's environment; never
 /// passed on to the processes it starts.

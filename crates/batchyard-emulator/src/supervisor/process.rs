@@ -183,7 +183,9 @@ fn launch(spawn: &Spawn) -> std::io::Result<Launched> {
         .args(args)
         .current_dir(&spawn.working_dir)
         .envs(spawn.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("BATCHYARD_ATTEMPT", &spawn.marker)
+        // With the service id inherited from the supervisor's own environment, this
+        // names the run for a restarted service (see `super::processes_of_run`).
+        .env(super::ATTEMPT_ENV, &spawn.marker)
         .env_remove(SUPERVISOR_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::from(stdout))

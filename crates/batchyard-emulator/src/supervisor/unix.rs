@@ -26,6 +26,14 @@ pub fn kill_process(process: i64) {
     signal(process, Signal::KILL);
 }
 
+/// Whether the process belongs to this user: another user's processes are never
+/// signalled, even by a service running as root.
+pub fn is_own(process: i64) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(format!("/proc/{process}"))
+        .is_ok_and(|m| m.uid() == rustix::process::getuid().as_raw())
+}
+
 /// Whether one `NAME=value` entry of the process's environment matches.
 pub fn environ_has(process: i64, matches: impl Fn(&[u8]) -> bool) -> bool {
     std::fs::read(format!("/proc/{process}/environ"))

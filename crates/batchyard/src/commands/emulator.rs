@@ -15,6 +15,7 @@ pub fn run(command: EmulatorCommand) -> miette::Result<Exit> {
     let EmulatorCommand::Serve(args) = command;
     let mut config = EmulatorConfig::new(&args.state);
     config.bind = SocketAddr::new(args.bind, args.port);
+    config.insecure_no_auth_on_network = args.insecure_no_auth_on_network;
     config.boot_delay = Duration::from_millis(args.boot_delay_ms);
     config.autoscale_time_scale = args.autoscale_time_scale;
     config.account = args
