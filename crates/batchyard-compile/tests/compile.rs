@@ -399,7 +399,7 @@ fn spec_hash_is_stable_and_follows_the_payload() {
     let c = compile_ok(&load_ok("c", &text.replace("nodes: 2", "nodes: 3")));
     assert_ne!(a.pools[0].spec_hash, c.pools[0].spec_hash);
     assert_eq!(a.jobs[0].spec_hash, c.jobs[0].spec_hash);
-    assert_eq!(a.jobs[0].on_all_tasks_complete, "terminatejob");
+    assert_eq!(a.jobs[0].on_all_tasks_complete, "noaction");
 }
 
 #[test]

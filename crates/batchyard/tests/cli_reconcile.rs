@@ -36,7 +36,7 @@ fn run_on_the_quickstart_succeeds_and_a_second_plan_is_clean() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "job hello (completed, pool cpu): 0 waiting, 0 running, 5 succeeded, 0 failed",
+            "job hello (active, pool cpu): 0 waiting, 0 running, 5 succeeded, 0 failed",
         ));
     batchyard()
         .args(["logs", "hello", "say-2", "--recipe"])
@@ -279,7 +279,7 @@ fn render_prints_pool_and_job_documents_and_tasks_as_json_lines() {
     assert_eq!(pool["id"], "cpu");
     assert_eq!(pool["targetDedicatedNodes"], 2);
     assert_eq!(job["id"], "hello");
-    assert_eq!(job["onAllTasksComplete"], "terminatejob");
+    assert_eq!(job["onAllTasksComplete"], "noaction");
     let ids: Vec<String> = tasks
         .lines()
         .map(|l| {

@@ -121,10 +121,13 @@ pub struct JobRelease {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnAllTasksComplete {
-    /// The job ends, so `batchyard run` can report it finished.
-    #[default]
+    /// The job ends once its tasks are done; tasks added to the recipe later make apply
+    /// re-create the whole job (every task runs again).
     TerminateJob,
-    /// The job stays active and more tasks may be added later.
+    /// The job stays active, so tasks added to the recipe later are added to it and only
+    /// they run (Batch Shipyard's default, `auto_complete: false`). `batchyard run` still
+    /// ends when every task is done.
+    #[default]
     NoAction,
 }
 
