@@ -77,6 +77,11 @@ pub struct EmulatorConfig {
     /// The program started as the task supervisor; by default this program, which
     /// then must call [`crate::run_if_requested`] first thing in `main`.
     pub supervisor: SupervisorCommand,
+    /// Whether the back end runs: nodes boot, tasks are scheduled and executed, and a
+    /// run killed with the last emulator is recovered. Off, the emulator only answers
+    /// reads of its state (writes are refused), and neither starts nor stops any process:
+    /// a look at the state of a stopped local service must not run its tasks.
+    pub execute: bool,
 }
 
 impl EmulatorConfig {
@@ -94,6 +99,15 @@ impl EmulatorConfig {
             tick: Duration::from_millis(50),
             autoscale_time_scale: 1.0,
             supervisor: SupervisorCommand::this_program(),
+            execute: true,
+        }
+    }
+
+    /// A configuration that only reads the state (see [`EmulatorConfig::execute`]).
+    pub fn read_only(state_path: impl Into<PathBuf>) -> Self {
+        Self {
+            execute: false,
+            ..Self::new(state_path)
         }
     }
 

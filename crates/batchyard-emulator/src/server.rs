@@ -3,13 +3,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::response::IntoResponse as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState, Faults};
 use crate::config::EmulatorConfig;
 use crate::engine::autoscale::Autoscaler;
-use crate::engine::{Engine, EngineSettings};
+use crate::engine::{Engine, EngineHandle, EngineSettings};
 use crate::state_lock::{self, StateLock, StateLockError};
 use crate::store::{Store, StoreError};
 use crate::supervisor::{Supervisor, SupervisorError};
@@ -68,7 +69,13 @@ impl Emulator {
     /// the other service's task supervisor are touched.
     pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
         config.check()?;
-        let lock = Arc::new(StateLock::acquire(&config.state_path)?);
+        // An emulator that only reads shares the lock with other readers, and still
+        // keeps a service from starting on the state under it.
+        let lock = Arc::new(if config.execute {
+            StateLock::acquire(&config.state_path)?
+        } else {
+            StateLock::acquire_shared(&config.state_path)?
+        });
         let work_dir = config.work_dir();
         state_lock::create_private_dir(&work_dir)?;
         // Later paths are derived from this one and compared after canonicalization.
@@ -85,39 +92,45 @@ impl Emulator {
             })?;
         let addr = listener.local_addr()?;
         let base_url = format!("http://{addr}");
-        let account = config
-            .account
-            .as_ref()
-            .map_or("emulator".to_string(), |a| a.name.clone());
-        let supervisor = Supervisor::start(&config.supervisor, &work_dir).await?;
-        let (engine, handle) = Engine::new(
-            store.clone(),
-            supervisor,
-            EngineSettings {
-                work_dir: work_dir.clone(),
-                account,
-                url: base_url.clone(),
-                boot_delay: config.boot_delay,
-                tick: config.tick,
-                containers_on_host: config.containers_on_host,
-            },
-        );
         let (stop, stop_rx) = watch::channel(false);
         let autoscaler = Arc::new(Autoscaler::new(config.autoscale_time_scale));
-        let autoscale = tokio::spawn(autoscaler.clone().run(
-            store.clone(),
-            handle.clone(),
-            config.tick,
-            stop_rx.clone(),
-        ));
-        // The lock lives as long as the engine and the server, which are the ones
-        // touching the state, even when the handle is dropped without a shutdown.
-        let engine_lock = lock.clone();
-        let engine_stop = stop_rx.clone();
-        let engine = tokio::spawn(async move {
-            engine.run(engine_stop).await;
-            drop(engine_lock);
-        });
+        let (engine, autoscale, handle) = if config.execute {
+            let account = config
+                .account
+                .as_ref()
+                .map_or("emulator".to_string(), |a| a.name.clone());
+            let supervisor = Supervisor::start(&config.supervisor, &work_dir).await?;
+            let (engine, handle) = Engine::new(
+                store.clone(),
+                supervisor,
+                EngineSettings {
+                    work_dir: work_dir.clone(),
+                    account,
+                    url: base_url.clone(),
+                    boot_delay: config.boot_delay,
+                    tick: config.tick,
+                    containers_on_host: config.containers_on_host,
+                },
+            );
+            let autoscale = tokio::spawn(autoscaler.clone().run(
+                store.clone(),
+                handle.clone(),
+                config.tick,
+                stop_rx.clone(),
+            ));
+            // The lock lives as long as the engine and the server, which are the ones
+            // touching the state, even when the handle is dropped without a shutdown.
+            let engine_lock = lock.clone();
+            let engine_stop = stop_rx.clone();
+            let engine = tokio::spawn(async move {
+                engine.run(engine_stop).await;
+                drop(engine_lock);
+            });
+            (engine, autoscale, handle)
+        } else {
+            let idle = || tokio::spawn(async {});
+            (idle(), idle(), EngineHandle::detached())
+        };
         let state = Arc::new(AppState {
             store,
             engine: handle,
@@ -127,7 +140,10 @@ impl Emulator {
             faults: Faults::new(config.faults.clone()),
             work_dir,
         });
-        let app = api::router(state);
+        let mut app = api::router(state);
+        if !config.execute {
+            app = app.layer(axum::middleware::from_fn(refuse_writes));
+        }
         let mut server_stop = stop_rx;
         let server = tokio::spawn(async move {
             let served = axum::serve(listener, app)
@@ -186,6 +202,26 @@ impl RunningEmulator {
         }
         self.shutdown().await
     }
+}
+
+/// An emulator that does not execute answers reads only: a write it accepted would sit
+/// in the state with nothing to act on it.
+async fn refuse_writes(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
+        return next.run(request).await;
+    }
+    let body = serde_json::json!({
+        "code": "OperationNotAllowed",
+        "message": {
+            "lang": "en-US",
+            "value": "This local Batch service only reads its state: start it with `batchyard apply` or `batchyard run` to make changes."
+        }
+    });
+    (axum::http::StatusCode::CONFLICT, axum::Json(body)).into_response()
 }
 
 /// Runs an emulator in the foreground until a signal: the body of

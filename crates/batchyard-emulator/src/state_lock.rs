@@ -74,6 +74,30 @@ impl StateLock {
         Ok(Self { _file: file, path })
     }
 
+    /// Takes the lock shared, for an emulator that only reads the state: readers do
+    /// not exclude each other, and a service cannot start while one reads. Fails at
+    /// once while a service holds it.
+    pub fn acquire_shared(state_path: &Path) -> Result<Self, StateLockError> {
+        let path = lock_path(state_path);
+        let io = |source| StateLockError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = state_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            create_private_dir(parent).map_err(io)?;
+        }
+        let mut file = open(&path).map_err(io)?;
+        match file.try_lock_shared() {
+            // The holder's pid stays in the file: readers do not record theirs.
+            Ok(()) => Ok(Self { _file: file, path }),
+            Err(TryLockError::WouldBlock) => Err(StateLockError::InUse {
+                state: state_path.to_path_buf(),
+                pid: read_pid(&mut file),
+            }),
+            Err(TryLockError::Error(err)) => Err(io(err)),
+        }
+    }
+
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -166,8 +190,26 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(dir_mode & 0o777, 0o700);
+        assert!(matches!(
+            StateLock::acquire_shared(&state),
+            Err(StateLockError::InUse { .. })
+        ));
         drop(held);
         assert_eq!(lock_holder(&state), None);
+        StateLock::acquire(&state).unwrap();
+    }
+
+    #[test]
+    fn readers_share_the_lock_and_keep_a_service_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.db");
+        let first = StateLock::acquire_shared(&state).unwrap();
+        let second = StateLock::acquire_shared(&state).unwrap();
+        assert!(matches!(
+            StateLock::acquire(&state),
+            Err(StateLockError::InUse { .. })
+        ));
+        drop((first, second));
         StateLock::acquire(&state).unwrap();
     }
 }

@@ -100,6 +100,17 @@ impl EngineHandle {
         let _ = self.commands.send(command);
         self.wake();
     }
+
+    /// A handle to no loop, for an emulator that only reads its state: wakes and
+    /// commands go nowhere.
+    pub fn detached() -> Self {
+        let (commands, _) = mpsc::unbounded_channel();
+        Self {
+            wake: Arc::new(Notify::new()),
+            tasks: Arc::new(Notify::new()),
+            commands,
+        }
+    }
 }
 
 /// Settings the loop needs.
