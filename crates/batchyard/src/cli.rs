@@ -61,6 +61,12 @@ pub enum Command {
     /// Print the Batch payloads a recipe compiles to: pools and jobs as documents, tasks
     /// as JSON Lines.
     Render(RenderArgs),
+    /// Manage the local Batch service of a state folder (started by apply and run).
+    Local {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: LocalCommand,
+    },
     /// Run the local Batch emulator.
     Emulator {
         /// What to do with it.
@@ -113,6 +119,10 @@ pub struct TargetArgs {
     /// State directory of the embedded emulator [default: .batchyard beside the recipe].
     #[arg(long, value_name = "DIR", conflicts_with = "account_url")]
     pub state_dir: Option<PathBuf>,
+    /// How long the local Batch service that apply or run starts stays up with no task
+    /// running and nothing changing, e.g. 90s, 10m [default: 5m].
+    #[arg(long, value_name = "DURATION", env = "BATCHYARD_LOCAL_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<String>,
     /// How to authenticate to --account-url. auto: Shared Key when AZURE_BATCH_ACCOUNT and
     /// AZURE_BATCH_ACCESS_KEY are set, none for a loopback URL, else Microsoft Entra ID.
     #[arg(long, value_enum, default_value_t)]
@@ -288,6 +298,48 @@ pub struct RenderArgs {
     /// Format of the pool and job documents (tasks are always JSON Lines).
     #[arg(long, value_enum, default_value_t)]
     pub output: RenderFormat,
+}
+
+/// `batchyard local ...`.
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Whether the local Batch service of a state folder runs: address, process id, idle
+    /// timeout, log.
+    ///
+    /// Exit status: 0 whether or not it runs (see the output), 1 on an error.
+    Status(LocalArgs),
+    /// Stop the local Batch service of a state folder. Tasks it was running are stopped
+    /// and run again when it next starts, as Batch requeues the tasks of a lost node.
+    Stop(LocalArgs),
+    /// Serve a state folder in the foreground (what apply and run start in the background).
+    #[command(hide = true)]
+    Serve(LocalServeArgs),
+}
+
+/// `batchyard local status|stop`.
+#[derive(Debug, Args)]
+pub struct LocalArgs {
+    /// A recipe: its state folder is .batchyard beside it.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The state folder [default: .batchyard beside the recipe, or in the current
+    /// directory].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `batchyard local serve`.
+#[derive(Debug, Args)]
+pub struct LocalServeArgs {
+    /// The state folder.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: PathBuf,
+    /// Stop after this long with nothing to do.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub idle_timeout: String,
 }
 
 /// `batchyard emulator ...`.

@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod exit;
 mod input;
+mod local;
 mod output;
 mod prepared;
 mod progress;
@@ -35,6 +36,7 @@ fn main() -> std::process::ExitCode {
         Command::Status(args) => commands::status::run(&args),
         Command::Logs(args) => commands::logs::run(&args),
         Command::Render(args) => commands::render::run(&args),
+        Command::Local { command } => commands::local::run(command),
         Command::Emulator { command } => commands::emulator::run(command),
         Command::Import {
             command: cli::ImportCommand::Shipyard(args),

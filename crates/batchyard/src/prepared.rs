@@ -9,7 +9,7 @@ use miette::miette;
 
 use crate::cli::{TargetArgs, VarArgs};
 use crate::recipe;
-use crate::target::{self, Target};
+use crate::target::{self, Access, Target};
 
 /// What plan, apply, run and destroy compare.
 pub struct Prepared {
@@ -24,9 +24,15 @@ pub struct Prepared {
 /// Loads and compiles `file` (its problems end the command before any connection), then
 /// connects and observes while the tasks expand. Problems in the tasks end the command as
 /// soon as the expansion finds them, without waiting for a slow or unreachable target.
-pub async fn prepare(file: &Path, vars: &VarArgs, args: &TargetArgs) -> miette::Result<Prepared> {
+pub async fn prepare(
+    file: &Path,
+    vars: &VarArgs,
+    args: &TargetArgs,
+    access: Access,
+) -> miette::Result<Prepared> {
     let (loaded, desired) = recipe::load_and_compile(file, vars)?;
-    let target = target::connect(args, Some(file)).await?;
+    target::check_local_support(args, &desired)?;
+    let target = target::connect(args, Some(file), access).await?;
     let scope = Scope::of(&desired);
     let path = file.to_path_buf();
     let mut expanding = tokio::task::spawn_blocking(move || {

@@ -1,57 +1,84 @@
-//! Choosing the Batch endpoint and credentials: the embedded emulator by default, or an
-//! account (or served emulator) at `--account-url` / `AZURE_BATCH_ENDPOINT`.
+//! Choosing the Batch endpoint and credentials: the local Batch service by default (see
+//! [`crate::local`]), or an account (or served emulator) at `--account-url` /
+//! `AZURE_BATCH_ENDPOINT`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use batchyard_batch::auth::{Authenticator, EntraIdAuth, NoAuth, SharedKeyCredential};
 use batchyard_batch::{BatchClient, ClientOptions};
-use batchyard_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use batchyard_compile::Desired;
+use batchyard_compile::catalogue::OsType;
+use batchyard_emulator::{AccountKey, Emulator, EmulatorConfig, RunningEmulator};
 use miette::{IntoDiagnostic, miette};
 use serde::Serialize;
 
 use crate::cli::{AuthMethod, TargetArgs};
+use crate::local::{self, StateFolder};
 
-/// A connected target. Call [`Target::close`] when done, so the embedded emulator stops
-/// its processes and closes its state cleanly.
+/// A connected target. Call [`Target::close`] when done, so that a state opened for reading
+/// is closed cleanly.
 pub struct Target {
     /// The client for it.
     pub client: BatchClient,
     /// What it is, for the top of plans and for JSON output.
     pub info: TargetInfo,
-    embedded: Option<RunningEmulator>,
+    /// The local state opened for reading while no service runs, and the shared lock
+    /// that keeps a service from starting under it.
+    offline: Option<(RunningEmulator, std::fs::File)>,
+}
+
+/// What a command does with the target: on the local target, commands that change
+/// things start the service; the others only read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// plan, status, logs: talk to the running local service, or read its state without
+    /// executing anything.
+    Read,
+    /// apply, run, destroy: start (or reuse) the local service.
+    Change,
 }
 
 /// What the target is (never a secret).
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetInfo {
-    /// `embedded-emulator` or `endpoint`.
+    /// `local` or `endpoint`.
     pub kind: &'static str,
     /// The URL requests go to.
     pub url: String,
-    /// The embedded emulator's state directory.
+    /// The local service's state folder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_dir: Option<PathBuf>,
     /// The authentication method: `none`, `shared-key (account NAME)`, `entra-id`.
     pub auth: String,
+    /// On the local target: `running`, or `stopped` when the state was read without a
+    /// service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<&'static str>,
 }
 
 impl std::fmt::Display for TargetInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.state_dir {
-            Some(dir) => write!(
+        match (&self.state_dir, self.service) {
+            (Some(dir), Some("stopped")) => write!(
                 f,
-                "target: embedded emulator (state in {}), auth: {}",
+                "target: local Batch service, not running (state in {}, read only)",
+                dir.display()
+            ),
+            (Some(dir), _) => write!(
+                f,
+                "target: local Batch service (state in {}), auth: {}",
                 dir.display(),
                 self.auth
             ),
-            None => write!(f, "target: {}, auth: {}", self.url, self.auth),
+            (None, _) => write!(f, "target: {}, auth: {}", self.url, self.auth),
         }
     }
 }
 
-/// The embedded emulator's state directory for a recipe: `--state-dir`, else `.batchyard`
-/// beside the recipe (or in the current directory without one).
+/// The local service's state folder for a recipe: `--state-dir`, else `.batchyard` beside
+/// the recipe (or in the current directory without one).
 pub fn state_dir(args: &TargetArgs, recipe: Option<&Path>) -> PathBuf {
     if let Some(dir) = &args.state_dir {
         return dir.clone();
@@ -63,31 +90,70 @@ pub fn state_dir(args: &TargetArgs, recipe: Option<&Path>) -> PathBuf {
     base.join(".batchyard")
 }
 
+/// Whether the arguments name the local target.
+pub fn is_local(args: &TargetArgs) -> bool {
+    args.account_url.as_deref().is_none_or(str::is_empty)
+}
+
+/// Refuses, on the local target, a recipe with a Windows pool: the local service runs
+/// tasks on this machine with a POSIX shell, so every task would fail with `cmd: not
+/// found`. Said once, at plan, before anything starts.
+pub fn check_local_support(args: &TargetArgs, desired: &Desired) -> miette::Result<()> {
+    if !is_local(args) {
+        return Ok(());
+    }
+    let windows: Vec<&str> = desired
+        .pools
+        .iter()
+        .filter(|p| {
+            p.facts.os_type == OsType::Windows
+                || p.payload
+                    .virtual_machine_configuration
+                    .as_ref()
+                    .is_some_and(|vm| {
+                        vm.node_agent_sku_id
+                            .to_ascii_lowercase()
+                            .contains("windows")
+                    })
+        })
+        .map(|p| p.id.as_str())
+        .collect();
+    if windows.is_empty() {
+        return Ok(());
+    }
+    Err(miette!(
+        help = "point the recipe at an Azure Batch account with --account-url (or AZURE_BATCH_ENDPOINT), or give the pool a Linux `os` (e.g. ubuntu-22.04) to try it on this machine",
+        "pool {} runs Windows: Windows commands need Azure Batch; the local Batch service runs tasks on this machine with a POSIX shell",
+        windows.join(", ")
+    ))
+}
+
+/// The idle timeout of a local service this command starts.
+fn idle_timeout(args: &TargetArgs) -> miette::Result<Duration> {
+    match args.idle_timeout.as_deref().filter(|t| !t.is_empty()) {
+        Some(text) => crate::runtime::parse_duration(text),
+        None => Ok(local::DEFAULT_IDLE_TIMEOUT),
+    }
+}
+
+fn local_client(url: &str, key: &str) -> miette::Result<BatchClient> {
+    let credential = SharedKeyCredential::new(local::folder::ACCOUNT, key).map_err(|e| {
+        miette!(
+            help = "delete service.key in the state folder to have a new one generated",
+            "{e}"
+        )
+    })?;
+    BatchClient::new(url, Arc::new(credential), ClientOptions::default()).into_diagnostic()
+}
+
 /// Connects to the target the arguments name.
-pub async fn connect(args: &TargetArgs, recipe: Option<&Path>) -> miette::Result<Target> {
+pub async fn connect(
+    args: &TargetArgs,
+    recipe: Option<&Path>,
+    access: Access,
+) -> miette::Result<Target> {
     let Some(url) = args.account_url.as_deref().filter(|u| !u.is_empty()) else {
-        let dir = state_dir(args, recipe);
-        fs_err::create_dir_all(&dir).into_diagnostic()?;
-        let config = EmulatorConfig::new(dir.join("emulator.db"));
-        let running = Emulator::start(config).await.map_err(|e| {
-            miette!(
-                help = "another batchyard may be using this state directory; pass --state-dir to use another",
-                "cannot start the embedded emulator in {}: {e}",
-                dir.display()
-            )
-        })?;
-        let client = BatchClient::unauthenticated(&running.url()).into_diagnostic()?;
-        tracing::info!(url = %running.url(), "embedded emulator started");
-        return Ok(Target {
-            client,
-            info: TargetInfo {
-                kind: "embedded-emulator",
-                url: running.url(),
-                state_dir: Some(dir),
-                auth: "none".into(),
-            },
-            embedded: Some(running),
-        });
+        return connect_local(args, recipe, access).await;
     };
     let (auth, name) = authenticator(args.auth, url)?;
     let client = BatchClient::new(url, auth, ClientOptions::default()).map_err(|e| {
@@ -103,9 +169,57 @@ pub async fn connect(args: &TargetArgs, recipe: Option<&Path>) -> miette::Result
             url: url.to_owned(),
             state_dir: None,
             auth: name,
+            service: None,
         },
-        embedded: None,
+        offline: None,
     })
+}
+
+async fn connect_local(
+    args: &TargetArgs,
+    recipe: Option<&Path>,
+    access: Access,
+) -> miette::Result<Target> {
+    let dir = state_dir(args, recipe);
+    let folder = StateFolder::prepare(&dir)?;
+    let key = folder.key()?;
+    let info = |url: &str, service| TargetInfo {
+        kind: "local",
+        url: url.to_owned(),
+        state_dir: Some(dir.clone()),
+        auth: "shared-key (the local service's own key)".into(),
+        service: Some(service),
+    };
+    let reading = match access {
+        Access::Change => {
+            let record = local::service::for_change(&folder, idle_timeout(args)?).await?;
+            local::Reading::Service(record)
+        }
+        Access::Read => local::service::for_reading(&folder).await?,
+    };
+    match reading {
+        local::Reading::Service(record) => Ok(Target {
+            client: local_client(&record.url, &key)?,
+            info: info(&record.url, "running"),
+            offline: None,
+        }),
+        local::Reading::Offline(lock) => {
+            let mut config = EmulatorConfig::read_only(folder.database());
+            config.account = Some(AccountKey {
+                name: local::folder::ACCOUNT.to_owned(),
+                key: key.clone(),
+            });
+            let running = Emulator::start(config)
+                .await
+                .map_err(|e| miette!("cannot read the local state in {}: {e}", dir.display()))?;
+            tracing::info!(url = %running.url(), "no local service runs: reading its state without executing anything");
+            Ok(Target {
+                client: local_client(&running.url(), &key)?,
+                info: info(&running.url(), "stopped"),
+                offline: Some((running, lock)),
+            })
+        }
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -175,12 +289,13 @@ fn authenticator(
 }
 
 impl Target {
-    /// Stops the embedded emulator, if any.
+    /// Closes the local state opened for reading, if any.
     pub async fn close(self) {
-        if let Some(running) = self.embedded
-            && let Err(e) = running.shutdown().await
-        {
-            tracing::warn!("the embedded emulator stopped badly: {e}");
+        if let Some((running, lock)) = self.offline {
+            if let Err(e) = running.shutdown().await {
+                tracing::warn!("the local state was closed badly: {e}");
+            }
+            drop(lock);
         }
     }
 }

@@ -110,6 +110,7 @@ jobs:
     // The desired pool and job as that apply left them: their metadata carries the
     // hash of the desired payload (`batchyard.spec`), compared after every trial.
     let reference = {
+        stop_local(&_timing_dir.path().join(".batchyard"));
         let served = Served::start(&_timing_dir.path().join(".batchyard/emulator.db"));
         metadata(&served.client())
     };
@@ -181,6 +182,8 @@ fn trial_once(
     // SIGKILL: no cleanup of any kind runs.
     child.kill().unwrap();
     child.wait().unwrap();
+    // The local service it started goes on; stopped, it leaves the state to read.
+    stop_local(&dir.path().join(".batchyard"));
 
     // What the killed apply left behind, read through a served emulator on its state.
     let served = Served::start(&state);
@@ -211,6 +214,7 @@ fn trial_once(
         .arg(&recipe)
         .assert()
         .success();
+    stop_local(&dir.path().join(".batchyard"));
 
     let served = Served::start(&state);
     let client = served.client();

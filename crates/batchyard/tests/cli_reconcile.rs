@@ -1,5 +1,5 @@
 //! End-to-end scenarios of plan, apply, run, destroy, status and logs: the built binary
-//! against the embedded emulator or one served by `batchyard emulator serve`.
+//! against the local Batch service or one served by `batchyard emulator serve`.
 #![allow(clippy::unwrap_used)]
 
 mod e2e;
@@ -17,8 +17,8 @@ fn run_on_the_quickstart_succeeds_and_a_second_plan_is_clean() {
         .arg(&recipe)
         .assert()
         .success()
-        .stdout(predicate::str::contains("target: embedded emulator"))
-        .stdout(predicate::str::contains("auth: none"))
+        .stdout(predicate::str::contains("target: local Batch service"))
+        .stdout(predicate::str::contains("auth: shared-key"))
         .stdout(predicate::str::contains(
             "job hello: 5 succeeded, 0 failed (5 task(s))",
         ));
@@ -44,6 +44,7 @@ fn run_on_the_quickstart_succeeds_and_a_second_plan_is_clean() {
         .assert()
         .success()
         .stdout(predicate::str::contains("hello from task 2 on"));
+    stop_local(&dir.path().join(".batchyard"));
 }
 
 #[test]
@@ -56,7 +57,7 @@ fn a_node_count_change_plans_only_a_resize() {
     assert_eq!(changes(&plan), ["resize_pool"]);
     assert_eq!(plan["actions"][0]["from_dedicated"], 1);
     assert_eq!(plan["actions"][0]["to_dedicated"], 3);
-    assert_eq!(plan["target"]["kind"], "embedded-emulator");
+    assert_eq!(plan["target"]["kind"], "local");
     batchyard()
         .args(["apply", r, "--var", "nodes=3"])
         .assert()

@@ -11,11 +11,13 @@ use crate::exit::Exit;
 use crate::prepared::{self, Prepared};
 use crate::progress::Progress;
 use crate::runtime;
+use crate::target::Access;
 
 /// Plans, asks when it must, applies.
 pub fn run(args: &ApplyArgs) -> miette::Result<Exit> {
     runtime::block_on(async {
-        let prepared = prepared::prepare(&args.file, &args.vars, &args.target).await?;
+        let prepared =
+            prepared::prepare(&args.file, &args.vars, &args.target, Access::Change).await?;
         let progress = Progress::new();
         let result = plan_and_apply(&prepared, Mode::Apply, &args.change, &progress).await;
         progress.finish();

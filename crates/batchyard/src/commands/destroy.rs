@@ -8,11 +8,13 @@ use crate::exit::Exit;
 use crate::prepared;
 use crate::progress::Progress;
 use crate::runtime;
+use crate::target::Access;
 
 /// Plans the deletions, asks (or needs `--yes`), deletes.
 pub fn run(args: &DestroyArgs) -> miette::Result<Exit> {
     runtime::block_on(async {
-        let prepared = prepared::prepare(&args.file, &args.vars, &args.target).await?;
+        let prepared =
+            prepared::prepare(&args.file, &args.vars, &args.target, Access::Change).await?;
         let progress = Progress::new();
         let change = ChangeArgs {
             yes: args.yes,

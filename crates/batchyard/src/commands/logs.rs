@@ -15,7 +15,8 @@ use crate::{runtime, target};
 /// Prints the file; with `--follow`, keeps printing until the task completes.
 pub fn run(args: &LogsArgs) -> miette::Result<Exit> {
     runtime::block_on(async {
-        let target = target::connect(&args.target, args.recipe.as_deref()).await?;
+        let target =
+            target::connect(&args.target, args.recipe.as_deref(), target::Access::Read).await?;
         let file = if args.stderr {
             "stderr.txt"
         } else {

@@ -6,6 +6,7 @@ pub mod destroy;
 pub mod emulator;
 pub mod import;
 pub mod init;
+pub mod local;
 pub mod logs;
 pub mod plan;
 pub mod render;

@@ -8,7 +8,7 @@ use crate::exit::Exit;
 use crate::output::{Color, paint, stdout_color};
 use crate::prepared::{self, Prepared};
 use crate::runtime;
-use crate::target::TargetInfo;
+use crate::target::{Access, TargetInfo};
 
 /// Prints the plan; exit status per `--detailed-exitcode`.
 pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
@@ -17,7 +17,7 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
             target,
             intent,
             observed,
-        } = prepared::prepare(&args.file, &args.vars, &args.target).await?;
+        } = prepared::prepare(&args.file, &args.vars, &args.target, Access::Read).await?;
         let plan = batchyard_reconcile::diff(&intent, &observed, Mode::Apply);
         // The process ends once the plan is printed: freeing a large job's desired and live
         // tasks one allocation at a time would cost a good part of what the diff did.

@@ -10,6 +10,7 @@ use crate::output::{Color, paint, stdout_color};
 use crate::prepared;
 use crate::progress::Progress;
 use crate::runtime;
+use crate::target::Access;
 
 /// Exit 1 when any task failed or never ran.
 pub fn run(args: &RunArgs) -> miette::Result<Exit> {
@@ -19,7 +20,8 @@ pub fn run(args: &RunArgs) -> miette::Result<Exit> {
             .as_deref()
             .map(runtime::parse_duration)
             .transpose()?;
-        let prepared = prepared::prepare(&args.file, &args.vars, &args.target).await?;
+        let prepared =
+            prepared::prepare(&args.file, &args.vars, &args.target, Access::Change).await?;
         let progress = Progress::new();
         let result = async {
             plan_and_apply(&prepared, Mode::Apply, &args.change, &progress).await?;

@@ -56,7 +56,8 @@ pub fn run(args: &StatusArgs) -> miette::Result<Exit> {
             }
             None => (None, Redactions::of_pools(&[])),
         };
-        let target = target::connect(&args.target, args.file.as_deref()).await?;
+        let target =
+            target::connect(&args.target, args.file.as_deref(), target::Access::Read).await?;
         let result = collect(&target.client, wanted.as_ref(), &redactions).await;
         let info = target.info.clone();
         target.close().await;

@@ -8,11 +8,13 @@ use std::process::{Child, Stdio};
 
 use assert_cmd::Command;
 
-/// The CLI with a clean environment: no colour, no Azure variables.
+/// The CLI with a clean environment: no colour, no Azure variables, and a local service
+/// that stops 5 s after its work (or at once when its temporary folder is deleted).
 pub fn batchyard() -> Command {
     let mut cmd = Command::cargo_bin("batchyard").unwrap();
     cmd.env("NO_COLOR", "1")
         .env("COLUMNS", "100")
+        .env("BATCHYARD_LOCAL_IDLE_TIMEOUT", "5s")
         .env_remove("AZURE_BATCH_ENDPOINT")
         .env_remove("AZURE_BATCH_ACCOUNT")
         .env_remove("AZURE_BATCH_ACCESS_KEY")
@@ -53,6 +55,15 @@ pub fn recipe_dir(text: &str) -> (tempfile::TempDir, PathBuf) {
     let path = dir.path().join("recipe.yaml");
     std::fs::write(&path, text).unwrap();
     (dir, path)
+}
+
+/// Stops the local service of a state folder, if one runs (`batchyard local stop`).
+pub fn stop_local(state_dir: &Path) {
+    batchyard()
+        .args(["local", "stop", "--state-dir"])
+        .arg(state_dir)
+        .assert()
+        .success();
 }
 
 /// `batchyard emulator serve` in the background; killed on drop.
