@@ -77,6 +77,8 @@ pools:
 jobs:
   - id: many
     pool: queue
+    # Ending the job is what must come only after the last task is in.
+    on_all_tasks_complete: terminate_job
     tasks:
       - id: "t-{{{{ index }}}}"
         command: /bin/sh -c 'echo {{{{ index }}}}'

@@ -1,5 +1,5 @@
 //! The local service's state folder: owner-only, ignored by version control, and home of
-//! the service's key, address, lock and log.
+//! the service's key, address, locks and log.
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write as _;
@@ -68,9 +68,10 @@ impl StateFolder {
         self.dir.join("service.json")
     }
 
-    /// Held by the running service (exclusive) or by read-only commands (shared).
+    /// The emulator's state lock: held exclusive by the running service, shared by
+    /// read-only commands (see `batchyard_emulator::state_lock`).
     pub fn service_lock(&self) -> PathBuf {
-        self.dir.join("service.lock")
+        batchyard_emulator::state_lock::lock_path(&self.database())
     }
 
     /// Held while a command decides whether to start, reuse or stop the service.

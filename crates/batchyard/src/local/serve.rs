@@ -34,14 +34,6 @@ pub fn run(dir: &Path, idle_timeout: Duration) -> miette::Result<Exit> {
     // hangup, and Ctrl-C there does not reach it.
     let _ = rustix::process::setsid();
     let folder = StateFolder::prepare(dir)?;
-    let lock = StateFolder::open_lock(&folder.service_lock())?;
-    lock.try_lock().map_err(|_| {
-        miette!(
-            help = "run `batchyard local status` to see it",
-            "another local Batch service or batchyard command holds {}",
-            folder.dir().display()
-        )
-    })?;
     let key = folder.key()?;
     runtime::block_on(async move {
         // Registered before anything can send them, so that neither ends the process
@@ -54,8 +46,10 @@ pub fn run(dir: &Path, idle_timeout: Duration) -> miette::Result<Exit> {
             name: ACCOUNT.to_owned(),
             key: key.clone(),
         });
+        // The emulator takes the state's lock first, so a second service fails here.
         let running = Emulator::start(config).await.map_err(|e| {
             miette!(
+                help = "run `batchyard local status` to see what holds it",
                 "cannot start the local Batch service in {}: {e}",
                 folder.dir().display()
             )
@@ -101,7 +95,6 @@ pub fn run(dir: &Path, idle_timeout: Duration) -> miette::Result<Exit> {
             let _ = fs_err::remove_file(folder.record());
         }
         let result = running.shutdown().await;
-        drop(lock);
         drop(stop);
         result.map_err(|e| miette!("the local Batch service stopped badly: {e}"))?;
         tracing::info!("stopped");

@@ -4,8 +4,9 @@
 //! - `start.lock` is held (exclusive) by whoever decides whether a service runs: a command
 //!   that starts or reuses one, `local stop`, and the service itself when it stops for
 //!   being idle. So a decision is never made on a service that is going away.
-//! - `service.lock` is held exclusive by the running service for its whole life, and
-//!   shared by read-only commands that open the state themselves while no service runs.
+//! - the emulator's state lock (`emulator.db.lock`) is held exclusive by the running
+//!   service for its whole life, and shared by read-only commands that open the state
+//!   themselves while no service runs.
 //!   The kernel releases it when its holder dies, even by `kill -9`, so a lock that can be
 //!   taken means nothing runs, whatever `service.json` still says.
 
