@@ -61,6 +61,12 @@ pub struct EmulatorConfig {
     /// Listen beyond loopback without a key. Refused by default: anyone who reaches
     /// the address could run commands as this user.
     pub insecure_no_auth_on_network: bool,
+    /// Listening address of the blob endpoint; loopback on a free port by default.
+    pub storage_bind: SocketAddr,
+    /// The storage account the blob endpoint serves. Unset: the Batch account's name
+    /// and key when one is configured, else the account `emulator` with the published
+    /// development key ([`crate::blob::DEVELOPMENT_KEY`]).
+    pub storage: Option<AccountKey>,
     /// Faults to inject.
     pub faults: FaultConfig,
     /// Time a node spends booting (creating + starting) before it can run tasks.
@@ -93,6 +99,8 @@ impl EmulatorConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             account: None,
             insecure_no_auth_on_network: false,
+            storage_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            storage: None,
             faults: FaultConfig::default(),
             boot_delay: Duration::from_millis(100),
             containers_on_host: false,
@@ -141,7 +149,29 @@ impl EmulatorConfig {
                 self.bind.ip()
             )));
         }
+        // The development storage key is published, so it protects nothing off loopback.
+        if self.storage.is_none()
+            && self.account.is_none()
+            && !self.storage_bind.ip().is_loopback()
+            && !self.insecure_no_auth_on_network
+        {
+            return Err(crate::EmulatorError::Config(format!(
+                "refusing to serve blobs on {} with the published development key: give --account and --key, or bind to 127.0.0.1",
+                self.storage_bind.ip()
+            )));
+        }
         Ok(())
+    }
+
+    /// The storage account the blob endpoint serves (see [`EmulatorConfig::storage`]).
+    pub fn storage_account(&self) -> AccountKey {
+        self.storage
+            .clone()
+            .or_else(|| self.account.clone())
+            .unwrap_or_else(|| AccountKey {
+                name: crate::blob::DEFAULT_ACCOUNT.to_string(),
+                key: crate::blob::DEVELOPMENT_KEY.to_string(),
+            })
     }
 
     /// The directory holding node trees.

@@ -6,6 +6,7 @@
 //! or run it with [`serve`].
 
 pub mod api;
+pub mod blob;
 pub mod clock;
 pub mod config;
 pub mod engine;

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState, Faults};
+use crate::blob::BlobService;
 use crate::config::EmulatorConfig;
 use crate::engine::autoscale::Autoscaler;
 use crate::engine::{Engine, EngineHandle, EngineSettings};
@@ -58,6 +59,7 @@ pub struct RunningEmulator {
     server: JoinHandle<std::io::Result<()>>,
     engine: JoinHandle<()>,
     autoscale: JoinHandle<()>,
+    blob: BlobService,
 }
 
 impl Emulator {
@@ -93,6 +95,13 @@ impl Emulator {
         let addr = listener.local_addr()?;
         let base_url = format!("http://{addr}");
         let (stop, stop_rx) = watch::channel(false);
+        let blob = BlobService::start(
+            &crate::blob::dir_for(&config.state_path),
+            config.storage_bind,
+            config.storage_account(),
+            stop_rx.clone(),
+        )
+        .await?;
         let autoscaler = Arc::new(Autoscaler::new(config.autoscale_time_scale));
         let (engine, autoscale, handle) = if config.execute {
             let account = config
@@ -160,6 +169,7 @@ impl Emulator {
             server,
             engine,
             autoscale,
+            blob,
         })
     }
 }
@@ -173,6 +183,22 @@ impl RunningEmulator {
     /// The base URL to give Batch clients, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The blob endpoint's account URL, `http://127.0.0.1:PORT/ACCOUNT`: containers are
+    /// at `{blob_url}/{container}`.
+    pub fn blob_url(&self) -> String {
+        self.blob.state.endpoint.clone()
+    }
+
+    /// The storage account name the blob endpoint serves.
+    pub fn storage_account(&self) -> &str {
+        &self.blob.state.account
+    }
+
+    /// The storage account key (base64) the blob endpoint verifies signatures with.
+    pub fn storage_key(&self) -> &str {
+        &self.blob.state.key
     }
 
     /// Stops accepting requests, finishes the ones in flight, stops running
@@ -189,7 +215,13 @@ impl RunningEmulator {
         self.autoscale
             .await
             .map_err(|e| EmulatorError::Stopped(e.to_string()))?;
+        let blob_served = self
+            .blob
+            .server
+            .await
+            .map_err(|e| EmulatorError::Stopped(e.to_string()))?;
         served?;
+        blob_served?;
         Ok(())
     }
 
@@ -228,6 +260,7 @@ async fn refuse_writes(
 /// `batchyard emulator serve`. Prints the URL on stdout once listening.
 pub async fn serve(config: EmulatorConfig) -> Result<(), EmulatorError> {
     let running = Emulator::start(config).await?;
+    tracing::info!(url = %running.blob_url(), account = running.storage_account(), "blob endpoint listening");
     println!("{}", running.url());
     running.run_until_signal().await
 }

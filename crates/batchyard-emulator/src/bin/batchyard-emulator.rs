@@ -1,4 +1,4 @@
-//! Standalone emulator: `batchyard-emulator --state FILE [--port N] [--account NAME --key KEY]`.
+//! Standalone emulator: `batchyard-emulator --state FILE [--port N] [--blob-port N] [--account NAME --key KEY]`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -18,6 +18,9 @@ struct Args {
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     port: u16,
+    /// Port of the blob endpoint (0 picks a free one; the URL is logged at start).
+    #[arg(long, default_value_t = 0)]
+    blob_port: u16,
     /// Address to listen on; anything but loopback lets others run commands here.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     bind: IpAddr,
@@ -87,6 +90,7 @@ async fn serve_from_args() -> ExitCode {
     let args = Args::parse();
     let mut config = EmulatorConfig::new(args.state);
     config.bind = SocketAddr::new(args.bind, args.port);
+    config.storage_bind = SocketAddr::new(args.bind, args.blob_port);
     config.account = args
         .account
         .zip(args.key)

@@ -1,10 +1,11 @@
 #!/bin/sh
-# Creates (once) a virtual environment holding Microsoft's Python Batch SDK from PyPI.
+# Creates (once) a virtual environment holding Microsoft's Python Batch and Blob Storage
+# SDKs from PyPI.
 # Usage: setup-venv.sh VENV_DIR
 set -eu
 venv="$1"
 here="$(cd "$(dirname "$0")" && pwd)"
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import azure.batch" 2>/dev/null; then
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import azure.batch, azure.storage.blob" 2>/dev/null; then
     exit 0
 fi
 python3 -m venv "$venv"
