@@ -83,6 +83,23 @@ fn apply_returns_the_tasks_finish_in_the_background_and_the_idle_service_stops()
     let pid = service["pid"].as_u64().unwrap();
     assert!(alive(pid));
     assert_eq!(service["idle_timeout_secs"], 3);
+    // The service answers only requests signed with the key in its folder.
+    let url = service["url"].as_str().unwrap();
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /pools?api-version=2025-06-01.21.0 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status_line = answer.lines().next().unwrap_or_default().to_owned();
+    assert!(
+        status_line.contains(" 401 ") || status_line.contains(" 403 "),
+        "an unsigned request got {status_line:?}"
+    );
+
     wait_until("the quickstart's 5 tasks succeed", || {
         job_status(&recipe, "hello")["succeeded"] == 5
     });
@@ -100,23 +117,6 @@ fn apply_returns_the_tasks_finish_in_the_background_and_the_idle_service_stops()
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!printed.contains(key.trim()));
-
-    // The service answers only requests signed with that key.
-    let url = service["url"].as_str().unwrap();
-    let addr = url.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "GET /pools?api-version=2025-06-01.21.0 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let status_line = answer.lines().next().unwrap_or_default().to_owned();
-    assert!(
-        status_line.contains(" 401 ") || status_line.contains(" 403 "),
-        "an unsigned request got {status_line:?}"
-    );
 
     // Nothing left to do: it stops by itself.
     wait_until("the idle service stops", || {
@@ -311,4 +311,68 @@ jobs:
     }
     // Refused before anything starts.
     assert!(!dir.path().join(".batchyard").exists());
+}
+
+#[test]
+fn a_service_killed_with_sigkill_is_restarted_by_the_next_command_and_every_task_ends_once() {
+    let marker_dir = tempfile::tempdir().unwrap();
+    let marker = marker_dir.path().join("ends.txt");
+    let (dir, recipe) = recipe_dir(&format!(
+        r#"
+recipe: killed
+pools:
+  - id: cpu
+    vm_size: Standard_D2s_v5
+    os: ubuntu-22.04
+    nodes: {{ dedicated: 1 }}
+    task_slots_per_node: 2
+jobs:
+  - id: work
+    pool: cpu
+    tasks:
+      - id: "t-{{{{ index }}}}"
+        command: /bin/sh -c 'echo start-{{{{ index }}}} >> {m}; sleep 2; echo end-{{{{ index }}}} >> {m}'
+        factory: {{ repeat: 4 }}
+"#,
+        m = marker.display()
+    ));
+    let state = dir.path().join(".batchyard");
+    batchyard().arg("apply").arg(&recipe).assert().success();
+    let lines = |prefix: &str| {
+        std::fs::read_to_string(&marker)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .count()
+    };
+    wait_until("two tasks start", || lines("start-") >= 2);
+    let pid = local_status(&state)["pid"].as_u64().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_until("the killed service is gone", || !alive(pid));
+    // Its service.json is left behind; the lock tells that nothing runs.
+    assert!(state.join("service.json").exists());
+    assert_eq!(local_status(&state)["running"], false);
+
+    batchyard()
+        .arg("run")
+        .arg(&recipe)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("job work: 4 succeeded, 0 failed"));
+    let restarted = local_status(&state)["pid"].as_u64().unwrap();
+    assert_ne!(restarted, pid);
+    let text = std::fs::read_to_string(&marker).unwrap();
+    for i in 0..4 {
+        assert_eq!(
+            text.lines().filter(|l| *l == format!("end-{i}")).count(),
+            1,
+            "task t-{i} must run to its end exactly once:\n{text}"
+        );
+    }
+    stop_local(&state);
+    assert!(!alive(restarted));
 }
