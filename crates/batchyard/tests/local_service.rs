@@ -83,6 +83,13 @@ fn apply_returns_the_tasks_finish_in_the_background_and_the_idle_service_stops()
     let pid = service["pid"].as_u64().unwrap();
     assert!(alive(pid));
     assert_eq!(service["idle_timeout_secs"], 3);
+    assert!(
+        service["blob_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
+        "{service:#}"
+    );
     // The service answers only requests signed with the key in its folder.
     let url = service["url"].as_str().unwrap();
     let addr = url.trim_start_matches("http://");

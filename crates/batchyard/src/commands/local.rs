@@ -44,6 +44,7 @@ fn status(args: &LocalArgs) -> miette::Result<Exit> {
                     "url": r.url,
                     "started": r.started,
                     "idle_timeout_secs": r.idle_timeout_secs,
+                    "blob_url": r.blob_url,
                     "log": log,
                 }),
                 None => json!({ "format_version": 1, "state_dir": dir, "running": false }),

@@ -98,18 +98,35 @@ impl StateFolder {
     /// unauthenticated endpoint exists on this machine.
     pub fn key(&self) -> miette::Result<String> {
         let path = self.key_path();
-        match fs_err::read_to_string(&path) {
+        let replace = match fs_err::read_to_string(&path) {
             Ok(text) if valid_key(text.trim()) => return Ok(text.trim().to_owned()),
             Ok(_) => {
                 tracing::warn!(path = %path.display(), "the local service key is not base64; generating a new one");
+                true
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => return Err(miette!("cannot read the local service key: {e}")),
-        }
+        };
         let bytes: [u8; 32] = rand::random();
         let key = base64::engine::general_purpose::STANDARD.encode(bytes);
-        write_private(&path, key.as_bytes())?;
-        Ok(key)
+        if replace {
+            write_private(&path, key.as_bytes())?;
+            return Ok(key);
+        }
+        // Two commands may start on a new folder at once: the first key to land is the
+        // key, and the other command reads it.
+        let tmp = path.with_extension(format!("new-{:016x}", rand::random::<u64>()));
+        write_private(&tmp, key.as_bytes())?;
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(key),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let text = fs_err::read_to_string(&path).into_diagnostic()?;
+                Ok(text.trim().to_owned())
+            }
+            Err(e) => Err(miette!("cannot write {}: {e}", path.display())),
+        }
     }
 
     /// Opens (creating) a lock file, owner-only.
@@ -134,7 +151,7 @@ fn valid_key(text: &str) -> bool {
 /// Writes a file readable by its owner only, through a temporary name so that a reader
 /// never sees half of it.
 pub fn write_private(path: &Path, bytes: &[u8]) -> miette::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let tmp = path.with_extension(format!("tmp-{:016x}", rand::random::<u64>()));
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -166,6 +183,13 @@ mod tests {
         assert!(valid_key(&key));
         assert_eq!(mode(&dir.join("service.key")), 0o600);
         assert_eq!(folder.key().unwrap(), key, "the key is generated once");
+        // Commands starting together on a new folder all end up with one key.
+        let fresh = StateFolder::prepare(&tmp.path().join("b")).unwrap();
+        let keys: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| fresh.key().unwrap())).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
         // A folder made by an older version with the default mode is tightened.
         fs_err::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         StateFolder::prepare(&dir).unwrap();

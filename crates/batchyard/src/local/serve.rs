@@ -59,6 +59,7 @@ pub fn run(dir: &Path, idle_timeout: Duration) -> miette::Result<Exit> {
             url: running.url(),
             started: now_secs(),
             idle_timeout_secs: idle_timeout.as_secs(),
+            blob_url: Some(running.blob_url()),
         };
         record.write(&folder)?;
         tracing::info!(url = %record.url, pid = record.pid, state = %folder.dir().display(), idle_timeout_secs = record.idle_timeout_secs, "local Batch service listening");

@@ -36,6 +36,10 @@ pub struct ServiceRecord {
     pub started: u64,
     /// How long it stays up with nothing to do, in seconds.
     pub idle_timeout_secs: u64,
+    /// Its blob endpoint (`http://127.0.0.1:PORT/ACCOUNT`), verifying the same account
+    /// name and key as the Batch endpoint.
+    #[serde(default)]
+    pub blob_url: Option<String>,
 }
 
 impl ServiceRecord {
@@ -129,11 +133,15 @@ fn probe(folder: &StateFolder) -> miette::Result<Probe> {
     }
 }
 
+/// Whether the process runs; a zombie (ended, not yet reaped) does not count.
 fn alive(pid: u32) -> bool {
-    i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-        .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok())
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesized command name, which may hold anything.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
+    }
 }
 
 /// Marks the service as in use now: it counts as activity against the idle timeout.
@@ -238,6 +246,14 @@ pub async fn stop(folder: &StateFolder) -> miette::Result<Option<ServiceRecord>>
             );
             signal(record.pid, rustix::process::Signal::KILL);
             lock.lock().into_diagnostic()?;
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    // The lock goes with the state; the process ends right after. Stopped means gone.
+    while alive(record.pid) {
+        if Instant::now() >= deadline {
+            signal(record.pid, rustix::process::Signal::KILL);
             break;
         }
         tokio::time::sleep(POLL).await;
