@@ -27,6 +27,7 @@
 //! [`batchyard_batch::BatchClient`]; this crate adds waits with timeouts on top.
 
 mod apply;
+pub mod blocked;
 mod compare;
 mod diff;
 mod drift;
@@ -41,6 +42,7 @@ pub mod start_task;
 mod wait;
 
 pub use apply::{ApplyOptions, ApplyReport, apply};
+pub use blocked::{BlockedTask, blocked_tasks};
 pub use diff::{Mode, diff};
 pub use error::{ApplyError, ObserveError};
 pub use event::Event;

@@ -1,6 +1,60 @@
-//! Where and how things are printed: colour only on a terminal and without `NO_COLOR`.
+//! Where and how things are printed: colour only on a terminal and without `NO_COLOR`, and
+//! stdout written so that a reader that stops early (`| head`) ends nothing badly.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once stdout's reader has gone away; later writes are dropped.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes `text` to stdout and flushes it. When the reader has closed the pipe (`| head`),
+/// the rest of the output is dropped quietly, as Unix tools do: the reader has what it
+/// wanted, and a command that changes things still finishes its work. Any other write
+/// error is reported once on stderr.
+pub fn emit(text: &str) {
+    emit_bytes(text.as_bytes());
+}
+
+/// Writes bytes to stdout, as [`emit`] does text.
+pub fn emit_bytes(bytes: &[u8]) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("batchyard: cannot write to stdout: {e}");
+        }
+    }
+}
+
+/// Whether stdout can no longer be written (its reader went away): commands that would
+/// only print more, such as `logs --follow`, stop.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
+/// The error of a failed write to stdout, for commands that stream straight to it
+/// (`render`, which holds no target). A reader that went away (`| head`) ends the process
+/// quietly with status 0, as Unix tools do.
+pub fn write_failed(e: std::io::Error) -> miette::Report {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    miette::miette!("cannot write to stdout: {e}")
+}
+
+/// `println!` that never panics on a closed stdout (see [`emit`]).
+macro_rules! outln {
+    () => {
+        $crate::output::emit("\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::output::emit(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use outln;
 
 /// Whether stderr gets colour.
 pub fn stderr_color() -> bool {

@@ -82,6 +82,14 @@ impl BatchClient {
         self.empty(self.call(Method::POST, url)).await
     }
 
+    /// `POST /jobs/{job}/tasks/{task}/reactivate`: a failed task runs again (its retry count
+    /// reset). Batch refuses it for a task that succeeded or is not completed, and in a job
+    /// that has completed.
+    pub async fn reactivate_task(&self, job_id: &str, task_id: &str) -> Result<(), ClientError> {
+        let url = self.url(&["jobs", job_id, "tasks", task_id, "reactivate"], &[])?;
+        self.empty(self.call(Method::POST, url)).await
+    }
+
     /// `GET /jobs/{job}/tasks/{task}/subtasksinfo`: the subtasks of a multi-instance task.
     pub async fn list_subtasks(
         &self,

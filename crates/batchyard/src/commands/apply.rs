@@ -8,6 +8,7 @@ use miette::miette;
 use crate::cli::{ApplyArgs, ChangeArgs};
 use crate::commands::plan;
 use crate::exit::Exit;
+use crate::output::outln;
 use crate::prepared::{self, Prepared};
 use crate::progress::Progress;
 use crate::runtime;
@@ -75,9 +76,11 @@ pub async fn plan_and_apply(
         .await
         .map_err(|e| miette!("{e}"))?;
     progress.finish();
-    println!(
+    outln!(
         "Apply complete: {} action(s), {} task(s) added, {} already present.",
-        report.actions, report.tasks_added, report.tasks_present
+        report.actions,
+        report.tasks_added,
+        report.tasks_present
     );
     Ok(plan)
 }

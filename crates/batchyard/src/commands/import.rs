@@ -26,7 +26,7 @@ pub fn run(args: &ImportShipyardArgs) -> miette::Result<Exit> {
             fs_err::write(path, &imported.recipe).into_diagnostic()?;
             eprintln!("wrote {}", path.display());
         }
-        None => print!("{}", imported.recipe),
+        None => crate::output::emit(&imported.recipe),
     }
     for finding in &imported.findings {
         eprintln!("{finding}");

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{Output, PlanArgs};
 use crate::exit::Exit;
+use crate::output::outln;
 use crate::output::{Color, paint, stdout_color};
 use crate::prepared::{self, Prepared};
 use crate::runtime;
@@ -26,7 +27,7 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
         target.close().await;
         match args.output {
             Output::Human => print_human(&info, &plan),
-            Output::Json => println!("{}", to_json_text(&info, &plan)),
+            Output::Json => outln!("{}", to_json_text(&info, &plan)),
         }
         if plan.blocking() > 0 {
             return Ok(Exit::Failure);
@@ -71,11 +72,11 @@ fn to_json_text(info: &TargetInfo, plan: &Plan) -> String {
 /// The human plan on stdout: target, actions with reasons and details, a count line.
 pub fn print_human(info: &TargetInfo, plan: &Plan) {
     let color = stdout_color();
-    println!("{info}");
-    println!("recipe: {}", plan.recipe);
-    println!();
+    outln!("{info}");
+    outln!("recipe: {}", plan.recipe);
+    outln!();
     if plan.actions.is_empty() {
-        println!("No changes: the target matches the recipe.");
+        outln!("No changes: the target matches the recipe.");
     }
     for action in &plan.actions {
         let symbol = action.change.symbol();
@@ -84,23 +85,23 @@ pub fn print_human(info: &TargetInfo, plan: &Plan) {
             "~" => Color::Yellow,
             _ => Color::Red,
         };
-        println!(
+        outln!(
             "  {} {}",
             paint(&format!("{symbol:>3}"), tint, color),
             action.summary()
         );
         for line in action.details() {
-            println!("        {line}");
+            outln!("        {line}");
         }
-        println!("        {}", paint(&action.reason, Color::Dim, color));
+        outln!("        {}", paint(&action.reason, Color::Dim, color));
     }
     for note in &plan.notes {
-        println!("  note: {note}");
+        outln!("  note: {note}");
     }
     if !plan.actions.is_empty() {
         let c = plan.counts();
-        println!();
-        println!(
+        outln!();
+        outln!(
             "Plan: {} to create, {} to change, {} to replace, {} to delete{}.",
             c.create,
             c.change,

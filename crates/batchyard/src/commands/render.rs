@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::cli::{RenderArgs, RenderFormat};
 use crate::exit::Exit;
-use crate::recipe;
+use crate::{output, recipe};
 
 /// Task lines are gathered up to this many bytes before each write to stdout.
 const LINES_BUFFER: usize = 1 << 18;
@@ -64,9 +64,9 @@ pub fn run(args: &RenderArgs) -> miette::Result<Exit> {
         }
         document(&mut out, args.output, &payload)?;
         if args.output == RenderFormat::Yaml {
-            writeln!(out, "---").into_diagnostic()?;
+            writeln!(out, "---").map_err(output::write_failed)?;
         }
-        writeln!(out, "# tasks of job {} (JSON Lines)", job.id).into_diagnostic()?;
+        writeln!(out, "# tasks of job {} (JSON Lines)", job.id).map_err(output::write_failed)?;
         let mut stream = batchyard_compile::tasks(&loaded, &desired, job);
         let mut lines = Vec::with_capacity(LINES_BUFFER + 4096);
         stream
@@ -76,9 +76,9 @@ pub fn run(args: &RenderArgs) -> miette::Result<Exit> {
                 &mut |bytes| out.write_all(bytes),
                 &mut |problem| problems.push(problem),
             )
-            .into_diagnostic()?;
+            .map_err(output::write_failed)?;
     }
-    out.flush().into_diagnostic()?;
+    out.flush().map_err(output::write_failed)?;
     drop(out);
     if problems.is_empty() {
         Ok(Exit::Success)
@@ -97,11 +97,11 @@ fn document<T: Serialize>(
     match format {
         RenderFormat::Yaml => {
             let text = serde_saphyr::to_string(value).map_err(|e| miette!("{e}"))?;
-            writeln!(out, "---\n{}", text.trim_end()).into_diagnostic()
+            writeln!(out, "---\n{}", text.trim_end()).map_err(output::write_failed)
         }
         RenderFormat::Json => {
             let text = serde_json::to_string_pretty(value).into_diagnostic()?;
-            writeln!(out, "{text}").into_diagnostic()
+            writeln!(out, "{text}").map_err(output::write_failed)
         }
     }
 }

@@ -6,6 +6,7 @@ use miette::miette;
 use crate::cli::{Output, RunArgs};
 use crate::commands::apply::plan_and_apply;
 use crate::exit::Exit;
+use crate::output::outln;
 use crate::output::{Color, paint, stdout_color};
 use crate::prepared;
 use crate::progress::Progress;
@@ -46,7 +47,7 @@ pub fn run(args: &RunArgs) -> miette::Result<Exit> {
         let summary = result?;
         match args.output {
             Output::Human => print_summary(&summary),
-            Output::Json => println!(
+            Output::Json => outln!(
                 "{}",
                 serde_json::to_string_pretty(&summary).unwrap_or_else(|_| "{}".into())
             ),
@@ -62,8 +63,8 @@ pub fn run(args: &RunArgs) -> miette::Result<Exit> {
 /// The run summary on stdout.
 pub fn print_summary(summary: &RunSummary) {
     let color = stdout_color();
-    println!();
-    println!("Summary");
+    outln!();
+    outln!("Summary");
     for job in &summary.jobs {
         let mut line = format!(
             "  job {}: {} succeeded, {} failed",
@@ -80,26 +81,26 @@ pub fn print_summary(summary: &RunSummary) {
         } else {
             Color::Red
         };
-        println!("{}", paint(&line, tint, color));
+        outln!("{}", paint(&line, tint, color));
         for failed in &job.failed {
             let code = failed
                 .exit_code
                 .map_or_else(|| "no exit code".to_owned(), |c| format!("exit code {c}"));
-            println!("    ✗ task {} ({code})", failed.id);
+            outln!("    ✗ task {} ({code})", failed.id);
             if let Some(f) = &failed.failure {
-                println!("      {f}");
+                outln!("      {f}");
             }
             if failed.stderr_tail.is_empty() {
-                println!("      (stderr is empty)");
+                outln!("      (stderr is empty)");
             } else {
-                println!("      stderr (last lines):");
+                outln!("      stderr (last lines):");
                 for l in failed.stderr_tail.lines() {
-                    println!("      | {l}");
+                    outln!("      | {l}");
                 }
             }
         }
     }
     if summary.any_failed() {
-        println!("See a task's output with `batchyard logs JOB TASK --stderr`.");
+        outln!("See a task's output with `batchyard logs JOB TASK --stderr`.");
     }
 }

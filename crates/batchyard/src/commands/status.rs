@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::cli::{Output, StatusArgs};
 use crate::exit::Exit;
+use crate::output::outln;
 use crate::{recipe, runtime, target};
 
 #[derive(Serialize)]
@@ -68,7 +69,7 @@ pub fn run(args: &StatusArgs) -> miette::Result<Exit> {
             jobs,
         };
         match args.output {
-            Output::Json => println!(
+            Output::Json => outln!(
                 "{}",
                 serde_json::to_string_pretty(&status).unwrap_or_else(|_| "{}".into())
             ),
@@ -160,10 +161,10 @@ async fn collect(
 }
 
 fn print_human(status: &Status) {
-    println!("{}", status.target);
-    println!();
+    outln!("{}", status.target);
+    outln!();
     if status.pools.is_empty() {
-        println!("No pools.");
+        outln!("No pools.");
     }
     for p in &status.pools {
         let nodes = p
@@ -173,7 +174,7 @@ fn print_human(status: &Status) {
             .map(|(state, n)| format!("{n} {state}"))
             .collect::<Vec<_>>()
             .join(", ");
-        println!(
+        outln!(
             "pool {} ({}, {}, {}, target {} nodes): {}",
             p.id,
             p.vm_size,
@@ -187,19 +188,25 @@ fn print_human(status: &Status) {
             }
         );
         for f in &p.nodes.failures {
-            println!("  ! node {} {}: {}", f.node_id, f.state, f.detail);
+            outln!("  ! node {} {}: {}", f.node_id, f.state, f.detail);
             for line in f.stderr_lines() {
-                println!("    {line}");
+                outln!("    {line}");
             }
         }
     }
     if status.jobs.is_empty() {
-        println!("No jobs.");
+        outln!("No jobs.");
     }
     for j in &status.jobs {
-        println!(
+        outln!(
             "job {} ({}, pool {}): {} waiting, {} running, {} succeeded, {} failed",
-            j.id, j.state, j.pool, j.active, j.running, j.succeeded, j.failed
+            j.id,
+            j.state,
+            j.pool,
+            j.active,
+            j.running,
+            j.succeeded,
+            j.failed
         );
     }
 }
