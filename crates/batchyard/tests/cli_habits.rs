@@ -21,6 +21,7 @@ fn with_closed_stdout(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env_remove("AZURE_BATCH_ENDPOINT")
+        .env("BATCHYARD_LOCAL_IDLE_TIMEOUT", "5s")
         .env_remove("RUST_BACKTRACE")
         .stdout(writer)
         .output()

@@ -29,8 +29,7 @@ pub fn run(args: &LogsArgs) -> miette::Result<Exit> {
         }
     }
     runtime::block_on(async {
-        let target =
-            target::connect(&args.target, recipe.as_deref(), target::Access::Read).await?;
+        let target = target::connect(&args.target, recipe.as_deref(), target::Access::Read).await?;
         let file = if args.stderr {
             "stderr.txt"
         } else {
