@@ -4,7 +4,8 @@
 use batchyard_recipe::Diagnostic;
 use batchyard_recipe::model::{Pool, Preinstalled as RecipePreinstalled, Toggle};
 
-use crate::catalogue::{self, ContainerRuntime, Generation, GpuKind, OsType, Rdma};
+use crate::catalogue::{self, ContainerRuntime, Generation, GpuKind, MpiModules, OsType, Rdma};
+use crate::lifecycle;
 
 /// The facts the payload builders need about one pool.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,13 +22,26 @@ pub struct PoolFacts {
     pub gpu_driver_on_image: bool,
     pub ib_driver_on_image: bool,
     pub container_runtime_on_image: bool,
+    /// `docker run --gpus` works on the image (the NVIDIA container toolkit).
+    pub gpu_container_toolkit: bool,
     pub containers: bool,
     pub task_slots_per_node: u32,
+    /// GPUs per node (0 without GPUs or for a size the catalogue does not know).
+    pub gpu_count: u32,
+    /// InfiniBand HCAs per node in use (0 when RDMA is off).
+    pub ib_devices: u32,
+    /// The image's MPI environment modules (none for explicit images).
+    pub mpi_modules: MpiModules,
 }
 
-/// Resolves and checks a pool's hardware. Problems go to `out`; `None` when the pool cannot
-/// be compiled at all.
+/// Resolves and checks a pool's hardware. Problems go to `out`. End-of-life dates are
+/// compared with today's date.
 pub fn resolve(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>) -> PoolFacts {
+    resolve_on(pool, at, out, &lifecycle::today())
+}
+
+/// [`resolve`] as of `today` (`YYYY-MM-DD`).
+pub fn resolve_on(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>, today: &str) -> PoolFacts {
     let size = catalogue::vm_size(&pool.vm_size);
     let vm_path = format!("{at}/vm_size");
     match size {
@@ -63,10 +77,15 @@ pub fn resolve(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>) -> PoolFacts {
         }
         Some(s) => {
             if let Some(date) = &s.retired {
+                let when = if date == "unknown" {
+                    String::new()
+                } else {
+                    format!(" on {date}")
+                };
                 out.push(
                     Diagnostic::warning(
                         &vm_path,
-                        format!("Azure has retired the {} series ({date})", s.series),
+                        format!("Azure retired the {} series{when}", s.series),
                     )
                     .with_help(
                         "pick a current size; see the catalogue's source for the series' successor",
@@ -77,7 +96,8 @@ pub fn resolve(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>) -> PoolFacts {
     }
 
     // The image: an alias from the catalogue, or an explicit reference.
-    let (os_type, gpu_driver, ib_driver, runtime, gen2) = match (&pool.os, &pool.image) {
+    let mut image = ImageFacts::default();
+    match (&pool.os, &pool.image) {
         (Some(alias), _) => match catalogue::image(alias) {
             Some(img) => {
                 if img.deprecated {
@@ -87,14 +107,19 @@ pub fn resolve(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>) -> PoolFacts {
                         d = d.with_help(format!("use `{r}` instead"));
                     }
                     out.push(d);
+                } else if let Some(d) = lifecycle::end_of_life_warning(img, at, today) {
+                    out.push(d);
                 }
-                (
-                    img.os_type,
-                    img.preinstalled.gpu_driver,
-                    img.preinstalled.ib_driver,
-                    img.preinstalled.container_runtime == ContainerRuntime::Docker,
-                    Some(img.gen2),
-                )
+                image = ImageFacts {
+                    os_type: img.os_type,
+                    gpu_driver: img.preinstalled.gpu_driver,
+                    ib_driver: img.preinstalled.ib_driver,
+                    runtime: img.preinstalled.container_runtime == ContainerRuntime::Docker,
+                    toolkit: img.preinstalled.nvidia_container_toolkit,
+                    gen2: Some(img.gen2),
+                    mpi_modules: img.mpi_modules.clone(),
+                    catalogued: true,
+                };
             }
             None => {
                 let mut d = Diagnostic::error(
@@ -103,30 +128,40 @@ pub fn resolve(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>) -> PoolFacts {
                 );
                 d = d.with_help(match catalogue::suggest_image(alias).first() {
                     Some(n) => format!("did you mean `{n}`?"),
-                    None => "use a catalogue alias such as `ubuntu-22.04`, or an explicit `image:`"
-                        .into(),
+                    None => {
+                        "use a catalogue alias such as `ubuntu-hpc-24.04`, or an explicit `image:`"
+                            .into()
+                    }
                 });
                 out.push(d);
-                (OsType::Linux, false, false, false, None)
             }
         },
         (None, Some(img)) => {
             let windows = img.node_agent.to_ascii_lowercase().contains("windows");
             let has = |p| img.preinstalled.contains(&p);
-            (
-                if windows {
+            image = ImageFacts {
+                os_type: if windows {
                     OsType::Windows
                 } else {
                     OsType::Linux
                 },
-                has(RecipePreinstalled::GpuDriver),
-                has(RecipePreinstalled::InfinibandDriver),
-                has(RecipePreinstalled::ContainerRuntime),
-                None,
-            )
+                gpu_driver: has(RecipePreinstalled::GpuDriver),
+                ib_driver: has(RecipePreinstalled::InfinibandDriver),
+                runtime: has(RecipePreinstalled::ContainerRuntime),
+                toolkit: has(RecipePreinstalled::NvidiaContainerToolkit),
+                ..ImageFacts::default()
+            };
         }
-        (None, None) => (OsType::Linux, false, false, false, None),
-    };
+        (None, None) => {}
+    }
+    let ImageFacts {
+        os_type,
+        gpu_driver,
+        ib_driver,
+        runtime,
+        gen2,
+        ..
+    } = image;
 
     // GPU
     let size_gpu = size.and_then(|s| s.gpu.as_ref());
@@ -200,14 +235,8 @@ pub fn resolve(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>) -> PoolFacts {
     }
 
     let containers = pool.containers.is_some();
-    if containers && !runtime && pool.os.is_some() && os_type == OsType::Linux {
-        out.push(
-            Diagnostic::warning(
-                format!("{at}/containers"),
-                "this image has no container runtime for Batch container pools",
-            )
-            .with_help("use `ubuntu-hpc-22.04` or `ubuntu-hpc-24.04`, which carry Docker"),
-        );
+    if containers {
+        check_container_image(pool, &image, gpu, at, out);
     }
 
     PoolFacts {
@@ -221,7 +250,103 @@ pub fn resolve(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>) -> PoolFacts {
         gpu_driver_on_image: gpu_driver,
         ib_driver_on_image: ib_driver,
         container_runtime_on_image: runtime,
+        gpu_container_toolkit: image.toolkit,
         containers,
         task_slots_per_node: pool.task_slots_per_node,
+        gpu_count: if gpu {
+            size_gpu.map(|g| g.count).unwrap_or(0)
+        } else {
+            0
+        },
+        ib_devices: match rdma {
+            Rdma::SriovInfiniband { .. } => size.map(|s| s.ib_devices).unwrap_or(1).max(1),
+            _ => 0,
+        },
+        mpi_modules: image.mpi_modules,
+    }
+}
+
+/// What the pool's image brings, from the catalogue or the recipe's `preinstalled`.
+#[derive(Debug, Clone)]
+struct ImageFacts {
+    os_type: OsType,
+    gpu_driver: bool,
+    ib_driver: bool,
+    runtime: bool,
+    toolkit: bool,
+    gen2: Option<bool>,
+    mpi_modules: MpiModules,
+    /// The facts come from the catalogue (not from the recipe's own `preinstalled`).
+    catalogued: bool,
+}
+
+impl Default for ImageFacts {
+    fn default() -> Self {
+        Self {
+            os_type: OsType::Linux,
+            gpu_driver: false,
+            ib_driver: false,
+            runtime: false,
+            toolkit: false,
+            gen2: None,
+            mpi_modules: MpiModules::default(),
+            catalogued: false,
+        }
+    }
+}
+
+/// The image must run containers, and GPU containers need the NVIDIA container toolkit.
+/// A catalogued image's facts are known, so a gap is an error; an explicit image only says
+/// what the recipe declares, so there it is a warning.
+fn check_container_image(
+    pool: &Pool,
+    image: &ImageFacts,
+    gpu: bool,
+    at: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    let (path, what) = match &pool.os {
+        Some(alias) => (format!("{at}/os"), format!("`{alias}`")),
+        None => (format!("{at}/image"), "this image".to_string()),
+    };
+    let fix_linux = if gpu {
+        "use `os: ubuntu-hpc-24.04`, which carries Docker (Moby) and the NVIDIA container toolkit"
+    } else {
+        "use `os: ubuntu-hpc-24.04`, which carries Docker (Moby)"
+    };
+    if !image.runtime {
+        let message =
+            format!("{what} has no container runtime, and the pool asks for `containers`");
+        if image.catalogued || pool.image.is_none() {
+            let help = match image.os_type {
+                OsType::Linux => fix_linux.to_string(),
+                OsType::Windows => {
+                    "use `os: windows-2022`, which Batch supports for containers".into()
+                }
+            };
+            out.push(Diagnostic::error(path, message).with_help(help));
+        } else {
+            out.push(Diagnostic::warning(path, message).with_help(
+                "if the image has Docker or Moby, list `container_runtime` in `preinstalled`; otherwise use `os: ubuntu-hpc-24.04`",
+            ));
+        }
+        return;
+    }
+    if gpu && !image.toolkit {
+        let message = format!(
+            "{what} has no NVIDIA container toolkit, so GPU containers (`docker run --gpus`) cannot start"
+        );
+        if image.os_type == OsType::Windows {
+            out.push(
+                Diagnostic::error(path, "Batch runs no GPU containers on Windows pools")
+                    .with_help("use a Linux pool with `os: ubuntu-hpc-24.04`, or run the tasks without containers"),
+            );
+        } else if image.catalogued {
+            out.push(Diagnostic::error(path, message).with_help(fix_linux));
+        } else {
+            out.push(Diagnostic::warning(path, message).with_help(
+                "if the image has it, list `nvidia_container_toolkit` in `preinstalled`; otherwise use `os: ubuntu-hpc-24.04`",
+            ));
+        }
     }
 }

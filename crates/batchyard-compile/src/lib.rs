@@ -16,6 +16,7 @@ mod desired;
 pub mod factory;
 pub mod hardware;
 pub mod ids;
+pub mod lifecycle;
 pub mod mpi;
 pub mod payload;
 mod skeleton;

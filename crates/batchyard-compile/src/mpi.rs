@@ -22,45 +22,87 @@ pub struct Launch<'a> {
     pub command: &'a str,
     /// The pool's RDMA network, when the task uses it.
     pub rdma: Rdma,
+    /// InfiniBand HCAs per node: every one of them is given to UCX.
+    pub ib_devices: u32,
+    /// The environment module that puts the launcher on PATH (`None`: already on PATH).
+    pub module: Option<&'a str>,
+    /// The user's set-up commands, run just before the launcher in the same shell.
+    pub pre_execution: Option<&'a str>,
+    /// The task runs in a container: the launcher runs in the primary's container and
+    /// reaches the other nodes' containers over SSH on [`CONTAINER_SSH_PORT`].
+    pub container: bool,
 }
 
-/// The InfiniBand device of SR-IOV sizes as the Azure HPC images name it (their udev rules
-/// rename the IB HCA to `mlx5_ib0`, keeping it apart from the accelerated-networking NIC).
-const IB_DEVICE: &str = "mlx5_ib0:1";
+/// The port of the SSH daemon the default coordination command starts inside each node's
+/// container (the host's own sshd keeps port 22). Batch Shipyard used the same port for
+/// its native container MPI tasks (`/usr/sbin/sshd -p 23`).
+pub const CONTAINER_SSH_PORT: u16 = 23;
+
+/// The InfiniBand devices as the Azure HPC images name them: their udev rule and
+/// `azure_persistent_rdma_naming` service rename the IB HCAs to `mlx5_ib0`, `mlx5_ib1`, ...,
+/// keeping them apart from the accelerated-networking NIC (`mlx5_an0`).
+pub fn ucx_net_devices(ib_devices: u32) -> String {
+    (0..ib_devices.max(1))
+        .map(|i| format!("mlx5_ib{i}:1"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// How the shell gets `module`: Batch runs commands in a non-login shell, where the
+/// environment-modules function is not defined until its profile script is read.
+const MODULE_INIT: &str = "command -v module >/dev/null 2>&1 || . /etc/profile.d/modules.sh";
 
 /// The full command line of the primary subtask.
 pub fn launch_command(l: &Launch<'_>) -> String {
     let np = u64::from(l.instances) * u64::from(l.processes_per_node);
     let ppn = l.processes_per_node;
     let user = l.options.map(str::trim).filter(|o| !o.is_empty());
-    let mut args: Vec<String> = Vec::new();
+    if l.runtime == MpiRuntime::Msmpi {
+        // Windows: MS-MPI's mpiexec reads the node list from CCP_NODES, which Batch sets;
+        // the shared directory is where every subtask can see the program.
+        let mut line = format!("cmd /c mpiexec -c {ppn} -wdir %AZ_BATCH_TASK_SHARED_DIR%");
+        if let Some(o) = user {
+            line.push(' ');
+            line.push_str(o);
+        }
+        line.push(' ');
+        line.push_str(l.command);
+        return line;
+    }
+    let ucx = ucx_net_devices(l.ib_devices);
+    let sriov = matches!(l.rdma, Rdma::SriovInfiniband { .. });
+    let mut args: Vec<String> = vec!["mpirun".into()];
+    args.extend(user.map(String::from));
+    // Environment set before the launcher (Hydra reads these itself).
+    let mut exports: Vec<String> = Vec::new();
     match l.runtime {
         MpiRuntime::Openmpi => {
             // `--host a,b` gives one slot per host; oversubscribe lets ppr place P per node.
-            args.push("mpirun".into());
-            args.extend(user.map(String::from));
             args.push(format!(
                 "--oversubscribe --host $AZ_BATCH_HOST_LIST -np {np} --map-by ppr:{ppn}:node"
             ));
-            match l.rdma {
-                Rdma::SriovInfiniband { .. } => args.push(format!(
-                    "--mca pml ucx --mca btl ^vader,tcp,openib -x UCX_NET_DEVICES={IB_DEVICE}"
-                )),
+            if sriov {
+                args.push(format!(
+                    "--mca pml ucx --mca btl ^vader,tcp,openib -x UCX_NET_DEVICES={ucx}"
+                ));
+            } else {
                 // Open MPI has no NetworkDirect transport: stay on TCP over the front NIC.
-                Rdma::NetworkDirect { .. } | Rdma::None => {
-                    args.push("--mca btl_tcp_if_include eth0".into())
-                }
+                args.push("--mca btl_tcp_if_include eth0".into());
+            }
+            if l.container {
+                // Batch runs container tasks as root, which mpirun refuses by default.
+                args.push(format!(
+                    "--allow-run-as-root --mca plm_rsh_args \"-p {CONTAINER_SSH_PORT}\""
+                ));
             }
         }
         MpiRuntime::Intelmpi => {
-            args.push("mpirun".into());
-            args.extend(user.map(String::from));
             args.push(format!("-hosts $AZ_BATCH_HOST_LIST -np {np} -ppn {ppn}"));
             match l.rdma {
                 // Intel MPI 2019 and later: libfabric with the mlx provider (UCX underneath).
-                Rdma::SriovInfiniband { .. } => {
-                    args.push("-genv I_MPI_FABRICS shm:ofi -genv FI_PROVIDER mlx".into())
-                }
+                Rdma::SriovInfiniband { .. } => args.push(format!(
+                    "-genv I_MPI_FABRICS shm:ofi -genv FI_PROVIDER mlx -genv UCX_NET_DEVICES {ucx}"
+                )),
                 // The legacy NetworkDirect sizes: DAPL over the ofa-v2-ib0 provider.
                 Rdma::NetworkDirect { .. } => args.push(
                     "-genv I_MPI_FABRICS shm:dapl -genv I_MPI_DAPL_PROVIDER ofa-v2-ib0 -genv I_MPI_DYNAMIC_CONNECTION 0 -genv I_MPI_FALLBACK 0"
@@ -68,47 +110,57 @@ pub fn launch_command(l: &Launch<'_>) -> String {
                 ),
                 Rdma::None => {}
             }
-        }
-        MpiRuntime::Mpich => {
-            args.push("mpirun".into());
-            args.extend(user.map(String::from));
-            args.push(format!("-hosts $AZ_BATCH_HOST_LIST -np {np} -ppn {ppn}"));
-            // MPICH's ch4:ucx device picks its transport from UCX.
-            if let Rdma::SriovInfiniband { .. } = l.rdma {
-                args.push(format!("-genv UCX_NET_DEVICES {IB_DEVICE}"));
+            if l.container {
+                args.push(format!(
+                    "-bootstrap ssh -bootstrap-exec-args \"-p {CONTAINER_SSH_PORT}\""
+                ));
             }
         }
-        MpiRuntime::Mvapich => {
-            // MVAPICH talks verbs directly and finds the HCA itself; its Hydra launcher takes
-            // the same host arguments as MPICH.
-            args.push("mpirun".into());
-            args.extend(user.map(String::from));
+        MpiRuntime::Mpich | MpiRuntime::Mvapich => {
+            // Both use the Hydra launcher. MPICH's ch4:ucx device and the MVAPICH the HPC
+            // images build (--with-ucx) take their InfiniBand devices from UCX.
             args.push(format!("-hosts $AZ_BATCH_HOST_LIST -np {np} -ppn {ppn}"));
-        }
-        MpiRuntime::Msmpi => {
-            // Windows: MS-MPI's mpiexec reads the node list from CCP_NODES, which Batch sets;
-            // the shared directory is where every subtask can see the program.
-            let mut line = format!("cmd /c mpiexec -c {ppn} -wdir %AZ_BATCH_TASK_SHARED_DIR%");
-            if let Some(o) = user {
-                line.push(' ');
-                line.push_str(o);
+            if sriov {
+                args.push(format!("-genv UCX_NET_DEVICES {ucx}"));
             }
-            line.push(' ');
-            line.push_str(l.command);
-            return line;
+            if l.container {
+                exports.push(format!(
+                    "export HYDRA_LAUNCHER=ssh HYDRA_LAUNCHER_EXTRA_ARGS=\"-p {CONTAINER_SSH_PORT}\""
+                ));
+            }
         }
+        MpiRuntime::Msmpi => {}
     }
     args.push(l.command.to_string());
-    format!("/bin/bash -c {}", shell_quote(&args.join(" ")))
+
+    let mut steps: Vec<String> = Vec::new();
+    if let Some(m) = l.module {
+        steps.push(MODULE_INIT.into());
+        steps.push(format!("module load {m}"));
+    }
+    steps.extend(exports);
+    if let Some(pre) = l.pre_execution.map(str::trim).filter(|p| !p.is_empty()) {
+        steps.push(pre.to_string());
+    }
+    if !steps.is_empty() {
+        // Stop at the first failing step, so a missing module is reported as such.
+        steps.insert(0, "set -e".into());
+    }
+    steps.push(format!("exec {}", args.join(" ")));
+    format!("/bin/bash -c {}", shell_quote(&steps.join("; ")))
 }
 
 /// The coordination command Batch runs on every node before the primary starts, when the
 /// recipe gives none (the spec requires one). MS-MPI needs its SMPD daemon on each node
-/// (Batch's documented command); the Linux launchers start their processes themselves, so
-/// there the command only marks the node ready.
-pub fn default_coordination_command(runtime: MpiRuntime) -> String {
+/// (Batch's documented command). In containers, each node's container runs an SSH daemon
+/// for the launcher in the primary's container. Elsewhere the Linux launchers start their
+/// processes over the hosts' SSH, so the command only marks the node ready.
+pub fn default_coordination_command(runtime: MpiRuntime, container: bool) -> String {
     match runtime {
         MpiRuntime::Msmpi => r#"cmd /c start cmd /c ""%MSMPI_BIN%\smpd.exe"" -d"#.into(),
+        _ if container => {
+            format!("/bin/bash -c 'mkdir -p /run/sshd && /usr/sbin/sshd -p {CONTAINER_SSH_PORT}'")
+        }
         _ => "/bin/bash -c true".into(),
     }
 }
@@ -136,6 +188,10 @@ mod tests {
             options: None,
             command: "./hello --n 'x y'",
             rdma,
+            ib_devices: 1,
+            module: None,
+            pre_execution: None,
+            container: false,
         })
     }
 
@@ -175,7 +231,7 @@ mod tests {
             MpiRuntime::Mvapich,
         ] {
             let c = launch(rt, Rdma::None);
-            assert!(c.starts_with("/bin/bash -c '"), "{c}");
+            assert!(c.starts_with("/bin/bash -c 'exec mpirun"), "{c}");
             assert!(c.contains("-np 8"), "{c}");
             assert!(c.contains("$AZ_BATCH_HOST_LIST"), "{c}");
         }
@@ -193,6 +249,27 @@ mod tests {
     }
 
     #[test]
+    fn eight_hca_sizes_get_every_device_and_the_module_loads_first() {
+        let c = launch_command(&Launch {
+            runtime: MpiRuntime::Openmpi,
+            instances: 2,
+            processes_per_node: 8,
+            options: None,
+            command: "./allreduce",
+            rdma: SRIOV,
+            ib_devices: 8,
+            module: Some("mpi/hpcx"),
+            pre_execution: Some("export NCCL_DEBUG=INFO"),
+            container: false,
+        });
+        assert!(c.contains("UCX_NET_DEVICES=mlx5_ib0:1,mlx5_ib1:1,mlx5_ib2:1,mlx5_ib3:1,mlx5_ib4:1,mlx5_ib5:1,mlx5_ib6:1,mlx5_ib7:1"), "{c}");
+        let load = c.find("module load mpi/hpcx").unwrap();
+        let pre = c.find("export NCCL_DEBUG=INFO").unwrap();
+        let run = c.find("exec mpirun").unwrap();
+        assert!(load < pre && pre < run, "{c}");
+    }
+
+    #[test]
     fn user_command_survives_quoting() {
         // The command's own single quotes are escaped inside the bash -c word.
         let c = launch(MpiRuntime::Mpich, Rdma::None);
@@ -204,11 +281,12 @@ mod tests {
 
     #[test]
     fn msmpi_uses_smpd_coordination() {
-        assert!(default_coordination_command(MpiRuntime::Msmpi).contains("smpd.exe"));
+        assert!(default_coordination_command(MpiRuntime::Msmpi, false).contains("smpd.exe"));
         assert_eq!(
-            default_coordination_command(MpiRuntime::Openmpi),
+            default_coordination_command(MpiRuntime::Openmpi, false),
             "/bin/bash -c true"
         );
+        assert!(default_coordination_command(MpiRuntime::Openmpi, true).contains("sshd -p 23"));
         assert!(launch(MpiRuntime::Msmpi, ND).starts_with("cmd /c mpiexec -c 4"));
     }
 }

@@ -489,7 +489,7 @@ mod tests {
     /// skeleton.
     fn skeletons(tasks_yaml: &str) -> Vec<(String, bool)> {
         let text = format!(
-            "recipe: r\nvariables: {{ v: 1 }}\npools:\n  - {{ id: p, vm_size: Standard_D2s_v5, os: ubuntu-22.04, nodes: {{ dedicated: 2 }}, containers: {{ images: [busybox] }}, inter_node_communication: true }}\njobs:\n  - id: j\n    pool: p\n    tasks:\n{tasks_yaml}"
+            "recipe: r\nvariables: {{ v: 1 }}\npools:\n  - {{ id: p, vm_size: Standard_D2s_v5, os: ubuntu-hpc-24.04, nodes: {{ dedicated: 2 }}, containers: {{ images: [busybox] }}, inter_node_communication: true }}\njobs:\n  - id: j\n    pool: p\n    tasks:\n{tasks_yaml}"
         );
         let loaded = load("r.yaml", &text, &Variables::new());
         assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);

@@ -94,7 +94,7 @@ variables:
 pools:
   - id: p
     vm_size: Standard_D2s_v5
-    os: ubuntu-22.04
+    os: ubuntu-hpc-24.04
     nodes: { dedicated: 1 }
     containers: { images: ["busybox"] }
 jobs:

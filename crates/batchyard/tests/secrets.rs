@@ -24,7 +24,7 @@ impl Drop for Served {
 fn recipe() -> String {
     "recipe: secrets\n\
      registries:\n  - server: example.azurecr.io\n    username: robot\n    password: { env: BY_TEST_REGISTRY_PASSWORD }\n\
-     pools:\n  - id: cpu\n    vm_size: Standard_D2s_v5\n    os: ubuntu-22.04\n    nodes: { dedicated: 1 }\n    \
+     pools:\n  - id: cpu\n    vm_size: Standard_D2s_v5\n    os: ubuntu-hpc-24.04\n    nodes: { dedicated: 1 }\n    \
      containers: { images: [example.azurecr.io/app:1] }\n\
      jobs:\n  - id: work\n    pool: cpu\n    tasks:\n      - id: hello\n        command: /bin/sh -c 'echo hello'\n"
         .to_owned()

@@ -11,19 +11,26 @@ const DATA: &str = include_str!("../../data/images.yaml");
 #[serde(deny_unknown_fields)]
 pub struct Image {
     pub alias: String,
-    pub source: String,
+    /// Where the facts come from, the image's own page first.
+    pub sources: Vec<String>,
     pub os_type: OsType,
     #[serde(flatten)]
     pub reference: ImageReference,
     /// Batch node agent SKU id, e.g. `batch.node.ubuntu 22.04`.
     pub node_agent: String,
     pub preinstalled: Preinstalled,
+    /// The environment module of each MPI runtime on the image (`mpi/hpcx`, ...).
+    #[serde(default)]
+    pub mpi_modules: MpiModules,
+    /// Versions of what is on the image, for the documentation.
+    #[serde(default)]
+    pub software: std::collections::BTreeMap<String, String>,
     pub gen2: bool,
     #[serde(default)]
     pub end_of_life: Option<String>,
     #[serde(default)]
     pub deprecated: bool,
-    /// The alias to move to when this one is deprecated.
+    /// The alias to move to when this one is deprecated or nears its end of life.
     #[serde(default)]
     pub replacement: Option<String>,
 }
@@ -51,8 +58,36 @@ pub struct Preinstalled {
     pub gpu_driver: bool,
     pub ib_driver: bool,
     pub container_runtime: ContainerRuntime,
+    /// The NVIDIA container toolkit is configured as a Docker runtime: `--gpus` works.
+    pub nvidia_container_toolkit: bool,
+}
+
+/// Environment modules that put an MPI's launcher on PATH, by batchyard MPI runtime.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MpiModules {
     #[serde(default)]
-    pub mpi: Vec<String>,
+    pub openmpi: Option<String>,
+    #[serde(default)]
+    pub intelmpi: Option<String>,
+    #[serde(default)]
+    pub mpich: Option<String>,
+    #[serde(default)]
+    pub mvapich: Option<String>,
+}
+
+impl MpiModules {
+    /// The module for `runtime`, if the image has one.
+    pub fn for_runtime(&self, runtime: batchyard_recipe::model::MpiRuntime) -> Option<&str> {
+        use batchyard_recipe::model::MpiRuntime as R;
+        match runtime {
+            R::Openmpi => self.openmpi.as_deref(),
+            R::Intelmpi => self.intelmpi.as_deref(),
+            R::Mpich => self.mpich.as_deref(),
+            R::Mvapich => self.mvapich.as_deref(),
+            R::Msmpi => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -117,11 +152,42 @@ mod tests {
         let hpc = image("ubuntu-hpc-22.04").unwrap();
         assert!(hpc.preinstalled.gpu_driver && hpc.preinstalled.ib_driver);
         assert_eq!(hpc.preinstalled.container_runtime, ContainerRuntime::Docker);
+        assert!(hpc.preinstalled.nvidia_container_toolkit);
+        assert_eq!(
+            hpc.mpi_modules
+                .for_runtime(batchyard_recipe::model::MpiRuntime::Intelmpi),
+            Some("mpi/impi-2021")
+        );
         let plain = image("ubuntu-24.04").unwrap();
         assert!(!plain.preinstalled.gpu_driver && !plain.preinstalled.ib_driver);
+        assert_eq!(plain.preinstalled.container_runtime, ContainerRuntime::None);
         let win = image("windows-2022").unwrap();
         assert_eq!(win.os_type, OsType::Windows);
         assert_eq!(win.node_agent, "batch.node.windows amd64");
+    }
+
+    #[test]
+    fn every_image_cites_a_source() {
+        for img in images() {
+            assert!(!img.sources.is_empty(), "{}", img.alias);
+            for s in &img.sources {
+                assert!(s.starts_with("https://"), "{}: {s}", img.alias);
+            }
+            if let Some(d) = &img.end_of_life {
+                assert!(
+                    d.len() == 10 && d.as_bytes()[4] == b'-',
+                    "{}: {d}",
+                    img.alias
+                );
+            }
+            // A GPU container needs the toolkit, which needs a container runtime.
+            assert!(
+                !img.preinstalled.nvidia_container_toolkit
+                    || img.preinstalled.container_runtime == ContainerRuntime::Docker,
+                "{}",
+                img.alias
+            );
+        }
     }
 
     #[test]

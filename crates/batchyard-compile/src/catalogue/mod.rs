@@ -4,7 +4,9 @@
 mod images;
 mod vm_sizes;
 
-pub use images::{ContainerRuntime, Image, ImageReference, OsType, Preinstalled, image, images};
+pub use images::{
+    ContainerRuntime, Image, ImageReference, MpiModules, OsType, Preinstalled, image, images,
+};
 pub use vm_sizes::{Generation, Gpu, GpuKind, Rdma, VmSize, vm_size, vm_sizes};
 
 /// Names in `candidates` close to `wanted`, best first, for "did you mean" help.

@@ -18,6 +18,8 @@ pub struct VmSize {
     pub memory_gib: f64,
     pub gpu: Option<Gpu>,
     pub rdma: Rdma,
+    /// InfiniBand HCAs (0 without SR-IOV InfiniBand).
+    pub ib_devices: u32,
     pub generation: Generation,
     /// `Some("2023-09-06")`, `Some("unknown")` when retired at an unrecorded date, or `None`.
     pub retired: Option<String>,
@@ -115,6 +117,8 @@ struct SizeEntry {
     gpu_share: Option<String>,
     #[serde(default)]
     rdma: Option<Rdma>,
+    #[serde(default)]
+    ib_devices: Option<u32>,
 }
 
 struct Table {
@@ -140,13 +144,25 @@ fn parse(text: &str) -> Result<Vec<VmSize>, String> {
                 }
                 (None, _) => return Err(format!("{}: gpus without a series gpu model", size.name)),
             };
+            let rdma = size.rdma.unwrap_or(Rdma::None);
+            let ib_devices = match (rdma, size.ib_devices) {
+                (Rdma::SriovInfiniband { .. }, n) => n.unwrap_or(1),
+                (_, None) => 0,
+                (_, Some(_)) => {
+                    return Err(format!(
+                        "{}: ib_devices without SR-IOV InfiniBand",
+                        size.name
+                    ));
+                }
+            };
             out.push(VmSize {
                 name: size.name,
                 series: series.series.clone(),
                 vcpus: size.vcpus,
                 memory_gib: size.memory_gib,
                 gpu,
-                rdma: size.rdma.unwrap_or(Rdma::None),
+                rdma,
+                ib_devices,
                 generation: series.generation,
                 retired: series.retired.clone(),
                 source: series.source.clone(),
@@ -242,6 +258,9 @@ mod tests {
             "Standard_HB176rs_v4",
             "Standard_HC44rs",
             "Standard_HX176rs",
+            "Standard_HB368rs_v5",
+            "Standard_ND96isr_H200_v5",
+            "Standard_NC80adis_H100_v5",
             // Shipyard recipes (spelled as they are there)
             "STANDARD_D1_V2",
             "STANDARD_D2_V2",
@@ -305,5 +324,15 @@ mod tests {
             vm_size("Standard_NC6").unwrap().retired.as_deref(),
             Some("2023-09-06")
         );
+        // Eight HCAs on the 8-GPU ND sizes, one on the HB/HC/HX sizes.
+        for n in [
+            "Standard_ND96asr_v4",
+            "Standard_ND96isr_H100_v5",
+            "Standard_ND96isr_H200_v5",
+        ] {
+            assert_eq!(vm_size(n).unwrap().ib_devices, 8, "{n}");
+        }
+        assert_eq!(vm_size("Standard_HB120rs_v3").unwrap().ib_devices, 1);
+        assert_eq!(vm_size("Standard_NC4as_T4_v3").unwrap().ib_devices, 0);
     }
 }

@@ -1,7 +1,7 @@
 //! Task payloads (`BatchTaskCreateOptions`), one per task or factory item.
 
 use batchyard_recipe::Diagnostic;
-use batchyard_recipe::model::{Dependency, DependsOn, Task};
+use batchyard_recipe::model::{Dependency, DependsOn, Mpi, MpiRuntime, Task};
 use serde_json::{Map, Value, json};
 
 use super::common::{
@@ -44,6 +44,9 @@ pub fn build(
         None => pool.gpu,
     };
 
+    let image = task.image.as_ref().or(ctx.job_image.as_ref());
+    let in_container = image.is_some() && pool.containers;
+
     // The command: an MPI launch line for multi-instance tasks.
     let mut command = task.command.clone();
     if let Some(m) = &task.mpi {
@@ -56,7 +59,15 @@ pub fn build(
                 "set `inter_node_communication: true` on the pool (RDMA pools have it by default)",
             ));
         }
+        if in_container && m.runtime == MpiRuntime::Msmpi {
+            return Err(Diagnostic::error(
+                format!("{path}/mpi/runtime"),
+                "MS-MPI tasks run on Windows hosts, not in containers",
+            )
+            .with_help("remove the task's `image` (and the job's), or use a Linux MPI runtime"));
+        }
         let ppn = m.processes_per_node.unwrap_or_else(|| default_ppn(pool));
+        let module = mpi_module(pool, m, in_container);
         command = mpi::launch_command(&Launch {
             runtime: m.runtime,
             instances: m.instances,
@@ -64,13 +75,17 @@ pub fn build(
             options: m.options.as_deref(),
             command: &task.command,
             rdma: pool.rdma,
+            ib_devices: pool.ib_devices,
+            module: module.as_deref(),
+            pre_execution: m.pre_execution_command.as_deref(),
+            container: in_container,
         });
         let mut mi = Map::new();
         mi.insert("numberOfInstances".into(), json!(m.instances));
         let coordination = m
             .coordination_command
             .clone()
-            .unwrap_or_else(|| mpi::default_coordination_command(m.runtime));
+            .unwrap_or_else(|| mpi::default_coordination_command(m.runtime, in_container));
         mi.insert("coordinationCommandLine".into(), json!(coordination));
         put_value(
             &mut mi,
@@ -79,9 +94,16 @@ pub fn build(
         );
         t.insert("multiInstanceSettings".into(), Value::Object(mi));
     }
+    if task.mpi.is_none()
+        && gpu
+        && pool.os_type == OsType::Linux
+        && let Some(wrapped) = gpu_slot_command(pool, &command, task.required_slots)
+    {
+        command = wrapped;
+    }
     t.insert("commandLine".into(), json!(command));
 
-    if let Some(image) = task.image.as_ref().or(ctx.job_image.as_ref()) {
+    if let Some(image) = image {
         if !pool.containers {
             return Err(Diagnostic::error(
                 format!("{path}/image"),
@@ -91,7 +113,12 @@ pub fn build(
         }
         let mut c = Map::new();
         c.insert("imageName".into(), json!(image));
-        let opts = container_options(pool, gpu, task.container_options.as_deref());
+        let opts = container_options(
+            pool,
+            gpu,
+            task.mpi.is_some(),
+            task.container_options.as_deref(),
+        );
         if !opts.is_empty() {
             c.insert("containerRunOptions".into(), json!(opts));
         }
@@ -176,28 +203,83 @@ fn default_ppn(pool: &PoolFacts) -> u32 {
     }
 }
 
+/// The module that puts the task's MPI launcher on PATH: the recipe's choice (`none` for
+/// none), else the image's module for the runtime on the host. In a container the image's
+/// own MPI is on PATH, so no host module is loaded unless the recipe names one.
+fn mpi_module(pool: &PoolFacts, m: &Mpi, in_container: bool) -> Option<String> {
+    match m.module.as_deref().map(str::trim) {
+        Some("none") | Some("") => None,
+        Some(name) => Some(name.to_string()),
+        None if in_container => None,
+        None => pool.mpi_modules.for_runtime(m.runtime).map(String::from),
+    }
+}
+
 /// `containerRunOptions` for the pool's hardware, then the user's own options.
-fn container_options(pool: &PoolFacts, gpu: bool, user: Option<&str>) -> String {
-    let mut opts: Vec<&str> = Vec::new();
+fn container_options(pool: &PoolFacts, gpu: bool, mpi: bool, user: Option<&str>) -> String {
+    let mut opts: Vec<String> = Vec::new();
     if pool.os_type == OsType::Linux {
+        let rdma = !matches!(pool.rdma, Rdma::None);
         if gpu {
-            opts.push("--gpus all");
+            // Every GPU of the node; a task sharing the node picks its own with
+            // CUDA_VISIBLE_DEVICES (see gpu_slot_command).
+            opts.push("--gpus all".into());
+        }
+        if mpi || rdma {
+            // The launcher and the fabric address nodes by their host names and IPs, and
+            // the launcher reaches the other containers' sshd on the host network.
+            opts.push("--net=host".into());
+        }
+        if gpu || mpi || rdma {
+            // NCCL and PyTorch data loaders share memory between processes through /dev/shm
+            // and SysV IPC; Docker's default 64 MB /dev/shm makes them fail. The host's IPC
+            // namespace gives them the node's shared memory, and RDMA/NCCL pin buffers, so
+            // locked memory is unlimited (NVIDIA's recommended options for its containers).
+            opts.push("--ipc=host --ulimit memlock=-1 --ulimit stack=67108864".into());
         }
         match pool.rdma {
-            // The IB devices (all HCAs), host networking for the fabric's addressing, and
-            // unlimited locked memory for RDMA buffers.
-            Rdma::SriovInfiniband { .. } => {
-                opts.push("--net=host --ulimit memlock=-1 --device=/dev/infiniband");
-            }
+            // Every InfiniBand device of the node (all HCAs: eight on the ND sizes).
+            Rdma::SriovInfiniband { .. } => opts.push("--device=/dev/infiniband".into()),
             // NetworkDirect sizes also need the host's DAPL config and Intel MPI runtime.
             Rdma::NetworkDirect { .. } => opts.push(
-                "--net=host --ulimit memlock=-1 --device=/dev/infiniband -v /etc/rdma:/etc/rdma:ro -v /etc/dat.conf:/etc/dat.conf:ro -v /opt/intel:/opt/intel:ro",
+                "--device=/dev/infiniband -v /etc/rdma:/etc/rdma:ro -v /etc/dat.conf:/etc/dat.conf:ro -v /opt/intel:/opt/intel:ro"
+                    .into(),
             ),
             Rdma::None => {}
         }
     }
     if let Some(u) = user.map(str::trim).filter(|u| !u.is_empty()) {
-        opts.push(u);
+        opts.push(u.to_string());
     }
     opts.join(" ")
+}
+
+/// When several tasks share a GPU node (`task_slots_per_node` > 1), each task claims one
+/// slot's share of the GPUs and sees only those through `CUDA_VISIBLE_DEVICES`. Batch tells
+/// a task nothing about its slot, so the slot is claimed on the node: the first of the
+/// node's slot lock files (in the node's shared directory, which containers see too) that
+/// `flock` can take; the lock is held until the task's process exits. `None` when the node
+/// is not shared or has fewer GPUs than slots (tasks then share every GPU).
+fn gpu_slot_command(pool: &PoolFacts, command: &str, required: Option<u32>) -> Option<String> {
+    let slots = pool.task_slots_per_node;
+    let per_task = pool.gpu_count / slots.max(1);
+    if slots < 2 || per_task == 0 || required.unwrap_or(1) != 1 {
+        return None;
+    }
+    let sets: Vec<String> = (0..slots)
+        .map(|s| {
+            (s * per_task..(s + 1) * per_task)
+                .map(|g| g.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    let script = format!(
+        "d=\"$AZ_BATCH_NODE_SHARED_DIR/.batchyard-gpu-slots\"; mkdir -p \"$d\"; gpus=({sets}); \
+         slot=; for s in ${{!gpus[@]}}; do exec 9>\"$d/$s.lock\"; if flock -n 9; then slot=$s; break; fi; exec 9>&-; done; \
+         if [ -z \"$slot\" ]; then echo \"batchyard: no free GPU slot on this node\" >&2; exit 1; fi; \
+         export CUDA_VISIBLE_DEVICES=${{gpus[$slot]}}; exec {command}",
+        sets = sets.join(" "),
+    );
+    Some(format!("/bin/bash -c {}", mpi::shell_quote(&script)))
 }

@@ -114,6 +114,8 @@ pub enum Preinstalled {
     InfinibandDriver,
     /// A container runtime (Docker or Moby).
     ContainerRuntime,
+    /// The NVIDIA container toolkit, configured for Docker (needed by GPU containers).
+    NvidiaContainerToolkit,
 }
 
 /// A fixed pool size.

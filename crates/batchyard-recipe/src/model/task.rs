@@ -168,6 +168,15 @@ pub struct Mpi {
     /// Extra options for the MPI launcher (`mpirun`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<String>,
+    /// The environment module that puts the launcher on PATH. Default: the image's module
+    /// for the runtime (such as `mpi/hpcx` or `mpi/impi-2021` on the HPC images); `none`
+    /// uses the launcher already on PATH.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    /// Shell commands run on the primary node just before the launcher, in the same shell
+    /// (after the module is loaded), for site-specific set-up such as exporting variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_execution_command: Option<String>,
     /// Files every instance downloads (Batch `commonResourceFiles`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub common_resource_files: Vec<ResourceFile>,
