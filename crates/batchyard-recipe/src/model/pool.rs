@@ -12,7 +12,7 @@ pub struct Pool {
     /// The Azure VM size, such as `Standard_D4s_v5` or `Standard_NC24ads_A100_v4`.
     #[schemars(length(min = 1))]
     pub vm_size: String,
-    /// A catalogue alias of an OS image, such as `ubuntu-22.04` or `ubuntu-hpc-22.04`.
+    /// A catalogue alias of an OS image, such as `ubuntu-24.04` or `ubuntu-hpc-24.04` (see docs/hardware.md).
     /// Exactly one of `os` and `image` is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os: Option<String>,
