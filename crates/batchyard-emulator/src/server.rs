@@ -146,6 +146,7 @@ impl Emulator {
             autoscale: autoscaler,
             base_url,
             account: config.account.clone(),
+            open_network: config.insecure_no_auth_on_network,
             faults: Faults::new(config.faults.clone()),
             work_dir,
         });

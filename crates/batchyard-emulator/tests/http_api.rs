@@ -331,6 +331,7 @@ async fn protocol_errors_and_conditions() {
     let r = h
         .http
         .post(h.at("/pools"))
+        .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await
@@ -356,6 +357,7 @@ async fn protocol_errors_and_conditions() {
         .http
         .patch(h.at("/pools/p"))
         .header("if-match", "0x8D000000000000")
+        .header("content-type", "application/json")
         .body(json!({"metadata": [{"name": "a", "value": "b"}]}).to_string())
         .send()
         .await
@@ -370,6 +372,7 @@ async fn protocol_errors_and_conditions() {
         .http
         .patch(h.at("/pools/p"))
         .header("if-match", &etag)
+        .header("content-type", "application/json")
         .body(json!({"metadata": [{"name": "a", "value": "b"}]}).to_string())
         .send()
         .await
@@ -491,6 +494,7 @@ async fn urls_follow_the_current_address_after_a_restart() {
     let r = h2
         .http
         .post(h2.at("/pools"))
+        .header("content-type", "application/json")
         .body(json!({"id": "q", "vmSize": "x"}).to_string())
         .send()
         .await

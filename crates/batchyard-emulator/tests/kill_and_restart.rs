@@ -58,6 +58,7 @@ async fn patch(http: &reqwest::Client, url: &str, path: &str, body: Value) -> u1
 
 async fn send(request: reqwest::RequestBuilder, body: Value) -> u16 {
     request
+        .header("content-type", "application/json")
         .body(body.to_string())
         .send()
         .await

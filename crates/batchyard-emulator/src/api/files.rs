@@ -4,7 +4,14 @@
 //!
 //! A file path is relative to the task directory (or the node root) and may never leave it:
 //! `..`, absolute paths and links pointing outside are refused before any file is touched.
+//!
+//! Tasks write these trees, so they can hold anything: only regular files are read
+//! (a FIFO would block the reader forever, a device has no end), reads seek to the
+//! range asked for and stream it, listings stop at a bound, and every file system
+//! call runs on the blocking pool, never on the async workers that serve requests.
 
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Component, Path as FsPath, PathBuf};
 
 use axum::body::Body;
@@ -47,6 +54,11 @@ fn task_dir(state: &Shared, job: &str, task: &str) -> ApiResult<PathBuf> {
     let info = doc.get("nodeInfo").ok_or_else(file_not_found)?;
     let pool = info.get("poolId").and_then(Value::as_str).unwrap_or("");
     let node = info.get("nodeId").and_then(Value::as_str).unwrap_or("");
+    // The service writes nodeInfo, but the path is built from it: anything that is
+    // not an id could lead outside the node directories.
+    if !crate::ids::is_valid_id(pool) || !crate::ids::is_valid_id(node) {
+        return Err(file_not_found());
+    }
     let task_id = doc.get("id").and_then(Value::as_str).unwrap_or(task);
     Ok(NodeLayout::new(&state.work_dir, pool, node).task_dir(job, task_id))
 }
@@ -115,7 +127,7 @@ pub async fn get_file(
 ) -> ApiResult<Response> {
     let root = task_dir(&state, &job, &task)?;
     let url = format!("{}/jobs/{job}/tasks/{task}/files/{path}", state.base_url);
-    read_file(&root, &path, &headers, &url)
+    read_file(root, path, headers, url).await
 }
 
 pub async fn get_node_file(
@@ -125,43 +137,127 @@ pub async fn get_node_file(
 ) -> ApiResult<Response> {
     let root = node_root(&state, &pool, &node)?;
     let url = format!("{}/pools/{pool}/nodes/{node}/files/{path}", state.base_url);
-    read_file(&root, &path, &headers, &url)
+    read_file(root, path, headers, url).await
 }
 
-/// A file under `root`, whole or the `ocp-range` asked for.
-fn read_file(root: &FsPath, path: &str, headers: &HeaderMap, url: &str) -> ApiResult<Response> {
-    let file = resolve(root, path)?;
-    let meta = fs_err::metadata(&file).map_err(|_| file_not_found())?;
-    if meta.is_dir() {
-        return Err(file_not_found());
-    }
-    let data = fs_err::read(&file).map_err(|_| file_not_found())?;
-    let range = headers
-        .get("ocp-range")
-        .and_then(|v| v.to_str().ok())
-        .map(|r| {
-            parse_range(r, data.len() as u64).ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::RANGE_NOT_SATISFIABLE,
-                    "InvalidRange",
-                    "The range specified is invalid for the current size of the resource.",
-                )
-            })
-        })
-        .transpose()?;
-    let body = match range {
-        Some((start, end)) => {
-            let (s, e) = (
-                usize::try_from(start).unwrap_or(0),
-                usize::try_from(end).unwrap_or(0),
-            );
-            data.get(s..=e).map(<[u8]>::to_vec).unwrap_or_default()
+/// Largest piece read at once while streaming a file.
+const CHUNK: usize = 64 * 1024;
+
+/// Most entries one listing returns; a task can make millions of files.
+pub const MAX_LISTED: usize = 10_000;
+/// Deepest directory a recursive listing descends into.
+pub const MAX_LIST_DEPTH: usize = 32;
+
+/// Runs file system work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "The server encountered an internal error. Please retry the request.",
+        )
+    })?
+}
+
+fn not_a_regular_file() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidUri",
+        "The requested URI does not represent any resource on the server: only regular files can be read.",
+    )
+}
+
+/// A file under `root`, whole or the `ocp-range` asked for, streamed from disk.
+async fn read_file(
+    root: PathBuf,
+    path: String,
+    headers: HeaderMap,
+    url: String,
+) -> ApiResult<Response> {
+    let (file, meta, start, len) = blocking(move || {
+        let path = resolve(&root, &path)?;
+        // Non-blocking, so opening a FIFO returns at once instead of waiting for a
+        // writer; not following a link swapped in after `resolve` checked the path.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(
+                rustix::fs::OFlags::NONBLOCK.bits() as i32
+                    | rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+            )
+            .open(&path)
+            .map_err(|_| file_not_found())?;
+        // What was opened, not what the path named a moment before.
+        let meta = file.metadata().map_err(|_| file_not_found())?;
+        if meta.is_dir() {
+            return Err(file_not_found());
         }
-        None => data,
-    };
-    let mut response = Response::new(Body::from(body));
-    file_headers(response.headers_mut(), &meta, url);
+        if !meta.is_file() {
+            return Err(not_a_regular_file());
+        }
+        let range = headers
+            .get("ocp-range")
+            .and_then(|v| v.to_str().ok())
+            .map(|r| {
+                parse_range(r, meta.len()).ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::RANGE_NOT_SATISFIABLE,
+                        "InvalidRange",
+                        "The range specified is invalid for the current size of the resource.",
+                    )
+                })
+            })
+            .transpose()?;
+        let (start, len) = match range {
+            Some((start, end)) => (start, end - start + 1),
+            None => (0, meta.len()),
+        };
+        Ok((file, meta, start, len))
+    })
+    .await?;
+    let mut response = Response::new(Body::from_stream(stream(file, start, len)));
+    file_headers(response.headers_mut(), &meta, &url);
+    if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
+        response.headers_mut().insert(header::CONTENT_LENGTH, v);
+    }
     Ok(response)
+}
+
+/// `len` bytes of `file` from `start`, read a chunk at a time on the blocking pool:
+/// memory stays at one chunk whatever the range, and a file that shrinks meanwhile
+/// ends the body early (the client sees a short read) instead of hanging.
+fn stream(
+    file: std::fs::File,
+    start: u64,
+    len: u64,
+) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> {
+    futures::stream::try_unfold(
+        (Some(file), start, len),
+        |(file, offset, left)| async move {
+            let Some(mut file) = file.filter(|_| left > 0) else {
+                return Ok(None);
+            };
+            let (file, chunk) = tokio::task::spawn_blocking(move || {
+                let want = usize::try_from(left).unwrap_or(CHUNK).min(CHUNK);
+                let mut chunk = vec![0; want];
+                file.seek(SeekFrom::Start(offset))?;
+                let got = file.read(&mut chunk)?;
+                chunk.truncate(got);
+                Ok::<_, std::io::Error>((file, chunk))
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            if chunk.is_empty() {
+                return Ok(None);
+            }
+            let read = chunk.len() as u64;
+            Ok(Some((
+                bytes::Bytes::from(chunk),
+                (Some(file), offset + read, left - read),
+            )))
+        },
+    )
 }
 
 pub async fn delete_file(
@@ -169,7 +265,7 @@ pub async fn delete_file(
     Path((job, task, path)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     let root = task_dir(&state, &job, &task)?;
-    remove(&root, &path)
+    blocking(move || remove(&root, &path)).await
 }
 
 pub async fn delete_node_file(
@@ -177,7 +273,7 @@ pub async fn delete_node_file(
     Path((pool, node, path)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     let root = node_root(&state, &pool, &node)?;
-    remove(&root, &path)
+    blocking(move || remove(&root, &path)).await
 }
 
 fn remove(root: &FsPath, path: &str) -> ApiResult<Response> {
@@ -194,13 +290,28 @@ fn remove(root: &FsPath, path: &str) -> ApiResult<Response> {
     Ok(StatusCode::OK.into_response())
 }
 
-fn walk(root: &FsPath, dir: &FsPath, recursive: bool, base_url: &str, out: &mut Vec<Value>) {
+/// Lists `dir` into `out`, descending into directories (never links) when
+/// `recursive`, until [`MAX_LISTED`] entries or [`MAX_LIST_DEPTH`] levels.
+fn walk(
+    root: &FsPath,
+    dir: &FsPath,
+    recursive: bool,
+    depth: usize,
+    base_url: &str,
+    out: &mut Vec<Value>,
+) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut entries: Vec<_> = entries.flatten().collect();
+    // Read at most one entry past the bound: a directory of millions is not sorted
+    // whole to list ten thousand.
+    let room = MAX_LISTED.saturating_sub(out.len());
+    let mut entries: Vec<_> = entries.flatten().take(room).collect();
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
+        if out.len() >= MAX_LISTED {
+            return;
+        }
         let path = entry.path();
         let Ok(rel) = path.strip_prefix(root) else {
             continue;
@@ -228,8 +339,9 @@ fn walk(root: &FsPath, dir: &FsPath, recursive: bool, base_url: &str, out: &mut 
             item["properties"]["contentLength"] = json!(0);
         }
         out.push(item);
-        if recursive && meta.is_dir() {
-            walk(root, &path, recursive, base_url, out);
+        // The entry's own metadata: a link to a directory is listed, not followed.
+        if recursive && meta.is_dir() && depth < MAX_LIST_DEPTH {
+            walk(root, &path, recursive, depth + 1, base_url, out);
         }
     }
 }
@@ -247,7 +359,7 @@ pub async fn list(
         }
     })?;
     let base = format!("{}/jobs/{job}/tasks/{task}/files", state.base_url);
-    Ok(listing(&root, &params, &base))
+    blocking(move || Ok(listing(&root, &params, &base))).await
 }
 
 pub async fn list_node_files(
@@ -257,7 +369,7 @@ pub async fn list_node_files(
 ) -> ApiResult<Response> {
     let root = node_root(&state, &pool, &node)?;
     let base = format!("{}/pools/{pool}/nodes/{node}/files", state.base_url);
-    Ok(listing(&root, &params, &base))
+    blocking(move || Ok(listing(&root, &params, &base))).await
 }
 
 /// The files under `root` (an empty root lists nothing: the task has not run yet).
@@ -267,7 +379,7 @@ fn listing(root: &FsPath, params: &Params, base: &str) -> Response {
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let mut out = Vec::new();
     if !root.as_os_str().is_empty() {
-        walk(root, root, recursive, base, &mut out);
+        walk(root, root, recursive, 0, base, &mut out);
     }
     let mut response = axum::Json(json!({ "value": out })).into_response();
     response.headers_mut().insert(

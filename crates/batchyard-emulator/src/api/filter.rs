@@ -4,6 +4,15 @@
 
 use serde_json::Value;
 
+/// Longest filter text accepted. The service's URLs are bounded too; a filter of a
+/// few hundred ids fits.
+pub const MAX_FILTER_BYTES: usize = 16 * 1024;
+/// Deepest nesting of parentheses and `not` accepted: parsing and matching recurse
+/// once per level, and a request must never be able to exhaust the stack.
+pub const MAX_DEPTH: usize = 32;
+/// Most comparisons in one filter; `and`/`or` chains nest one level per term.
+pub const MAX_TERMS: usize = 1000;
+
 /// A parsed filter.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
@@ -123,6 +132,8 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    depth: usize,
+    terms: usize,
 }
 
 impl Parser {
@@ -158,14 +169,30 @@ impl Parser {
         Ok(left)
     }
 
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, String>) -> Result<T, String> {
+        if self.depth >= MAX_DEPTH {
+            return Err(format!(
+                "the filter nests parentheses or 'not' more than {MAX_DEPTH} levels deep"
+            ));
+        }
+        self.depth += 1;
+        let out = f(self);
+        self.depth -= 1;
+        out
+    }
+
     fn unary(&mut self) -> Result<Filter, String> {
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(format!("the filter has more than {MAX_TERMS} terms"));
+        }
         if self.keyword("not") {
             self.pos += 1;
-            return Ok(Filter::Not(Box::new(self.unary()?)));
+            return self.nested(|p| Ok(Filter::Not(Box::new(p.unary()?))));
         }
         match self.next() {
             Some(Token::Open) => {
-                let inner = self.or()?;
+                let inner = self.nested(Self::or)?;
                 match self.next() {
                     Some(Token::Close) => Ok(inner),
                     _ => Err("missing ')'".into()),
@@ -223,9 +250,16 @@ impl Parser {
 
 /// Parses a `$filter` expression; the error says what is wrong.
 pub fn parse(text: &str) -> Result<Filter, String> {
+    if text.len() > MAX_FILTER_BYTES {
+        return Err(format!(
+            "the filter is longer than {MAX_FILTER_BYTES} bytes"
+        ));
+    }
     let mut parser = Parser {
         tokens: tokenize(text)?,
         pos: 0,
+        depth: 0,
+        terms: 0,
     };
     let filter = parser.or()?;
     if parser.pos != parser.tokens.len() {

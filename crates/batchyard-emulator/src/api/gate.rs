@@ -26,7 +26,32 @@ fn api_version(uri: &axum::http::Uri) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// A query parameter given twice is refused: Shared Key signs one value per name
+/// (the Python SDK signs the first) while a handler reads one too, and the two must
+/// never be different values.
+fn single_valued_query(uri: &axum::http::Uri) -> Result<(), ApiError> {
+    let mut seen: Vec<String> = Vec::new();
+    for (name, _) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        let name = name.to_ascii_lowercase();
+        if seen.contains(&name) {
+            return Err(ApiError::invalid_query(
+                &name,
+                "the query parameter is given more than once",
+            ));
+        }
+        seen.push(name);
+    }
+    Ok(())
+}
+
 fn check(state: &Shared, request: &Request) -> Result<(), ApiError> {
+    single_valued_query(request.uri())?;
+    if state.account.is_none()
+        && let Some(refused) =
+            super::keyless::refusal(request.method(), request.headers(), state.open_network)
+    {
+        return Err(refused);
+    }
     if let Some(account) = &state.account {
         shared_key::verify(
             request.method(),
@@ -37,7 +62,10 @@ fn check(state: &Shared, request: &Request) -> Result<(), ApiError> {
             std::time::SystemTime::now(),
         )
         .map_err(|failure| {
-            let reason = match failure {
+            // One answer for a wrong account, a missing header and a wrong
+            // signature, as the service gives: telling them apart would confirm a
+            // guessed account name.
+            let detail = match failure {
                 AuthFailure::StaleDate => "The request date is more than 15 minutes away from the server time; check the client clock.",
                 _ => "The MAC signature found in the HTTP request is not the same as any computed signature.",
             };
@@ -46,9 +74,10 @@ fn check(state: &Shared, request: &Request) -> Result<(), ApiError> {
                 "AuthenticationFailed",
                 "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
             )
-            .with("AuthenticationErrorDetail", format!("{failure}. {reason}"))
+            .with("AuthenticationErrorDetail", detail)
         })?;
     }
+
     match api_version(request.uri()) {
         None => Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -7,6 +7,7 @@ mod files;
 pub mod filter;
 mod gate;
 mod jobs;
+mod keyless;
 mod odata;
 mod pools;
 mod projection;
@@ -42,6 +43,9 @@ pub struct AppState {
     pub base_url: String,
     /// Shared Key credentials to verify, if any.
     pub account: Option<AccountKey>,
+    /// Keyless and knowingly reachable beyond loopback
+    /// (`--insecure-no-auth-on-network`): the loopback `Host` check is off.
+    pub open_network: bool,
     /// Fault injection.
     pub faults: Faults,
     /// Root of node directories (for the files API).

@@ -2,5 +2,8 @@
 //! emulator and shown refused. See docs/reliability.md, "Security".
 #![allow(clippy::unwrap_used, dead_code)] // Test helpers panic on purpose: a failure is the test failing.
 
+mod files;
+mod filter;
+mod gate;
 mod services;
 mod state;

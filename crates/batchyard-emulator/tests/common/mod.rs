@@ -75,6 +75,7 @@ impl Harness {
         let r = self
             .http
             .patch(self.at(path))
+            .header("content-type", "application/json")
             .body(body.to_string())
             .send()
             .await
