@@ -24,9 +24,19 @@ pub struct Target {
     pub client: BatchClient,
     /// What it is, for the top of plans and for JSON output.
     pub info: TargetInfo,
-    /// The local state opened for reading while no service runs, and the shared lock
-    /// that keeps a service from starting under it.
-    offline: Option<(RunningEmulator, std::fs::File)>,
+    /// The local state opened for reading while no service runs.
+    offline: Option<Offline>,
+    /// Marks the running local service as in use for as long as this command is.
+    keep_alive: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A local state read without a service.
+struct Offline {
+    running: RunningEmulator,
+    /// The shared state lock that keeps a service from starting under the reader.
+    lock: Option<std::fs::File>,
+    /// An empty state made for a folder that does not exist, deleted on close.
+    scratch: Option<PathBuf>,
 }
 
 /// What a command does with the target: on the local target, commands that change
@@ -172,6 +182,7 @@ pub async fn connect(
             service: None,
         },
         offline: None,
+        keep_alive: None,
     })
 }
 
@@ -181,8 +192,6 @@ async fn connect_local(
     access: Access,
 ) -> miette::Result<Target> {
     let dir = state_dir(args, recipe);
-    let folder = StateFolder::prepare(&dir)?;
-    let key = folder.key()?;
     let info = |url: &str, service| TargetInfo {
         kind: "local",
         url: url.to_owned(),
@@ -190,6 +199,27 @@ async fn connect_local(
         auth: "shared-key (the local service's own key)".into(),
         service: Some(service),
     };
+    if access == Access::Read && !dir.exists() {
+        // Nothing was ever applied here: read an empty state rather than create a folder
+        // for a command that only looks.
+        let scratch =
+            std::env::temp_dir().join(format!("batchyard-empty-{:016x}", rand::random::<u64>()));
+        let folder = StateFolder::prepare(&scratch)?;
+        let key = folder.key()?;
+        let (client, running) = open_read_only(&folder, &key).await?;
+        return Ok(Target {
+            client,
+            info: info(&running.url(), "stopped"),
+            offline: Some(Offline {
+                running,
+                lock: None,
+                scratch: Some(scratch),
+            }),
+            keep_alive: None,
+        });
+    }
+    let folder = StateFolder::prepare(&dir)?;
+    let key = folder.key()?;
     let reading = match access {
         Access::Change => {
             let record = local::service::for_change(&folder, idle_timeout(args)?).await?;
@@ -202,24 +232,42 @@ async fn connect_local(
             client: local_client(&record.url, &key)?,
             info: info(&record.url, "running"),
             offline: None,
+            keep_alive: Some(local::service::keep_alive(folder, &record)),
         }),
         local::Reading::Offline(lock) => {
-            let mut config = EmulatorConfig::read_only(folder.database());
-            config.account = Some(AccountKey {
-                name: local::folder::ACCOUNT.to_owned(),
-                key: key.clone(),
-            });
-            let running = Emulator::start(config)
-                .await
-                .map_err(|e| miette!("cannot read the local state in {}: {e}", dir.display()))?;
-            tracing::info!(url = %running.url(), "no local service runs: reading its state without executing anything");
+            let (client, running) = open_read_only(&folder, &key).await?;
             Ok(Target {
-                client: local_client(&running.url(), &key)?,
+                client,
                 info: info(&running.url(), "stopped"),
-                offline: Some((running, lock)),
+                offline: Some(Offline {
+                    running,
+                    lock: Some(lock),
+                    scratch: None,
+                }),
+                keep_alive: None,
             })
         }
     }
+}
+
+/// The state of a folder without a service: read, never executed.
+async fn open_read_only(
+    folder: &StateFolder,
+    key: &str,
+) -> miette::Result<(BatchClient, RunningEmulator)> {
+    let mut config = EmulatorConfig::read_only(folder.database());
+    config.account = Some(AccountKey {
+        name: local::folder::ACCOUNT.to_owned(),
+        key: key.to_owned(),
+    });
+    let running = Emulator::start(config).await.map_err(|e| {
+        miette!(
+            "cannot read the local state in {}: {e}",
+            folder.dir().display()
+        )
+    })?;
+    tracing::info!(url = %running.url(), "no local service runs: reading its state without executing anything");
+    Ok((local_client(&running.url(), key)?, running))
 }
 
 fn env(name: &str) -> Option<String> {
@@ -291,11 +339,17 @@ fn authenticator(
 impl Target {
     /// Closes the local state opened for reading, if any.
     pub async fn close(self) {
-        if let Some((running, lock)) = self.offline {
-            if let Err(e) = running.shutdown().await {
+        if let Some(keep_alive) = self.keep_alive {
+            keep_alive.abort();
+        }
+        if let Some(offline) = self.offline {
+            if let Err(e) = offline.running.shutdown().await {
                 tracing::warn!("the local state was closed badly: {e}");
             }
-            drop(lock);
+            drop(offline.lock);
+            if let Some(scratch) = offline.scratch {
+                let _ = fs_err::remove_dir_all(scratch);
+            }
         }
     }
 }

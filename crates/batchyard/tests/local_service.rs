@@ -383,3 +383,62 @@ jobs:
     stop_local(&state);
     assert!(!alive(restarted));
 }
+
+#[test]
+fn a_command_following_its_jobs_keeps_the_service_up_and_read_only_commands_create_nothing() {
+    let (dir, recipe) = recipe_dir(
+        r#"
+recipe: stuck
+pools:
+  - id: empty
+    vm_size: Standard_D2s_v5
+    os: ubuntu-22.04
+    nodes: { dedicated: 0 }
+jobs:
+  - id: waits
+    pool: empty
+    tasks:
+      - id: never
+        command: /bin/sh -c 'echo never'
+"#,
+    );
+    let state = dir.path().join(".batchyard");
+    // Looking creates nothing.
+    batchyard()
+        .args(["plan", "--detailed-exitcode"])
+        .arg(&recipe)
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("not running"));
+    batchyard().arg("status").arg(&recipe).assert().success();
+    assert!(
+        !state.exists(),
+        "a read-only command created the state folder"
+    );
+
+    // Its task can never run (the pool has no node), so nothing changes; the service stays
+    // up while `run` follows it, well past its 2 s idle timeout.
+    let run = std::process::Command::new(assert_cmd::cargo::cargo_bin("batchyard"))
+        .arg("run")
+        .arg(&recipe)
+        .args(["--timeout", "8s"])
+        .env("NO_COLOR", "1")
+        .env("BATCHYARD_LOCAL_IDLE_TIMEOUT", "2s")
+        .env_remove("AZURE_BATCH_ENDPOINT")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the service starts", || state.join("service.json").exists());
+    std::thread::sleep(Duration::from_secs(5));
+    let service = local_status(&state);
+    assert_eq!(service["running"], true, "{service:#}");
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "run gave up on its timeout");
+    // Alone, it goes.
+    wait_until("the idle service stops", || {
+        local_status(&state)["running"] == false
+    });
+    let pid = service["pid"].as_u64().unwrap();
+    wait_until("its process ends", || !alive(pid));
+}

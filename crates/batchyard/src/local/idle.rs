@@ -2,9 +2,9 @@
 //!
 //! Busy means a task is running or a node is booting or running its start task. Besides,
 //! any change counts as activity: a task queued, ended or added, a pool resized, a node
-//! changing state, and a batchyard command using the service. Tasks that wait and can never
-//! run (their dependency failed, their pool has no node) do not keep the service up
-//! forever: with nothing changing, the timeout runs.
+//! changing state, and a batchyard command connected to the service. Tasks that wait and
+//! can never run (their dependency failed, their pool has no node) do not keep the service
+//! up forever by themselves: with nothing changing, the timeout runs.
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};

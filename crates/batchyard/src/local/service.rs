@@ -12,6 +12,7 @@
 
 use std::fs::File;
 use std::io::{Read as _, Seek as _, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
@@ -146,7 +147,25 @@ fn alive(pid: u32) -> bool {
 
 /// Marks the service as in use now: it counts as activity against the idle timeout.
 fn touch(folder: &StateFolder) {
-    let _ = write_private(&folder.last_use(), b"");
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(folder.last_use())
+        .and_then(|f| f.set_modified(SystemTime::now()));
+}
+
+/// Keeps marking the service as in use while the command runs (`run` following its
+/// tasks, `logs --follow`), so that it does not stop under a command that waits on it.
+pub fn keep_alive(folder: StateFolder, record: &ServiceRecord) -> tokio::task::JoinHandle<()> {
+    let every = Duration::from_secs(record.idle_timeout_secs / 3).max(Duration::from_secs(1));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            touch(&folder);
+        }
+    })
 }
 
 /// The running service, started first when none runs.
