@@ -193,6 +193,9 @@ pub struct ApplyArgs {
     /// Change flags.
     #[command(flatten)]
     pub change: ChangeArgs,
+    /// Output format (progress always goes to stderr).
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
 /// `batchyard run`.
@@ -233,6 +236,9 @@ pub struct DestroyArgs {
     /// Delete without asking (needed when not on a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Output format (progress always goes to stderr).
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
 /// `batchyard status`.

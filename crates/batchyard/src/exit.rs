@@ -11,6 +11,8 @@ pub enum Exit {
     Usage = 2,
     /// `plan --detailed-exitcode` found changes (status 2, like Terraform).
     Changes = 3,
+    /// Stopped by Ctrl-C (status 130, as shells report SIGINT).
+    Interrupted = 130,
 }
 
 impl From<Exit> for std::process::ExitCode {

@@ -160,3 +160,178 @@ fn logs_never_creates_a_state_folder() {
         .stderr(predicate::str::contains("nothing has run there"));
     assert!(!dir.path().join(".batchyard").exists());
 }
+
+/// Parses stdout as exactly one JSON document (nothing before or after it).
+fn one_json(stdout: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(stdout);
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{text}"))
+}
+
+#[test]
+fn json_output_is_the_only_thing_on_stdout_and_the_plan_is_byte_stable() {
+    let (_dir, recipe) = recipe_dir(SMALL);
+    let r = recipe.to_str().unwrap();
+    let plan = || {
+        batchyard()
+            .args(["plan", r, "--output", "json"])
+            .output()
+            .unwrap()
+            .stdout
+    };
+    let first = plan();
+    assert_eq!(one_json(&first)["format_version"], 1);
+    assert_eq!(
+        first,
+        plan(),
+        "the same recipe and state planned differently"
+    );
+
+    let out = batchyard()
+        .args(["apply", r, "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = one_json(&out.stdout);
+    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["command"], "apply");
+    assert_eq!(doc["applied"], true);
+    assert_eq!(doc["result"]["tasks_added"], 3);
+    assert_eq!(doc["plan"]["counts"]["create"], 3);
+    // With the local service up (apply started it), plans stay byte-identical too.
+    let up = plan();
+    assert_eq!(up, plan());
+
+    let out = batchyard()
+        .args(["run", r, "--output", "json", "--var", "tasks=4"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = one_json(&out.stdout);
+    assert_eq!(doc["command"], "run");
+    assert_eq!(doc["result"]["tasks_added"], 1);
+    assert_eq!(doc["jobs"][0]["succeeded"], 4);
+
+    let out = batchyard()
+        .args(["destroy", r, "--yes", "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = one_json(&out.stdout);
+    assert_eq!(doc["command"], "destroy");
+    assert_eq!(doc["applied"], true);
+    assert_eq!(doc["plan"]["counts"]["delete"], 2);
+}
+
+#[test]
+fn a_refused_apply_still_prints_its_json_and_destroy_speaks_of_deletion() {
+    let (_dir, recipe) = recipe_dir(SMALL);
+    let r = recipe.to_str().unwrap();
+    batchyard().args(["apply", r]).assert().success();
+    let out = batchyard()
+        .args([
+            "apply",
+            r,
+            "--output",
+            "json",
+            "--var",
+            "vm=Standard_D4s_v5",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc = one_json(&out.stdout);
+    assert_eq!(doc["applied"], false);
+    assert!(
+        doc["error"].as_str().unwrap().contains("--allow-replace"),
+        "{doc:#}"
+    );
+
+    batchyard()
+        .args(["destroy", r, "--yes"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "Destroy complete: 2 deletion(s) done.",
+        ))
+        .stdout(predicate::str::contains("Apply complete").not());
+}
+
+#[test]
+fn ctrl_c_during_run_says_what_it_left_running_and_how_to_resume() {
+    use std::io::{BufRead as _, BufReader};
+    let (dir, recipe) = recipe_dir(
+        r#"
+recipe: slow
+pools:
+  - id: cpu
+    vm_size: Standard_D2s_v5
+    os: ubuntu-22.04
+    nodes: { dedicated: 1 }
+jobs:
+  - id: long
+    pool: cpu
+    tasks:
+      - id: nap
+        command: /bin/sh -c 'sleep 30'
+"#,
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("batchyard"))
+        .arg("run")
+        .arg(&recipe)
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("BATCHYARD_LOCAL_IDLE_TIMEOUT", "5s")
+        .env_remove("AZURE_BATCH_ENDPOINT")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    // Progress lines come on stderr; interrupt once the task runs.
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "run ended early:\n{seen}"
+        );
+        seen.push_str(&line);
+        if line.contains("1 running") {
+            break;
+        }
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130), "{seen}{rest}");
+    assert!(rest.contains("Interrupted. Nothing was stopped"), "{rest}");
+    assert!(rest.contains("job long: 1 running"), "{rest}");
+    assert!(rest.contains("Resume with `batchyard run"), "{rest}");
+    // It was left running indeed: the service still has it.
+    batchyard()
+        .args(["status", recipe.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 running"));
+    let _ = batchyard()
+        .args(["destroy", recipe.to_str().unwrap(), "--yes"])
+        .output();
+}

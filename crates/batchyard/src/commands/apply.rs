@@ -2,17 +2,18 @@
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
-use batchyard_reconcile::{ApplyOptions, Mode, Plan, PoolWait};
+use batchyard_reconcile::{ApplyOptions, ApplyReport, Mode, Plan, PoolWait};
 use miette::miette;
+use serde_json::{Value, json};
 
-use crate::cli::{ApplyArgs, ChangeArgs};
+use crate::cli::{ApplyArgs, ChangeArgs, Output};
 use crate::commands::plan;
 use crate::exit::Exit;
 use crate::output::outln;
 use crate::prepared::{self, Prepared};
 use crate::progress::Progress;
 use crate::runtime;
-use crate::target::Access;
+use crate::target::{Access, TargetInfo};
 
 /// Plans, asks when it must, applies.
 pub fn run(args: &ApplyArgs) -> miette::Result<Exit> {
@@ -20,35 +21,133 @@ pub fn run(args: &ApplyArgs) -> miette::Result<Exit> {
         let prepared =
             prepared::prepare(&args.file, &args.vars, &args.target, Access::Change).await?;
         let progress = Progress::new();
-        let result = plan_and_apply(&prepared, Mode::Apply, &args.change, &progress).await;
+        let (plan, outcome) =
+            plan_and_apply(&prepared, Mode::Apply, &args.change, &progress, args.output).await;
         progress.finish();
+        let info = prepared.target.info.clone();
         prepared.target.close().await;
-        result.map(|_| Exit::Success)
+        finish(args.output, "apply", &info, &plan, outcome)
     })
 }
 
-/// Prints the plan and applies it. Refuses (an error, nothing changed) on conflicts, on
-/// replacements without `--allow-replace`, and on destructive actions without `--yes`
-/// when there is no terminal to ask on.
+/// Ends `apply` or `destroy`: in JSON, the one document on stdout (also when apply
+/// refused, with the reason in `error`); the error, if any, also on stderr.
+pub fn finish(
+    output: Output,
+    command: &str,
+    info: &TargetInfo,
+    plan: &Plan,
+    outcome: miette::Result<Option<ApplyReport>>,
+) -> miette::Result<Exit> {
+    if output == Output::Json {
+        let mut doc = json!({ "format_version": 1, "command": command });
+        append(&mut doc, &applied_json(info, plan, &outcome));
+        outln!("{}", to_text(&doc));
+    }
+    outcome.map(|_| Exit::Success)
+}
+
+/// `plan`, `applied`, `result` and `error`: what apply, destroy and run print in JSON.
+pub fn applied_json(
+    info: &TargetInfo,
+    plan: &Plan,
+    outcome: &miette::Result<Option<ApplyReport>>,
+) -> Value {
+    let (result, error) = match outcome {
+        Ok(Some(report)) => (
+            json!({
+                "actions": report.actions,
+                "tasks_added": report.tasks_added,
+                "tasks_present": report.tasks_present,
+            }),
+            Value::Null,
+        ),
+        Ok(None) => (Value::Null, Value::Null),
+        Err(e) => (Value::Null, json!(e.to_string())),
+    };
+    let mut plan_doc = plan::to_json(info, plan);
+    if let Some(map) = plan_doc.as_object_mut() {
+        map.remove("format_version");
+    }
+    json!({
+        "plan": plan_doc,
+        "applied": matches!(outcome, Ok(Some(_))),
+        "result": result,
+        "error": error,
+    })
+}
+
+/// Adds the members of `extra` to the object `doc`.
+pub fn append(doc: &mut Value, extra: &Value) {
+    if let (Some(doc), Some(extra)) = (doc.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            doc.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// Pretty JSON text of a document built here (it cannot fail to serialize).
+pub fn to_text(doc: &Value) -> String {
+    serde_json::to_string_pretty(doc).unwrap_or_else(|_| "{}".into())
+}
+
+/// Prints the plan (for people) and applies it. Refuses (an error, nothing changed) on
+/// conflicts, on replacements without `--allow-replace`, and on destructive actions
+/// without `--yes` when there is no terminal to ask on. The report is `None` when there
+/// was nothing to do.
 pub async fn plan_and_apply(
     prepared: &Prepared,
     mode: Mode,
     change: &ChangeArgs,
     progress: &Progress,
-) -> miette::Result<Plan> {
+    output: Output,
+) -> (Plan, miette::Result<Option<ApplyReport>>) {
     let Prepared {
         target,
         intent,
         observed,
     } = prepared;
     let plan = batchyard_reconcile::diff(intent, observed, mode);
-    plan::print_human(&target.info, &plan);
-    if !plan.has_changes() {
-        return Ok(plan);
+    if output == Output::Human {
+        plan::print_human(&target.info, &plan);
     }
+    let outcome = carry_out(prepared, &plan, mode, change, progress).await;
+    if output == Output::Human
+        && let Ok(Some(report)) = &outcome
+    {
+        progress.finish();
+        match mode {
+            Mode::Destroy => outln!("Destroy complete: {} deletion(s) done.", report.actions),
+            _ => outln!(
+                "Apply complete: {} action(s), {} task(s) added, {} already present.",
+                report.actions,
+                report.tasks_added,
+                report.tasks_present
+            ),
+        }
+    }
+    (plan, outcome)
+}
+
+async fn carry_out(
+    prepared: &Prepared,
+    plan: &Plan,
+    mode: Mode,
+    change: &ChangeArgs,
+    progress: &Progress,
+) -> miette::Result<Option<ApplyReport>> {
+    if !plan.has_changes() {
+        return Ok(None);
+    }
+    let verb = match mode {
+        Mode::Destroy => "destroy",
+        _ => "apply",
+    };
     if plan.blocking() > 0 {
         return Err(miette!(
-            help = "resolve the conflicts shown above (rename the resource in the recipe, or remove the existing one yourself), then apply again",
+            help = format!(
+                "resolve the conflicts shown in the plan (rename the resource in the recipe, or remove the existing one yourself), then {verb} again"
+            ),
             "the plan has {} conflict(s) or blocked resource(s); nothing was changed",
             plan.blocking()
         ));
@@ -61,7 +160,7 @@ pub async fn plan_and_apply(
         ));
     }
     if plan.destructive() > 0 && !change.yes {
-        confirm(plan.destructive())?;
+        confirm(plan.destructive(), verb)?;
     }
     let options = ApplyOptions {
         allow_replace: change.allow_replace,
@@ -72,28 +171,27 @@ pub async fn plan_and_apply(
         ..ApplyOptions::default()
     };
     let sink = |event| progress.event(event);
-    let report = batchyard_reconcile::apply(&target.client, intent, &plan, &options, &sink)
-        .await
-        .map_err(|e| miette!("{e}"))?;
-    progress.finish();
-    outln!(
-        "Apply complete: {} action(s), {} task(s) added, {} already present.",
-        report.actions,
-        report.tasks_added,
-        report.tasks_present
-    );
-    Ok(plan)
+    batchyard_reconcile::apply(
+        &prepared.target.client,
+        &prepared.intent,
+        plan,
+        &options,
+        &sink,
+    )
+    .await
+    .map(Some)
+    .map_err(|e| miette!("{e}"))
 }
 
 /// Asks on a terminal; without one, refuses.
-fn confirm(count: usize) -> miette::Result<()> {
+fn confirm(count: usize, verb: &str) -> miette::Result<()> {
     if !std::io::stdin().is_terminal() {
         return Err(miette!(
-            help = "pass --yes to apply destructive actions without a terminal (e.g. in CI)",
+            help = format!("pass --yes to {verb} without a terminal (e.g. in CI)"),
             "the plan has {count} destructive action(s) and there is no terminal to ask on; nothing was changed"
         ));
     }
-    eprint!("The plan has {count} destructive action(s). Type `yes` to apply it: ");
+    eprint!("The plan has {count} destructive action(s). Type `yes` to {verb}: ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin()

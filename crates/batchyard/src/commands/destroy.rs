@@ -3,7 +3,7 @@
 use batchyard_reconcile::Mode;
 
 use crate::cli::{ChangeArgs, DestroyArgs};
-use crate::commands::apply::plan_and_apply;
+use crate::commands::apply::{finish, plan_and_apply};
 use crate::exit::Exit;
 use crate::prepared;
 use crate::progress::Progress;
@@ -21,9 +21,11 @@ pub fn run(args: &DestroyArgs) -> miette::Result<Exit> {
             allow_replace: false,
             pool_timeout: "30m".into(),
         };
-        let result = plan_and_apply(&prepared, Mode::Destroy, &change, &progress).await;
+        let (plan, outcome) =
+            plan_and_apply(&prepared, Mode::Destroy, &change, &progress, args.output).await;
         progress.finish();
+        let info = prepared.target.info.clone();
         prepared.target.close().await;
-        result.map(|_| Exit::Success)
+        finish(args.output, "destroy", &info, &plan, outcome)
     })
 }

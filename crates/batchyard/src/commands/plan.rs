@@ -53,9 +53,17 @@ pub fn to_json(info: &TargetInfo, plan: &Plan) -> Value {
             v
         })
         .collect();
+    let mut target = serde_json::to_value(info).unwrap_or(Value::Null);
+    // The local service listens on a port picked at its start: leaving it out keeps the
+    // plan of the same recipe and state byte-identical from run to run.
+    if info.state_dir.is_some()
+        && let Some(map) = target.as_object_mut()
+    {
+        map.remove("url");
+    }
     json!({
         "format_version": 1,
-        "target": info,
+        "target": target,
         "recipe": plan.recipe,
         "changes": plan.has_changes(),
         "counts": plan.counts(),

@@ -2,18 +2,20 @@
 
 use batchyard_reconcile::{FollowOptions, Mode, RunSummary};
 use miette::miette;
+use serde_json::{Value, json};
 
 use crate::cli::{Output, RunArgs};
-use crate::commands::apply::plan_and_apply;
+use crate::commands::apply::{append, applied_json, plan_and_apply, to_text};
 use crate::exit::Exit;
 use crate::output::outln;
 use crate::output::{Color, paint, stdout_color};
-use crate::prepared;
+use crate::prepared::{self, Prepared};
 use crate::progress::Progress;
 use crate::runtime;
 use crate::target::Access;
 
-/// Exit 1 when any task failed or never ran.
+/// Exit 1 when any task failed or never ran; 130 when interrupted (Ctrl-C), after saying
+/// what was left running and how to resume.
 pub fn run(args: &RunArgs) -> miette::Result<Exit> {
     runtime::block_on(async {
         let timeout = args
@@ -24,33 +26,68 @@ pub fn run(args: &RunArgs) -> miette::Result<Exit> {
         let prepared =
             prepared::prepare(&args.file, &args.vars, &args.target, Access::Change).await?;
         let progress = Progress::new();
-        let result = async {
-            plan_and_apply(&prepared, Mode::Apply, &args.change, &progress).await?;
-            let jobs: Vec<(String, u64)> = prepared
-                .intent
-                .jobs
-                .iter()
-                .map(|j| (j.id.clone(), j.tasks.len() as u64))
-                .collect();
-            let options = FollowOptions {
-                timeout,
-                ..FollowOptions::default()
+        let info = prepared.target.info.clone();
+        let done = {
+            let work = async {
+                let (plan, outcome) =
+                    plan_and_apply(&prepared, Mode::Apply, &args.change, &progress, args.output)
+                        .await;
+                if outcome.is_err() {
+                    return (plan, outcome, None);
+                }
+                let jobs: Vec<(String, u64)> = prepared
+                    .intent
+                    .jobs
+                    .iter()
+                    .map(|j| (j.id.clone(), j.tasks.len() as u64))
+                    .collect();
+                let options = FollowOptions {
+                    timeout,
+                    ..FollowOptions::default()
+                };
+                let sink = |event| progress.event(event);
+                let summary =
+                    batchyard_reconcile::follow(&prepared.target.client, &jobs, &options, &sink)
+                        .await
+                        .map_err(|e| miette!("{e}"));
+                (plan, outcome, Some(summary))
             };
-            let sink = |event| progress.event(event);
-            batchyard_reconcile::follow(&prepared.target.client, &jobs, &options, &sink)
-                .await
-                .map_err(|e| miette!("{e}"))
-        }
-        .await;
+            tokio::select! {
+                done = work => Some(done),
+                _ = tokio::signal::ctrl_c() => None,
+            }
+        };
         progress.finish();
+        let Some((plan, outcome, summary)) = done else {
+            interrupted(&prepared, &args.file).await;
+            prepared.target.close().await;
+            return Ok(Exit::Interrupted);
+        };
         prepared.target.close().await;
-        let summary = result?;
-        match args.output {
-            Output::Human => print_summary(&summary),
-            Output::Json => outln!(
-                "{}",
-                serde_json::to_string_pretty(&summary).unwrap_or_else(|_| "{}".into())
-            ),
+        let summary = match summary {
+            Some(Ok(summary)) => Ok(summary),
+            Some(Err(e)) => Err(e),
+            None => Err(miette!("nothing was followed")),
+        };
+        if args.output == Output::Json {
+            let mut doc = json!({ "format_version": 1, "command": "run" });
+            append(&mut doc, &applied_json(&info, &plan, &outcome));
+            let jobs = summary
+                .as_ref()
+                .ok()
+                .and_then(|s| serde_json::to_value(s).ok())
+                .and_then(|v| v.get("jobs").cloned())
+                .unwrap_or(Value::Null);
+            append(&mut doc, &json!({ "jobs": jobs }));
+            if let (Ok(_), Err(e)) = (&outcome, &summary) {
+                append(&mut doc, &json!({ "error": e.to_string() }));
+            }
+            outln!("{}", to_text(&doc));
+        }
+        outcome?;
+        let summary = summary?;
+        if args.output == Output::Human {
+            print_summary(&summary);
         }
         Ok(if summary.any_failed() {
             Exit::Failure
@@ -58,6 +95,36 @@ pub fn run(args: &RunArgs) -> miette::Result<Exit> {
             Exit::Success
         })
     })
+}
+
+/// After Ctrl-C: what is still running where, and the commands that take it from here.
+/// Nothing is stopped: the tasks belong to the target, not to this process.
+async fn interrupted(prepared: &Prepared, file: &std::path::Path) {
+    let mut lines = vec![format!(
+        "Interrupted. Nothing was stopped: what was applied stays, and the tasks go on ({}).",
+        prepared.target.info
+    )];
+    for job in &prepared.intent.jobs {
+        match prepared.target.client.get_job_task_counts(&job.id).await {
+            Ok(c) => {
+                let c = c.task_counts;
+                lines.push(format!(
+                    "  job {}: {} running, {} waiting, {} succeeded, {} failed",
+                    job.id, c.running, c.active, c.succeeded, c.failed
+                ));
+            }
+            Err(e) if e.is_not_found() => {
+                lines.push(format!("  job {}: not created yet", job.id));
+            }
+            Err(e) => lines.push(format!("  job {}: ({e})", job.id)),
+        }
+    }
+    let f = file.display();
+    lines.push(format!(
+        "Resume with `batchyard run {f}` (it finishes the apply and adds nothing twice), \
+         watch with `batchyard status {f}`, or stop everything with `batchyard destroy {f}`."
+    ));
+    eprintln!("{}", lines.join("\n"));
 }
 
 /// The run summary on stdout.
