@@ -58,6 +58,11 @@ pub enum Command {
     Status(StatusArgs),
     /// Print a task's stdout (or stderr).
     Logs(LogsArgs),
+    /// Run failed tasks again, without editing the recipe (Batch's reactivate).
+    ///
+    /// Exit status: 0 when every named task was retried, 1 when Batch refused any (a task
+    /// that succeeded or has not completed, or a job that has completed).
+    Retry(RetryArgs),
     /// Print the Batch payloads a recipe compiles to: pools and jobs as documents, tasks
     /// as JSON Lines.
     Render(RenderArgs),
@@ -272,6 +277,25 @@ pub struct LogsArgs {
     #[arg(long, short = 'f', requires = "task")]
     pub follow: bool,
     /// The recipe whose embedded emulator state to read (.batchyard beside it).
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
+    /// The target.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `batchyard retry`.
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The job.
+    pub job: String,
+    /// The tasks to run again.
+    #[arg(value_name = "TASK")]
+    pub tasks: Vec<String>,
+    /// Every failed task of the job.
+    #[arg(long)]
+    pub failed: bool,
+    /// The recipe whose local state to use (.batchyard beside it).
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
     /// The target.

@@ -35,6 +35,7 @@ fn main() -> std::process::ExitCode {
         Command::Destroy(args) => commands::destroy::run(&args),
         Command::Status(args) => commands::status::run(&args),
         Command::Logs(args) => commands::logs::run(&args),
+        Command::Retry(args) => commands::retry::run(&args),
         Command::Render(args) => commands::render::run(&args),
         Command::Local { command } => commands::local::run(command),
         Command::Emulator { command } => commands::emulator::run(command),

@@ -335,3 +335,82 @@ jobs:
         .args(["destroy", recipe.to_str().unwrap(), "--yes"])
         .output();
 }
+
+#[test]
+fn status_names_failed_and_blocked_tasks_and_retry_runs_the_failed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixed = dir.path().join("fixed");
+    let recipe = dir.path().join("recipe.yaml");
+    // `bad` fails until the file `fixed` exists.
+    std::fs::write(
+        &recipe,
+        CHAIN.replace(
+            "/bin/sh -c 'echo the input is missing >&2; exit 3'",
+            &format!(
+                "/bin/sh -c 'test -f {} || {{ echo the input is missing >&2; exit 3; }}'",
+                fixed.display()
+            ),
+        ),
+    )
+    .unwrap();
+    let r = recipe.to_str().unwrap();
+    batchyard().args(["run", r]).assert().code(1);
+
+    batchyard()
+        .args(["status", r])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("✗ task bad failed (exit code 3)"))
+        .stdout(predicate::str::contains("| the input is missing"))
+        .stdout(predicate::str::contains(
+            "⊘ task after is blocked: it depends on task bad, which failed",
+        ))
+        .stdout(predicate::str::contains(
+            "⊘ task last is blocked: it depends on task after, blocked by failed task bad",
+        ));
+    let out = batchyard()
+        .args(["status", r, "--output", "json"])
+        .output()
+        .unwrap();
+    let doc = one_json(&out.stdout);
+    let job = &doc["jobs"][0];
+    assert_eq!(job["failed_tasks"][0]["id"], "bad");
+    assert_eq!(job["failed_tasks"][0]["exit_code"], 3);
+    assert_eq!(job["blocked_tasks"][1]["id"], "last");
+    assert_eq!(job["blocked_tasks"][1]["waits_for"], "after");
+    assert_eq!(job["blocked_tasks"][1]["failed"], "bad");
+
+    // Nothing named: a usage error that says what to do.
+    batchyard()
+        .args(["retry", "work", "--recipe", r])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--failed"));
+    // A task that succeeded is refused by Batch, and said so.
+    batchyard()
+        .args(["retry", "work", "ok", "--recipe", r])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not retried: ok"));
+
+    std::fs::write(&fixed, "").unwrap();
+    batchyard()
+        .args(["retry", "work", "--failed", "--recipe", r])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "Retrying 1 task(s) of job work: bad",
+        ));
+    // The chain behind it now runs to the end.
+    batchyard()
+        .args(["logs", "work", "last", "--follow", "--recipe", r])
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .success()
+        .stdout("never either\n");
+    batchyard()
+        .args(["status", r])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("4 succeeded, 0 failed"));
+}

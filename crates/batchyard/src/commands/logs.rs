@@ -17,17 +17,7 @@ use crate::{runtime, target};
 /// Prints the file; with `--follow`, keeps printing until the task completes, or ends with
 /// the reason when it never can.
 pub fn run(args: &LogsArgs) -> miette::Result<Exit> {
-    let recipe = find_recipe(args)?;
-    if args.target.account_url.as_deref().is_none_or(str::is_empty) {
-        let dir = target::state_dir(&args.target, recipe.as_deref());
-        if !dir.is_dir() {
-            return Err(miette!(
-                help = "run the recipe first (`batchyard run RECIPE`), or point at the state with --recipe FILE or --state-dir DIR",
-                "no local state in {}: nothing has run there, so there are no logs",
-                dir.display()
-            ));
-        }
-    }
+    let recipe = find_recipe(args.recipe.as_deref(), &args.target)?;
     runtime::block_on(async {
         let target = target::connect(&args.target, recipe.as_deref(), target::Access::Read).await?;
         let file = if args.stderr {
@@ -56,21 +46,37 @@ pub fn run(args: &LogsArgs) -> miette::Result<Exit> {
     })
 }
 
-/// The recipe whose local state to read: `--recipe`, or none when the target is named
-/// otherwise (`--account-url`, `--state-dir`), or when the current directory holds the
-/// state (`.batchyard`). Otherwise the one recipe in the current directory, as `status`
-/// and the others take it; never a new, empty state.
-fn find_recipe(args: &LogsArgs) -> miette::Result<Option<PathBuf>> {
-    if args.recipe.is_some() {
-        return Ok(args.recipe.clone());
+/// The recipe whose local state `logs` and `retry` read, checked to have a state: refuses
+/// rather than creating an empty one.
+pub fn find_recipe(recipe: Option<&Path>, target: &TargetArgs) -> miette::Result<Option<PathBuf>> {
+    let recipe = recipe_for(recipe, target)?;
+    if target.account_url.as_deref().is_none_or(str::is_empty) {
+        let dir = target::state_dir(target, recipe.as_deref());
+        if !dir.is_dir() {
+            return Err(miette!(
+                help = "run the recipe first (`batchyard run RECIPE`), or point at the state with --recipe FILE or --state-dir DIR",
+                "no local state in {}: nothing has run there",
+                dir.display()
+            ));
+        }
     }
-    if !target_is_local_default(&args.target) || Path::new(".batchyard").is_dir() {
+    Ok(recipe)
+}
+
+/// `--recipe`, or none when the target is named otherwise (`--account-url`,
+/// `--state-dir`), or when the current directory holds the state (`.batchyard`).
+/// Otherwise the one recipe in the current directory.
+fn recipe_for(recipe: Option<&Path>, target: &TargetArgs) -> miette::Result<Option<PathBuf>> {
+    if let Some(recipe) = recipe {
+        return Ok(Some(recipe.to_path_buf()));
+    }
+    if !target_is_local_default(target) || Path::new(".batchyard").is_dir() {
         return Ok(None);
     }
     let found = recipes_in(Path::new("."));
     let beside_state: Vec<&PathBuf> = found
         .iter()
-        .filter(|r| target::state_dir(&args.target, Some(r)).is_dir())
+        .filter(|r| target::state_dir(target, Some(r)).is_dir())
         .collect();
     match (found.len(), beside_state.as_slice()) {
         (1, _) => Ok(found.into_iter().next()),
@@ -118,7 +124,7 @@ fn recipes_in(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-async fn check_job(client: &BatchClient, job: &str) -> miette::Result<()> {
+pub async fn check_job(client: &BatchClient, job: &str) -> miette::Result<()> {
     match client.get_job(job).await {
         Ok(_) => Ok(()),
         Err(e) if e.is_not_found() => {

@@ -10,6 +10,7 @@ pub mod local;
 pub mod logs;
 pub mod plan;
 pub mod render;
+pub mod retry;
 pub mod run;
 pub mod schema;
 pub mod status;

@@ -1,9 +1,12 @@
 //! `batchyard status`: pools, nodes by state, jobs, task counts, failures.
 
-use batchyard_batch::models::{BatchJob, BatchPool};
+use batchyard_batch::models::{BatchJob, BatchPool, BatchTask};
 use batchyard_batch::{BatchClient, ListOptions};
+use batchyard_reconcile::blocked::{self, BlockedTask};
 use batchyard_reconcile::observe::{node_summary, owner};
-use batchyard_reconcile::{NodeSummary, Redactions, Scope, add_start_task_stderr, start_task};
+use batchyard_reconcile::{
+    FailedTask, NodeSummary, Redactions, Scope, add_start_task_stderr, start_task, stderr_tail,
+};
 use futures::TryStreamExt as _;
 use miette::miette;
 use serde::Serialize;
@@ -34,7 +37,16 @@ struct JobStatus {
     running: i32,
     succeeded: i32,
     failed: i32,
+    /// The failed tasks (the first few, with their stderr tails).
+    failed_tasks: Vec<FailedTask>,
+    /// Tasks that can never run because a task they depend on failed.
+    blocked_tasks: Vec<BlockedTask>,
 }
+
+/// Failed tasks shown per job, each with its stderr tail (one small request each).
+const FAILED_SHOWN: usize = 5;
+/// Lines of stderr kept per failed task.
+const STDERR_LINES: usize = 5;
 
 #[derive(Serialize)]
 struct Status {
@@ -142,7 +154,15 @@ async fn collect(
             .await
             .map_err(err)?
             .task_counts;
+        // Only a job with failures can have blocked tasks: the listing is skipped otherwise.
+        let (failed_tasks, blocked_tasks) = if counts.failed > 0 {
+            problems(client, &id).await.map_err(err)?
+        } else {
+            (Vec::new(), Vec::new())
+        };
         job_status.push(JobStatus {
+            failed_tasks,
+            blocked_tasks,
             recipe: owner(job.metadata.as_deref()).map(str::to_owned),
             state: job
                 .state
@@ -158,6 +178,42 @@ async fn collect(
         });
     }
     Ok((pool_status, job_status))
+}
+
+/// The failed tasks of a job (the first [`FAILED_SHOWN`], with their stderr tails) and the
+/// tasks blocked behind them.
+async fn problems(
+    client: &BatchClient,
+    job: &str,
+) -> Result<(Vec<FailedTask>, Vec<BlockedTask>), batchyard_batch::ClientError> {
+    let tasks: Vec<BatchTask> = client
+        .list_tasks(
+            job,
+            &ListOptions {
+                select: Some(blocked::SELECT.into()),
+                ..ListOptions::default()
+            },
+        )
+        .try_collect()
+        .await?;
+    let mut failed = Vec::new();
+    for task in tasks
+        .iter()
+        .filter(|t| blocked::failed(t))
+        .take(FAILED_SHOWN)
+    {
+        let id = task.id.clone().unwrap_or_default();
+        let info = task.execution_info.as_ref();
+        failed.push(FailedTask {
+            exit_code: info.and_then(|i| i.exit_code),
+            failure: info
+                .and_then(|i| i.failure_info.as_ref())
+                .and_then(|f| f.message.clone().or_else(|| f.code.clone())),
+            stderr_tail: stderr_tail(client, job, &id, STDERR_LINES).await,
+            id,
+        });
+    }
+    Ok((failed, blocked::blocked_tasks(&tasks)))
 }
 
 fn print_human(status: &Status) {
@@ -208,5 +264,39 @@ fn print_human(status: &Status) {
             j.succeeded,
             j.failed
         );
+        for f in &j.failed_tasks {
+            let code = f
+                .exit_code
+                .map_or_else(|| "no exit code".to_owned(), |c| format!("exit code {c}"));
+            outln!("  ✗ task {} failed ({code})", f.id);
+            if let Some(failure) = &f.failure {
+                outln!("      {failure}");
+            }
+            for line in f.stderr_tail.lines() {
+                outln!("      | {line}");
+            }
+        }
+        if j.failed_tasks.len() < usize::try_from(j.failed).unwrap_or(0) {
+            outln!(
+                "  … and {} more failed task(s)",
+                usize::try_from(j.failed).unwrap_or(0) - j.failed_tasks.len()
+            );
+        }
+        for b in &j.blocked_tasks {
+            if b.waits_for == b.failed {
+                outln!(
+                    "  ⊘ task {} is blocked: it depends on task {}, which failed",
+                    b.id,
+                    b.failed
+                );
+            } else {
+                outln!(
+                    "  ⊘ task {} is blocked: it depends on task {}, blocked by failed task {}",
+                    b.id,
+                    b.waits_for,
+                    b.failed
+                );
+            }
+        }
     }
 }
