@@ -296,8 +296,8 @@ impl Default for ImageFacts {
 }
 
 /// The image must run containers, and GPU containers need the NVIDIA container toolkit.
-/// A catalogued image's facts are known, so a gap is an error; an explicit image only says
-/// what the recipe declares, so there it is a warning.
+/// For a catalogued image the facts are known; for an explicit image they are what the
+/// recipe declares in `preinstalled`.
 fn check_container_image(
     pool: &Pool,
     image: &ImageFacts,
@@ -314,39 +314,39 @@ fn check_container_image(
     } else {
         "use `os: ubuntu-hpc-24.04`, which carries Docker (Moby)"
     };
+    let declared = |item: &str, fix: &str| {
+        format!("if the image has it, list `{item}` in the image's `preinstalled`; otherwise {fix}")
+    };
     if !image.runtime {
         let message =
             format!("{what} has no container runtime, and the pool asks for `containers`");
-        if image.catalogued || pool.image.is_none() {
-            let help = match image.os_type {
-                OsType::Linux => fix_linux.to_string(),
-                OsType::Windows => {
-                    "use `os: windows-2022`, which Batch supports for containers".into()
-                }
-            };
-            out.push(Diagnostic::error(path, message).with_help(help));
-        } else {
-            out.push(Diagnostic::warning(path, message).with_help(
-                "if the image has Docker or Moby, list `container_runtime` in `preinstalled`; otherwise use `os: ubuntu-hpc-24.04`",
-            ));
-        }
+        let help = match (image.os_type, image.catalogued) {
+            (OsType::Windows, _) => {
+                "use `os: windows-2022`, which Batch supports for containers".to_string()
+            }
+            (OsType::Linux, true) => fix_linux.to_string(),
+            (OsType::Linux, false) => declared("container_runtime", fix_linux),
+        };
+        out.push(Diagnostic::error(path, message).with_help(help));
         return;
     }
     if gpu && !image.toolkit {
+        if image.os_type == OsType::Windows {
+            out.push(
+                Diagnostic::error(path, "Batch runs no GPU containers on Windows pools").with_help(
+                    "use a Linux pool with `os: ubuntu-hpc-24.04`, or run the tasks without containers",
+                ),
+            );
+            return;
+        }
         let message = format!(
             "{what} has no NVIDIA container toolkit, so GPU containers (`docker run --gpus`) cannot start"
         );
-        if image.os_type == OsType::Windows {
-            out.push(
-                Diagnostic::error(path, "Batch runs no GPU containers on Windows pools")
-                    .with_help("use a Linux pool with `os: ubuntu-hpc-24.04`, or run the tasks without containers"),
-            );
-        } else if image.catalogued {
-            out.push(Diagnostic::error(path, message).with_help(fix_linux));
+        let help = if image.catalogued {
+            fix_linux.to_string()
         } else {
-            out.push(Diagnostic::warning(path, message).with_help(
-                "if the image has it, list `nvidia_container_toolkit` in `preinstalled`; otherwise use `os: ubuntu-hpc-24.04`",
-            ));
-        }
+            declared("nvidia_container_toolkit", fix_linux)
+        };
+        out.push(Diagnostic::error(path, message).with_help(help));
     }
 }

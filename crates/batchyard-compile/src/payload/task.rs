@@ -266,20 +266,24 @@ fn gpu_slot_command(pool: &PoolFacts, command: &str, required: Option<u32>) -> O
     if slots < 2 || per_task == 0 || required.unwrap_or(1) != 1 {
         return None;
     }
-    let sets: Vec<String> = (0..slots)
+    let cases: Vec<String> = (0..slots)
         .map(|s| {
-            (s * per_task..(s + 1) * per_task)
+            let set = (s * per_task..(s + 1) * per_task)
                 .map(|g| g.to_string())
                 .collect::<Vec<_>>()
-                .join(",")
+                .join(",");
+            format!("{s}) g={set};;")
         })
         .collect();
+    let all: Vec<String> = (0..slots).map(|s| s.to_string()).collect();
+    // POSIX sh and util-linux flock only, so it runs in any image that has them.
     let script = format!(
-        "d=\"$AZ_BATCH_NODE_SHARED_DIR/.batchyard-gpu-slots\"; mkdir -p \"$d\"; gpus=({sets}); \
-         slot=; for s in ${{!gpus[@]}}; do exec 9>\"$d/$s.lock\"; if flock -n 9; then slot=$s; break; fi; exec 9>&-; done; \
+        "d=\"$AZ_BATCH_NODE_SHARED_DIR/.batchyard-gpu-slots\"; mkdir -p \"$d\"; slot=; \
+         for s in {all}; do exec 9>\"$d/$s.lock\"; if flock -n 9; then slot=$s; break; fi; exec 9>&-; done; \
          if [ -z \"$slot\" ]; then echo \"batchyard: no free GPU slot on this node\" >&2; exit 1; fi; \
-         export CUDA_VISIBLE_DEVICES=${{gpus[$slot]}}; exec {command}",
-        sets = sets.join(" "),
+         case $slot in {cases} esac; export CUDA_VISIBLE_DEVICES=$g; exec {command}",
+        all = all.join(" "),
+        cases = cases.join(" "),
     );
-    Some(format!("/bin/bash -c {}", mpi::shell_quote(&script)))
+    Some(format!("/bin/sh -c {}", mpi::shell_quote(&script)))
 }

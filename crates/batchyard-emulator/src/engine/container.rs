@@ -91,3 +91,82 @@ impl DockerProbe {
         )
     }
 }
+
+/// Removes the `docker run` options that ask for hardware this machine lacks: `--gpus`
+/// (and the NVIDIA runtime) without an NVIDIA device, `--device` paths that do not exist
+/// (the InfiniBand devices of an RDMA size). A real node has them; here the task still runs
+/// with everything else it asked for. Returns the kept options and what was dropped, to
+/// say so.
+pub fn drop_missing_hardware(
+    options: Vec<String>,
+    has_path: impl Fn(&str) -> bool,
+) -> (Vec<String>, Vec<String>) {
+    let has_gpu = has_path("/dev/nvidiactl");
+    let mut kept = Vec::with_capacity(options.len());
+    let mut dropped = Vec::new();
+    let mut words = options.into_iter();
+    while let Some(word) = words.next() {
+        let (flag, inline) = match word.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (word.clone(), None),
+        };
+        let takes_value = matches!(flag.as_str(), "--gpus" | "--runtime" | "--device");
+        if !takes_value {
+            kept.push(word);
+            continue;
+        }
+        let value = match inline {
+            Some(v) => Some(v),
+            None => words.next(),
+        };
+        let Some(value) = value else {
+            kept.push(word);
+            continue;
+        };
+        let missing = match flag.as_str() {
+            "--gpus" => !has_gpu,
+            "--runtime" => !has_gpu && value == "nvidia",
+            // `--device=HOST[:CONTAINER[:PERMS]]`
+            _ => !has_path(value.split(':').next().unwrap_or_default()),
+        };
+        if missing {
+            dropped.push(format!("{flag} {value}"));
+        } else {
+            kept.push(format!("{flag}={value}"));
+        }
+    }
+    (kept, dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn gpu_and_missing_devices_are_dropped_and_named() {
+        let opts = words(
+            "--gpus all --ipc=host --ulimit memlock=-1 --device=/dev/infiniband --runtime nvidia -v /a:/b",
+        );
+        let (kept, dropped) = drop_missing_hardware(opts, |_| false);
+        assert_eq!(kept, words("--ipc=host --ulimit memlock=-1 -v /a:/b"));
+        assert_eq!(
+            dropped,
+            ["--gpus all", "--device /dev/infiniband", "--runtime nvidia"]
+        );
+    }
+
+    #[test]
+    fn present_hardware_is_kept() {
+        let opts = words("--gpus=device=1 --device /dev/infiniband:/dev/infiniband");
+        let (kept, dropped) = drop_missing_hardware(opts, |_| true);
+        assert_eq!(
+            kept,
+            words("--gpus=device=1 --device=/dev/infiniband:/dev/infiniband")
+        );
+        assert!(dropped.is_empty());
+    }
+}

@@ -58,8 +58,17 @@ pub(super) async fn launch_for(
         let image = text(settings, "imageName").to_string();
         match engine.containers.decide(&image).await {
             Decision::Docker => {
-                let run_options =
-                    cmdline::split(text(settings, "containerRunOptions")).unwrap_or_default();
+                let (run_options, dropped) = super::container::drop_missing_hardware(
+                    cmdline::split(text(settings, "containerRunOptions")).unwrap_or_default(),
+                    |p| std::path::Path::new(p).exists(),
+                );
+                if !dropped.is_empty() {
+                    tracing::warn!(
+                        "{}: this machine lacks the hardware for `{}`; the container runs without it",
+                        task_dir.display(),
+                        dropped.join("`, `")
+                    );
+                }
                 container = Some(ContainerRun {
                     image,
                     run_options,
