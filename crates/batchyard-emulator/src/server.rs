@@ -99,6 +99,7 @@ impl Emulator {
             &crate::blob::dir_for(&config.state_path),
             config.storage_bind,
             config.storage_account(),
+            !config.execute,
             stop_rx.clone(),
         )
         .await?;
@@ -119,6 +120,7 @@ impl Emulator {
                     boot_delay: config.boot_delay,
                     tick: config.tick,
                     containers_on_host: config.containers_on_host,
+                    auto_storage: Some(blob.auto_storage()),
                 },
             );
             let autoscale = tokio::spawn(autoscaler.clone().run(

@@ -169,6 +169,7 @@ async fn wall_time_ends_a_run_as_the_service_does() {
             wall_time: Some(Duration::from_millis(200)),
             container: None,
             marker: "supervisor-test/slow/1".into(),
+            files: None,
         },
         pid_tx,
         kill_rx,

@@ -212,6 +212,13 @@ async fn route(
         blob,
         access,
     };
+    if state.read_only && !matches!(req.method, Method::GET | Method::HEAD) {
+        return Err(BlobError::new(
+            StatusCode::CONFLICT,
+            "OperationNotAllowedInCurrentState",
+            "This local storage endpoint only reads its state: start the emulator with `batchyard apply` or `batchyard run` to make changes.",
+        ));
+    }
     let restype = req.param("restype").unwrap_or_default().to_string();
     let comp = req.param("comp").unwrap_or_default().to_string();
     let m = req.method.clone();

@@ -40,6 +40,8 @@ pub struct BlobState {
     pub store: BlobStore,
     /// `http://host:port/ACCOUNT`, as listings name it.
     pub endpoint: String,
+    /// Only reads are served (an emulator that only looks at its state).
+    pub read_only: bool,
 }
 
 /// A running blob endpoint.
@@ -63,16 +65,27 @@ pub fn dir_for(state_path: &Path) -> PathBuf {
 }
 
 impl BlobService {
-    /// Opens the store in `dir` and listens on `bind` until `stop` turns true.
+    /// The account as nodes see it, for `autoStorageContainerName` resource files.
+    pub fn auto_storage(&self) -> crate::engine::task_files::AutoStorage {
+        crate::engine::task_files::AutoStorage {
+            endpoint: self.state.endpoint.clone(),
+            account: self.state.account.clone(),
+            key: self.state.key.clone(),
+        }
+    }
+
+    /// Opens the store in `dir` and listens on `bind` until `stop` turns true;
+    /// `read_only` refuses every write.
     pub async fn start(
         dir: &Path,
         bind: SocketAddr,
         credentials: AccountKey,
+        read_only: bool,
         mut stop: watch::Receiver<bool>,
     ) -> Result<Self, crate::EmulatorError> {
         let store = {
             let owned = dir.to_path_buf();
-            tokio::task::spawn_blocking(move || BlobStore::open(&owned))
+            tokio::task::spawn_blocking(move || BlobStore::open(&owned, !read_only))
                 .await
                 .map_err(|e| crate::EmulatorError::Stopped(e.to_string()))?
                 .map_err(|e| {
@@ -92,6 +105,7 @@ impl BlobService {
             account: credentials.name,
             key: credentials.key,
             store,
+            read_only,
         });
         let app = handlers::router(state.clone());
         let server = tokio::spawn(async move {

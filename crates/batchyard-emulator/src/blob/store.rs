@@ -151,16 +151,19 @@ fn size_i64(size: u64) -> i64 {
 }
 
 impl BlobStore {
-    /// Opens (creating) the store in `root`; leftovers of interrupted writes are removed.
-    pub fn open(root: &Path) -> Result<Self, BlobError> {
+    /// Opens (creating) the store in `root`. With `sweep`, leftovers of interrupted
+    /// writes are removed (only the one service writing the state may do that).
+    pub fn open(root: &Path, sweep: bool) -> Result<Self, BlobError> {
         // Blobs may hold what the tasks' owner keeps private: owner-only, as the state.
         crate::state_lock::create_private_dir(root)?;
         for dir in ["data", "blocks", "tmp"] {
             fs_err::create_dir_all(root.join(dir))?;
         }
         // Temporary files belong to writes that never finished: nothing references them.
-        for entry in fs_err::read_dir(root.join("tmp"))? {
-            let _ = fs_err::remove_file(entry?.path());
+        if sweep {
+            for entry in fs_err::read_dir(root.join("tmp"))? {
+                let _ = fs_err::remove_file(entry?.path());
+            }
         }
         let db = Connection::open(root.join("index.db"))?;
         db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;

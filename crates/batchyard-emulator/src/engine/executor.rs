@@ -45,6 +45,9 @@ pub struct Launch {
     pub container: Option<ContainerRun>,
     /// Marker put in the environment to recognise the process after a restart.
     pub marker: String,
+    /// Resource files to download before the process starts and output files to
+    /// upload after it exits.
+    pub files: Option<super::task_files::TaskFiles>,
 }
 
 /// Why a run did not produce an ordinary exit.
@@ -140,9 +143,38 @@ fn docker_argv(launch: &Launch, container: &ContainerRun, name: &str) -> Vec<Str
     argv
 }
 
-/// Runs a launch to its end through the supervisor. `started` receives the process
-/// id once running; `kill` stops the run early.
+/// Runs a launch to its end through the supervisor: its resource files first (a
+/// failed download ends the run before the process starts), then the process, then
+/// its output files. `started` receives the process id once running; `kill` stops
+/// the run early.
 pub async fn run(
+    supervisor: &Supervisor,
+    mut launch: Launch,
+    started: oneshot::Sender<i64>,
+    mut kill: oneshot::Receiver<()>,
+) -> Outcome {
+    let Some(files) = launch.files.take() else {
+        return run_process(supervisor, launch, started, kill).await;
+    };
+    let (working_dir, task_dir, env) = (
+        launch.working_dir.clone(),
+        launch.task_dir.clone(),
+        launch.env.clone(),
+    );
+    tokio::select! {
+        staged = files.download(&working_dir) => {
+            if let Err(failure) = staged {
+                return Outcome { failure: Some(failure), ..Outcome::default() };
+            }
+        }
+        _ = &mut kill => return Outcome { killed: true, ..Outcome::default() },
+    }
+    let outcome = run_process(supervisor, launch, started, kill).await;
+    files.upload(&working_dir, &task_dir, &env, outcome).await
+}
+
+/// Runs a launch's process to its end through the supervisor.
+async fn run_process(
     supervisor: &Supervisor,
     launch: Launch,
     started: oneshot::Sender<i64>,

@@ -91,6 +91,7 @@ pub(super) async fn launch_for(
         wall_time,
         container,
         marker,
+        files: super::task_files::TaskFiles::of(spec, engine.settings.auto_storage.as_ref()),
     })
 }
 
@@ -315,6 +316,12 @@ async fn prepare(
         spec["commandLine"] = at(&task, "/multiInstanceSettings/coordinationCommandLine")
             .cloned()
             .unwrap_or(json!(""));
+        // Every instance gets the common resource files; the primary's application
+        // command gets the task's own and uploads its output files.
+        spec["resourceFiles"] = at(&task, "/multiInstanceSettings/commonResourceFiles")
+            .cloned()
+            .unwrap_or(json!([]));
+        spec["outputFiles"] = json!([]);
         for (index, node) in nodes.iter().enumerate() {
             let layout = NodeLayout::new(&engine.settings.work_dir, pool_id, &node.0);
             let task_dir = layout.task_dir(job_id, &task_id);

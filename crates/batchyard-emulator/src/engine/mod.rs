@@ -5,18 +5,23 @@
 //! documents they are asked to write and wake the loop; the loop writes the rest.
 
 pub mod autoscale;
+mod blob_client;
 pub mod cmdline;
 mod completion;
 mod container;
 pub mod docs_util;
 pub mod executor;
+mod file_pattern;
 mod job_prep;
 mod launch;
 pub mod layout;
 mod node_tally;
 mod nodes;
+mod output_files;
 mod recovery;
+mod resource_files;
 mod scheduler;
+pub mod task_files;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -128,6 +133,8 @@ pub struct EngineSettings {
     pub tick: Duration,
     /// Run container tasks on the host when Docker cannot.
     pub containers_on_host: bool,
+    /// The storage account `autoStorageContainerName` resource files come from.
+    pub auto_storage: Option<task_files::AutoStorage>,
 }
 
 struct RunningTask {
