@@ -3,6 +3,12 @@
 //! then hold every desired task exactly once (none missing, none twice, none extra), with
 //! an empty plan afterwards.
 //!
+//! "Exactly once" is counted at the server: the emulator appends every task add that
+//! reaches its store to an add log (`BATCHYARD_EMULATOR_ADD_LOG`), including adds it
+//! answers `TaskExists`, since its primary key makes a stored duplicate impossible. The
+//! emulator injects its faults before a request is applied, so the client never has to add
+//! a task again to learn whether it was added: each id must be added exactly once.
+//!
 //! Short form (the CI default): 3 seeds × 1,000 tasks. Long form: `scripts/chaos`, which
 //! runs this test in a release build with `BATCHYARD_CHAOS_SEEDS=20` and
 //! `BATCHYARD_CHAOS_TASKS=10000`. `BATCHYARD_CHAOS_SEEDS` is a count (seeds 1..=N) or a
@@ -32,7 +38,7 @@ struct Faulty {
 }
 
 impl Faulty {
-    fn start(state: &Path, seed: u64) -> Self {
+    fn start(state: &Path, add_log: &Path, seed: u64) -> Self {
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("batchyard"))
             .args(["emulator", "serve", "--boot-delay-ms", "50", "--state"])
             .arg(state)
@@ -43,6 +49,7 @@ impl Faulty {
             .args(["--fault-drop", DROP])
             .env_remove("AZURE_BATCH_ACCOUNT")
             .env_remove("AZURE_BATCH_ACCESS_KEY")
+            .env("BATCHYARD_EMULATOR_ADD_LOG", add_log)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -105,7 +112,8 @@ jobs:
 fn run(seed: u64, tasks: usize) -> Result<(String, [usize; 4]), String> {
     let (dir, recipe_path) = recipe_dir(&recipe(tasks));
     let state = dir.path().join("emulator.db");
-    let faulty = Faulty::start(&state, seed);
+    let add_log = dir.path().join("adds.log");
+    let faulty = Faulty::start(&state, &add_log, seed);
     let started = Instant::now();
     let out = batchyard()
         .args(["apply", "--yes", "-vv", "--account-url", &faulty.url])
@@ -149,24 +157,41 @@ fn run(seed: u64, tasks: usize) -> Result<(String, [usize; 4]), String> {
         met[3]
     );
 
-    // Counted through a fault-free emulator on the same state.
+    // Every add the server applied, per id.
+    let mut adds: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for line in std::fs::read_to_string(&add_log)
+        .unwrap_or_default()
+        .lines()
+    {
+        *adds.entry(line.to_owned()).or_default() += 1;
+    }
+    let twice: Vec<(&String, &usize)> = adds.iter().filter(|&(_, &n)| n > 1).collect();
+    // What the job holds, through a fault-free emulator on the same state.
     let served = Served::start(&state);
     let client = served.client();
-    let ids = task_ids(&client, "many");
-    let present = ids.len();
-    let mut unique = ids.clone();
-    unique.dedup();
-    let duplicates = present - unique.len();
+    let listed: std::collections::BTreeSet<String> =
+        task_ids(&client, "many").into_iter().collect();
     let expected: std::collections::BTreeSet<String> =
         (0..tasks).map(|i| format!("t-{i}")).collect();
-    let got: std::collections::BTreeSet<String> = unique.into_iter().collect();
-    let missing = expected.difference(&got).count();
-    let extra = got.difference(&expected).count();
+    let added: std::collections::BTreeSet<String> = adds
+        .keys()
+        .filter_map(|k| k.strip_prefix("many/"))
+        .map(str::to_owned)
+        .collect();
+    let missing = expected.difference(&listed).count();
+    let extra = listed.difference(&expected).count();
     let summary = format!(
-        "apply {took:.1?} with {retried}, {present} tasks listed, {duplicates} duplicated, {missing} missing, {extra} extra"
+        "apply {took:.1?} with {retried}, {} adds of {} distinct ids, {} ids added more than once, {} listed, {missing} missing, {extra} extra",
+        adds.values().sum::<usize>(),
+        adds.len(),
+        twice.len(),
+        listed.len()
     );
-    if duplicates + missing + extra > 0 {
-        return Err(summary);
+    if !twice.is_empty() || added != expected || missing + extra > 0 {
+        return Err(format!(
+            "{summary}; first ids added more than once: {:?}",
+            &twice[..twice.len().min(5)]
+        ));
     }
     let (code, plan) = plan_json(&[recipe_path.to_str().unwrap(), "--account-url", &served.url]);
     if code != 0 {

@@ -1,5 +1,7 @@
-//! Seeded fault injection: the same seed and request order give the same faults.
+//! Seeded fault injection: the same seed and request order give the same faults. Also the
+//! add log that fault tests read to check that a client added each task once.
 
+use std::io::Write as _;
 use std::sync::Mutex;
 
 use axum::body::Body;
@@ -11,10 +13,17 @@ use rand::{Rng, SeedableRng};
 use super::error::ApiError;
 use crate::config::FaultConfig;
 
+/// Names a file to which every task add that reaches the store is appended, as one
+/// `job/task` line per task, whether it inserted the task or was answered `TaskExists`.
+/// The store's primary key makes a duplicate task impossible to store, so only the adds
+/// show a client that sent a task twice. A test hook: unset, nothing is written.
+pub const ADD_LOG_ENV: &str = "BATCHYARD_EMULATOR_ADD_LOG";
+
 /// Fault generator.
 pub struct Faults {
     config: FaultConfig,
     rng: Mutex<StdRng>,
+    add_log: Option<Mutex<std::fs::File>>,
 }
 
 /// A fault chosen for one request.
@@ -34,7 +43,32 @@ impl Faults {
     /// A generator for `config`.
     pub fn new(config: FaultConfig) -> Self {
         let rng = Mutex::new(StdRng::seed_from_u64(config.seed));
-        Self { config, rng }
+        let add_log = std::env::var_os(ADD_LOG_ENV).and_then(|path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .ok()
+                .map(Mutex::new)
+        });
+        Self {
+            config,
+            rng,
+            add_log,
+        }
+    }
+
+    /// Appends the adds of `tasks` to `job` to the add log, when there is one. A failed
+    /// write leaves lines out, which the test reading the log reports as missing adds.
+    pub fn note_adds<'a>(&self, job: &str, tasks: impl IntoIterator<Item = &'a str>) {
+        let Some(log) = &self.add_log else { return };
+        let lines: String = tasks
+            .into_iter()
+            .map(|task| format!("{job}/{task}\n"))
+            .collect();
+        if let Ok(mut file) = log.lock() {
+            let _ = file.write_all(lines.as_bytes());
+        }
     }
 
     fn draw(&self) -> f64 {

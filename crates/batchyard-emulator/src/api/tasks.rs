@@ -150,6 +150,7 @@ pub async fn create(
     let inserted = state
         .store
         .write(|tx| docs::insert(tx, Table::Tasks, &job, &id, &doc))?;
+    state.faults.note_adds(&job, [id.as_str()]);
     if !inserted {
         return Err(ApiError::conflict(
             "TaskExists",
@@ -207,6 +208,9 @@ pub async fn add_collection(
             .map(|(id, doc)| docs::insert(tx, Table::Tasks, &job, id, doc))
             .collect()
     })?;
+    state
+        .faults
+        .note_adds(&job, accepted.iter().map(|(id, _)| id.as_str()));
     for ((id, doc), ok) in accepted.iter().zip(inserted) {
         if ok {
             let mut location = json!({ "url": doc["url"] });
