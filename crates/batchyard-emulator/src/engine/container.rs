@@ -92,14 +92,26 @@ impl DockerProbe {
     }
 }
 
-/// Removes the `docker run` options that ask for hardware this machine lacks: `--gpus`
-/// (and the NVIDIA runtime) without an NVIDIA device, `--device` paths that do not exist
-/// (the InfiniBand devices of an RDMA size). A real node has them; here the task still runs
-/// with everything else it asked for. Returns the kept options and what was dropped, to
-/// say so.
+/// Whether this machine lets a process lock unlimited memory (the hard `RLIMIT_MEMLOCK` in
+/// /proc/self/limits). Docker cannot grant `--ulimit memlock=-1` above it.
+pub fn memlock_unlimited() -> bool {
+    std::fs::read_to_string("/proc/self/limits").is_ok_and(|text| {
+        text.lines()
+            .find(|l| l.starts_with("Max locked memory"))
+            .and_then(|l| l.split_whitespace().nth(4))
+            .is_some_and(|hard| hard == "unlimited")
+    })
+}
+
+/// Removes the `docker run` options that ask for what this machine lacks: `--gpus` (and
+/// the NVIDIA runtime) without an NVIDIA device, `--device` paths that do not exist (the
+/// InfiniBand devices of an RDMA size), and unlimited locked memory where the machine caps
+/// it (RDMA and NCCL ask for it). A Batch node has them; here the task still runs with
+/// everything else it asked for. Returns the kept options and what was dropped, to say so.
 pub fn drop_missing_hardware(
     options: Vec<String>,
     has_path: impl Fn(&str) -> bool,
+    memlock_unlimited: bool,
 ) -> (Vec<String>, Vec<String>) {
     let has_gpu = has_path("/dev/nvidiactl");
     let mut kept = Vec::with_capacity(options.len());
@@ -110,7 +122,10 @@ pub fn drop_missing_hardware(
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
             _ => (word.clone(), None),
         };
-        let takes_value = matches!(flag.as_str(), "--gpus" | "--runtime" | "--device");
+        let takes_value = matches!(
+            flag.as_str(),
+            "--gpus" | "--runtime" | "--device" | "--ulimit"
+        );
         if !takes_value {
             kept.push(word);
             continue;
@@ -126,6 +141,7 @@ pub fn drop_missing_hardware(
         let missing = match flag.as_str() {
             "--gpus" => !has_gpu,
             "--runtime" => !has_gpu && value == "nvidia",
+            "--ulimit" => !memlock_unlimited && value.starts_with("memlock="),
             // `--device=HOST[:CONTAINER[:PERMS]]`
             _ => !has_path(value.split(':').next().unwrap_or_default()),
         };
@@ -151,18 +167,24 @@ mod tests {
         let opts = words(
             "--gpus all --ipc=host --ulimit memlock=-1 --device=/dev/infiniband --runtime nvidia -v /a:/b",
         );
-        let (kept, dropped) = drop_missing_hardware(opts, |_| false);
-        assert_eq!(kept, words("--ipc=host --ulimit memlock=-1 -v /a:/b"));
+        let (kept, dropped) = drop_missing_hardware(opts.clone(), |_| false, true);
+        assert_eq!(kept, words("--ipc=host --ulimit=memlock=-1 -v /a:/b"));
         assert_eq!(
             dropped,
             ["--gpus all", "--device /dev/infiniband", "--runtime nvidia"]
         );
+        // Where locked memory is capped, the memlock request goes too; other limits stay.
+        let mut capped = opts;
+        capped.extend(words("--ulimit stack=67108864"));
+        let (kept, dropped) = drop_missing_hardware(capped, |_| false, false);
+        assert_eq!(kept, words("--ipc=host -v /a:/b --ulimit=stack=67108864"));
+        assert!(dropped.contains(&"--ulimit memlock=-1".to_string()));
     }
 
     #[test]
     fn present_hardware_is_kept() {
         let opts = words("--gpus=device=1 --device /dev/infiniband:/dev/infiniband");
-        let (kept, dropped) = drop_missing_hardware(opts, |_| true);
+        let (kept, dropped) = drop_missing_hardware(opts, |_| true, true);
         assert_eq!(
             kept,
             words("--gpus=device=1 --device=/dev/infiniband:/dev/infiniband")

@@ -61,6 +61,7 @@ pub(super) async fn launch_for(
                 let (run_options, dropped) = super::container::drop_missing_hardware(
                     cmdline::split(text(settings, "containerRunOptions")).unwrap_or_default(),
                     |p| std::path::Path::new(p).exists(),
+                    super::container::memlock_unlimited(),
                 );
                 if !dropped.is_empty() {
                     tracing::warn!(
