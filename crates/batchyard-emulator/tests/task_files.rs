@@ -378,3 +378,35 @@ async fn a_failed_upload_fails_the_task_with_the_batch_code() {
     assert!(s.names("results").await.is_empty());
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_tasks_fetch_their_resource_files_too() {
+    let mut h = Harness::start().await;
+    let s = Store::of(&h);
+    s.create("setup").await;
+    s.put("setup", "install.sh", "#!/bin/sh\nexit 0\n").await;
+    let present = format!("{}/setup/install.sh?{}", s.url, s.sas("setup", "r"));
+    let absent = format!("{}/setup/absent.sh?{}", s.url, s.sas("setup", "r"));
+    let start_task = |url: &str| {
+        json!({"startTask": {
+            "commandLine": "./install.sh",
+            "resourceFiles": [{"httpUrl": url, "filePath": "install.sh", "fileMode": "0700"}],
+            "waitForSuccess": true,
+        }})
+    };
+    h.create_pool("good", 1, 1, start_task(&present)).await;
+    h.wait_idle("good", 1).await;
+    h.create_pool("bad", 1, 1, start_task(&absent)).await;
+    let nodes = h
+        .wait_for(
+            "/pools/bad/nodes",
+            "start task failure",
+            Duration::from_secs(20),
+            |b| b["value"][0]["state"] == "starttaskfailed",
+        )
+        .await;
+    let info = &nodes["value"][0]["startTaskInfo"];
+    assert_eq!(info["failureInfo"]["category"], "usererror", "{info}");
+    assert_eq!(info["failureInfo"]["code"], "BlobNotFound", "{info}");
+    h.shutdown().await;
+}
