@@ -76,8 +76,14 @@ pub fn compile(recipe: &Recipe, options: &CompileOptions) -> Result<Desired, Vec
     let mut pools = Vec::new();
     for (i, p) in recipe.pools.iter().enumerate() {
         let at = format!("/pools/{i}");
+        let errors_before = error_count(&diags);
         let facts = hardware::resolve(p, &at, &mut diags);
         let (value, secrets) = pool::build(recipe, p, &facts, &at, &mut diags);
+        // A pool already in error (an unknown OS alias leaves the payload without an image)
+        // would only add schema complaints that follow from that error.
+        if error_count(&diags) > errors_before {
+            continue;
+        }
         let Some((value, hash)) = finalize(
             value,
             p.batch.as_ref(),
@@ -159,6 +165,10 @@ pub fn compile(recipe: &Recipe, options: &CompileOptions) -> Result<Desired, Vec
         warnings: diags,
         options: options.clone(),
     })
+}
+
+fn error_count(diags: &[Diagnostic]) -> usize {
+    diags.iter().filter(|d| d.is_error()).count()
 }
 
 /// Merges the raw `batch:` object, restores the ownership tags, hashes the payload, adds the

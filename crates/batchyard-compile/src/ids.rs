@@ -157,6 +157,15 @@ impl SeenIds {
         self.hashes = HashSet::default();
     }
 
+    /// Whether `id` (or the same id in another case) was recorded. Without the ids
+    /// themselves this compares hashes, so a collision can say yes for an id never seen.
+    pub fn contains(&self, id: &[u8]) -> bool {
+        match &self.exact {
+            Some(exact) => exact.contains(id.to_ascii_lowercase().as_slice()),
+            None => self.hashes.contains(&hash_id(id)),
+        }
+    }
+
     pub fn len(&self) -> usize {
         match &self.exact {
             Some(exact) => exact.len(),

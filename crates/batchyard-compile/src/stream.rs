@@ -1,8 +1,9 @@
 //! Task streaming: every task of a job, rendered one item at a time.
 
 mod parallel;
+mod problems;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use batchyard_batch::models::BatchTaskCreateOptions;
 use batchyard_batch::validate_against_spec;
@@ -12,7 +13,7 @@ use batchyard_recipe::{Diagnostic, Loaded, TaskTemplate};
 use crate::dependencies::{MergeBuilder, TaskDependencies};
 use crate::desired::{Desired, DesiredJob};
 use crate::factory::{self, Rows};
-use crate::ids::{Seen, SeenIds, check_id};
+use crate::ids::{Seen, SeenIds, check_id, hash_id};
 use crate::payload::task;
 use crate::skeleton::Skeleton;
 
@@ -37,6 +38,11 @@ pub struct TaskStream<'a> {
     /// How many threads [`TaskStream::write_all`] may write a factory on; `None` asks the
     /// system.
     threads: Option<usize>,
+    /// Problems to hand out before anything else: a factory's, once it is drained, and the
+    /// dependencies no task provides, once every task is out.
+    queued: VecDeque<Diagnostic>,
+    /// Whether the dependencies were checked against the job's ids.
+    finished: bool,
 }
 
 /// A factory being drained.
@@ -55,6 +61,8 @@ struct Running<'a> {
     serial_until: u64,
     /// The line with holes, when the factory's tasks can be written that way.
     skeleton: Option<Skeleton>,
+    /// The problems of its items so far, each kind once with a count.
+    problems: problems::Grouped,
 }
 
 /// The job's ids so far, for duplicates and for what merge tasks depend on.
@@ -69,12 +77,32 @@ struct IdBook<'a> {
     replay: Option<Replay>,
     merge: Option<MergeBuilder>,
     merge_error: Option<String>,
+    /// Ids named in `depends_on` that no task had when they were named, by [`hash_id`]:
+    /// checked against every id of the job once all are out. Hashes keep a million-task
+    /// job's check small; a collision could only hide a missing id, never invent one.
+    wanted: HashMap<u64, Wanted>,
+}
+
+/// An id some task depends on.
+struct Wanted {
+    id: String,
+    /// The recipe path of the `depends_on` that names it.
+    path: String,
 }
 
 /// The ids a replay has collected, and how many more it needs.
 struct Replay {
     remaining: u64,
     ids: HashSet<String>,
+    /// When set, the replay looks for the ids closest to these (missing dependencies)
+    /// instead of collecting every id.
+    nearest: Vec<Nearest>,
+}
+
+/// The id of the job closest to a missing dependency, as the replay goes.
+struct Nearest {
+    wanted: String,
+    best: Option<(f64, String)>,
 }
 
 /// The tasks of `job` (from `desired.jobs`), rendered through the recipe's per-item API.
@@ -96,6 +124,8 @@ enum Step {
     Out(Result<BatchTaskCreateOptions, Diagnostic>),
     /// A line was written.
     Written,
+    /// The item had a problem, kept with the factory's others.
+    Skipped,
     /// The factory is drained.
     Done,
 }
@@ -127,10 +157,13 @@ impl<'a> TaskStream<'a> {
                 replay: None,
                 merge: has_merge.then(MergeBuilder::new),
                 merge_error: None,
+                wanted: HashMap::new(),
             },
             merges: Vec::new(),
             merged: None,
             threads: None,
+            queued: VecDeque::new(),
+            finished: false,
         }
     }
 
@@ -138,11 +171,84 @@ impl<'a> TaskStream<'a> {
         format!("{}/tasks/{spec}", self.job.path)
     }
 
+    /// Ends the current factory: its problems, each kind once, go out next.
+    fn drained(&mut self) {
+        if let Some(run) = self.current.take() {
+            self.queued.extend(run.problems.finish(run.index));
+        }
+    }
+
+    /// Once every task is out: the dependencies that name no task of the job.
+    fn check_dependencies(&mut self) {
+        if self.finished || self.ids.replay.is_some() {
+            return;
+        }
+        self.finished = true;
+        let wanted = std::mem::take(&mut self.ids.wanted);
+        let mut missing: Vec<Wanted> = wanted
+            .into_values()
+            .filter(|w| !self.ids.seen.contains(w.id.as_bytes()))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        missing.sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.id.cmp(&b.id)));
+        // A templated `depends_on` in a factory can miss an id per item: one report per
+        // place, with how many ids it misses.
+        let mut places: Vec<(Wanted, usize)> = Vec::new();
+        for w in missing {
+            match places.last_mut() {
+                Some((first, n)) if first.path == w.path => *n += 1,
+                _ => places.push((w, 1)),
+            }
+        }
+        // Suggestions cost a pass over the job's ids: a few are worth it.
+        const SUGGESTED: usize = 8;
+        let names: Vec<String> = places
+            .iter()
+            .take(SUGGESTED)
+            .map(|(w, _)| w.id.clone())
+            .collect();
+        let nearest = self.ids.nearest_ids(names);
+        let total = self.ids.seen.len();
+        for (i, (w, n)) in places.into_iter().enumerate() {
+            let others = match n {
+                1 => String::new(),
+                2 => ", nor the other id named here".to_owned(),
+                n => format!(", nor {} other ids named here", n - 1),
+            };
+            let d = Diagnostic::error(
+                w.path,
+                format!(
+                    "no task of job `{}` has the id `{}`{others} (the job has {total} task{})",
+                    self.job.id,
+                    w.id,
+                    if total == 1 { "" } else { "s" }
+                ),
+            )
+            .with_label("no such task");
+            let d = match nearest.get(i).and_then(Option::as_ref) {
+                Some(close) => d.with_help(format!(
+                    "did you mean `{close}`? Batch would wait for `{}` forever",
+                    w.id
+                )),
+                None => d.with_help(format!(
+                    "name a task this job makes; Batch would wait for `{}` forever",
+                    w.id
+                )),
+            };
+            self.queued.push_back(d);
+        }
+    }
+
     /// Writes the next task to `out` as one JSON line (an `addtaskcollection` item, newline
     /// included), the bytes `serde_json` gives for the task [`Iterator::next`] would give.
     /// `None` once every task is out; a problem is returned instead of its task, as there.
     pub fn write_next(&mut self, out: &mut Vec<u8>) -> Option<Result<(), Diagnostic>> {
         loop {
+            if let Some(problem) = self.queued.pop_front() {
+                return Some(Err(problem));
+            }
             if let Some(run) = &mut self.current {
                 let step = if run.skeleton.is_some() {
                     write_item(run, &mut self.ids, out)
@@ -152,7 +258,8 @@ impl<'a> TaskStream<'a> {
                 match step {
                     Step::Written => return Some(Ok(())),
                     Step::Out(result) => return Some(result.and_then(|t| write_task(&t, out))),
-                    Step::Done => self.current = None,
+                    Step::Skipped => {}
+                    Step::Done => self.drained(),
                 }
                 continue;
             }
@@ -219,19 +326,35 @@ impl<'a> TaskStream<'a> {
                     TaskSpec::Factory(f) => {
                         let template = match self.loaded.task_template(self.job.index, i) {
                             Some(Ok(t)) => t,
-                            Some(Err(mut diags)) => match diags.pop() {
-                                Some(d) => return Some(Start::Task(Err(d))),
-                                None => continue,
-                            },
+                            Some(Err(diags)) => {
+                                self.queued.extend(diags);
+                                match self.queued.pop_front() {
+                                    Some(d) => return Some(Start::Task(Err(d))),
+                                    None => continue,
+                                }
+                            }
                             None => continue,
                         };
+                        // Dependencies written without a template are the same for every
+                        // item, and items written from the skeleton never become tasks.
+                        let path = self.path(i);
+                        if let Some(deps) = f.template.get("depends_on").and_then(|d| d.as_array())
+                        {
+                            for (j, dep) in deps.iter().enumerate() {
+                                if let Some(dep) = dep
+                                    .as_str()
+                                    .filter(|d| !batchyard_recipe::template::is_template(d))
+                                {
+                                    self.ids.want(dep, &format!("{path}/depends_on/{j}"));
+                                }
+                            }
+                        }
                         let count = factory::count(&f.factory);
                         if let Some(n) = count {
                             self.ids
                                 .seen
                                 .reserve(usize::try_from(n).unwrap_or(usize::MAX).min(1 << 24));
                         }
-                        let path = self.path(i);
                         match factory::rows(&f.factory, self.base_dir) {
                             Ok(rows) => {
                                 let skeleton = Skeleton::new(&template, &rows, |t| {
@@ -247,6 +370,7 @@ impl<'a> TaskStream<'a> {
                                     index: 0,
                                     serial_until: 0,
                                     skeleton,
+                                    problems: problems::Grouped::default(),
                                 });
                                 return Some(Start::Factory);
                             }
@@ -263,7 +387,8 @@ impl<'a> TaskStream<'a> {
             }
             // Everything else is out: the merge tasks.
             if self.merges.is_empty() {
-                return None;
+                self.check_dependencies();
+                return self.queued.pop_front().map(|d| Start::Task(Err(d)));
             }
             let i = self.merges.remove(0);
             let path = self.path(i);
@@ -297,13 +422,26 @@ fn next_item(run: &mut Running<'_>, ids: &mut IdBook<'_>) -> Step {
         Some(Ok(())) => {
             let i = run.index;
             run.index += 1;
-            Step::Out(ordinary(run, ids, i))
+            match ordinary(run, ids, i) {
+                Ok(task) => Step::Out(Ok(task)),
+                Err(d) => run.note(d, i),
+            }
         }
-        Some(Err(e)) => Step::Out(Err(Diagnostic::error(
-            format!("{}/factory", run.path),
-            e.to_string(),
-        ))),
+        Some(Err(e)) => {
+            let d = Diagnostic::error(format!("{}/factory", run.path), e.to_string());
+            run.note(d, run.index)
+        }
         None => Step::Done,
+    }
+}
+
+impl Running<'_> {
+    /// Keeps an item's problem with the factory's others.
+    fn note(&mut self, problem: Diagnostic, index: u64) -> Step {
+        let rows = &self.rows;
+        self.problems
+            .add(problem, index, || rows.item().into_owned());
+        Step::Skipped
     }
 }
 
@@ -312,10 +450,9 @@ fn write_item(run: &mut Running<'_>, ids: &mut IdBook<'_>, out: &mut Vec<u8>) ->
     match run.rows.advance() {
         Some(Ok(())) => {}
         Some(Err(e)) => {
-            return Step::Out(Err(Diagnostic::error(
-                format!("{}/factory", run.path),
-                e.to_string(),
-            )));
+            let d = Diagnostic::error(format!("{}/factory", run.path), e.to_string());
+            let index = run.index;
+            return run.note(d, index);
         }
         None => return Step::Done,
     }
@@ -323,18 +460,24 @@ fn write_item(run: &mut Running<'_>, ids: &mut IdBook<'_>, out: &mut Vec<u8>) ->
     run.index += 1;
     let start = out.len();
     let Some(skeleton) = run.skeleton.as_mut() else {
-        return Step::Out(ordinary(run, ids, i));
+        return match ordinary(run, ids, i) {
+            Ok(task) => Step::Out(Ok(task)),
+            Err(d) => run.note(d, i),
+        };
     };
     // An item the skeleton cannot take goes the ordinary way, which also says what is wrong
     // with it.
     let Some(at) = skeleton.write(&run.template, &run.rows, i, out) else {
-        return Step::Out(ordinary(run, ids, i));
+        return match ordinary(run, ids, i) {
+            Ok(task) => Step::Out(Ok(task)),
+            Err(d) => run.note(d, i),
+        };
     };
     match ids.remember(skeleton.id(&at, out), &run.path, false) {
         Ok(()) => Step::Written,
         Err(e) => {
             out.truncate(start);
-            Step::Out(Err(e))
+            run.note(e, i)
         }
     }
 }
@@ -365,6 +508,15 @@ impl IdBook<'_> {
         merge_deps: Option<&TaskDependencies>,
     ) -> Result<BatchTaskCreateOptions, Diagnostic> {
         check_id(&t.id).map_err(|e| Diagnostic::error(format!("{path}/id"), e.to_string()))?;
+        if self.replay.is_none()
+            && let Some(DependsOn::Tasks(deps)) = &t.depends_on
+        {
+            for (j, dep) in deps.iter().enumerate() {
+                if let batchyard_recipe::model::Dependency::Id(dep) = dep {
+                    self.want(dep, &format!("{path}/depends_on/{j}"));
+                }
+            }
+        }
         self.remember(t.id.as_bytes(), path, merge_deps.is_some())?;
         payload(self.job, t, path, merge_deps)
     }
@@ -375,7 +527,17 @@ impl IdBook<'_> {
         self.offered += 1;
         if let Some(replay) = &mut self.replay {
             replay.remaining = replay.remaining.saturating_sub(1);
-            replay.ids.insert(String::from_utf8_lossy(id).into_owned());
+            let id = String::from_utf8_lossy(id);
+            if replay.nearest.is_empty() {
+                replay.ids.insert(id.into_owned());
+            } else {
+                for n in &mut replay.nearest {
+                    let score = strsim::jaro_winkler(&n.wanted, &id);
+                    if score >= 0.7 && n.best.as_ref().is_none_or(|(best, _)| score > *best) {
+                        n.best = Some((score, id.clone().into_owned()));
+                    }
+                }
+            }
             return Ok(());
         }
         let seen = match self.seen.insert(id) {
@@ -403,6 +565,50 @@ impl IdBook<'_> {
         Ok(())
     }
 
+    /// Remembers that a task depends on `id`, unless a task with that id is already out.
+    fn want(&mut self, id: &str, path: &str) {
+        if self.seen.contains(id.as_bytes()) {
+            return;
+        }
+        self.wanted
+            .entry(hash_id(id.as_bytes()))
+            .or_insert_with(|| Wanted {
+                id: id.to_owned(),
+                path: path.to_owned(),
+            });
+    }
+
+    /// For each of `wanted`, the job's id closest to it (a likely typo), found by replaying
+    /// the job: the ids themselves are not kept.
+    fn nearest_ids(&self, wanted: Vec<String>) -> Vec<Option<String>> {
+        let mut replay = TaskStream::new(self.loaded, self.job, self.base_dir);
+        replay.ids.replay = Some(Replay {
+            remaining: u64::MAX,
+            ids: HashSet::new(),
+            nearest: wanted
+                .into_iter()
+                .map(|wanted| Nearest { wanted, best: None })
+                .collect(),
+        });
+        let mut scratch = Vec::new();
+        loop {
+            scratch.clear();
+            if replay.write_next(&mut scratch).is_none() {
+                break;
+            }
+        }
+        replay
+            .ids
+            .replay
+            .map(|r| {
+                r.nearest
+                    .into_iter()
+                    .map(|n| n.best.map(|(_, id)| id))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The first `count` ids this stream offered to `seen`, found by replaying the job from
     /// its start: a hash seen twice is confirmed against the ids themselves.
     fn earlier_ids(&self, count: u64) -> HashSet<String> {
@@ -410,6 +616,7 @@ impl IdBook<'_> {
         replay.ids.replay = Some(Replay {
             remaining: count,
             ids: HashSet::new(),
+            nearest: Vec::new(),
         });
         let mut scratch = Vec::new();
         while replay.ids.replay.as_ref().is_some_and(|r| r.remaining > 0) {
@@ -464,10 +671,14 @@ impl Iterator for TaskStream<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
+            if let Some(problem) = self.queued.pop_front() {
+                return Some(Err(problem));
+            }
             if let Some(run) = &mut self.current {
                 match next_item(run, &mut self.ids) {
                     Step::Out(result) => return Some(result),
-                    Step::Written | Step::Done => self.current = None,
+                    Step::Skipped => {}
+                    Step::Written | Step::Done => self.drained(),
                 }
                 continue;
             }
@@ -628,7 +839,7 @@ mod tests {
       - { id: "d-{{ index }}", command: "c", required_slots: "{{ item.x }}", factory: { zip: { x: [1, 2] } } }
       - { id: "e-{{ index }}", command: "c", constraints: { max_wall_time: "{{ item.x }}" }, factory: { zip: { x: [1h] } } }
       - { id: "f-{{ index }}", command: "c", mpi: { runtime: openmpi, instances: 2 }, factory: { repeat: 1 } }
-      - { id: "g-{{ index }}", command: "c", batch: { displayName: "{{ index }}" }, factory: { repeat: 1 } }
+      - { id: "g-{{ index }}", command: "c", batch: { displayName: "d{{ index }}" }, factory: { repeat: 1 } }
       - { id: "h-{{ index }}", command: "c", container_options: "{{ item.x }}", factory: { zip: { x: [a] } } }
 "#,
         );

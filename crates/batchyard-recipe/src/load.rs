@@ -29,6 +29,10 @@ pub struct Loaded {
     pub source: Source,
     /// The checked recipe; `None` when any error was found.
     pub recipe: Option<Recipe>,
+    /// The typed recipe whenever its YAML has the right shape and types, even when other
+    /// checks (ids, references, limits) found errors: later stages check it as well, so
+    /// problems independent of those errors are reported in the same run.
+    pub typed: Option<Recipe>,
     /// Every problem, in file order.
     pub diagnostics: Vec<Diagnostic>,
     /// The parsed tree (templates unrendered), for spans.
@@ -53,6 +57,7 @@ pub fn load(name: &str, text: &str, overrides: &Variables) -> Loaded {
     let mut loaded = Loaded {
         source,
         recipe: None,
+        typed: None,
         diagnostics: Vec::new(),
         tree: None,
         variables: Variables::new(),
@@ -142,8 +147,11 @@ pub fn load(name: &str, text: &str, overrides: &Variables) -> Loaded {
             root.retain(|k, _| !k.starts_with("x-"));
         }
         match serde_path_to_error::deserialize::<_, Recipe>(&typed) {
-            Ok(recipe) if !has_errors(&loaded.diagnostics) => loaded.recipe = Some(recipe),
-            Ok(_) => {}
+            Ok(recipe) if !has_errors(&loaded.diagnostics) => {
+                loaded.typed = Some(recipe.clone());
+                loaded.recipe = Some(recipe);
+            }
+            Ok(recipe) => loaded.typed = Some(recipe),
             Err(err) => loaded.diagnostics.push(typed_error(&value, &err)),
         }
     }
@@ -374,16 +382,17 @@ impl TaskTemplate {
             text_field,
         } in &self.fields
         {
+            // The item is not named here: the caller counts the items a problem recurs in
+            // and names the first.
             let rendered = compiled.render_item(item, index).map_err(|e| {
-                Diagnostic::error(
+                let d = Diagnostic::error(
                     format!("{}{pointer}", self.base),
-                    format!("template error for item {index}: {}", e.message),
-                )
-                .with_help(
-                    e.help
-                        .clone()
-                        .unwrap_or_else(|| format!("the item was {item}")),
-                )
+                    format!("template error: {}", e.message),
+                );
+                match &e.help {
+                    Some(help) => d.with_help(help.clone()),
+                    None => d,
+                }
             })?;
             values.push(if *text_field {
                 as_text(rendered)
@@ -400,9 +409,8 @@ impl TaskTemplate {
             let pointer = to_pointer(&err.path().to_string());
             Diagnostic::error(
                 format!("{}{pointer}", self.base),
-                format!("task {index} is invalid: {}", err.into_inner()),
+                format!("the generated task is invalid: {}", err.into_inner()),
             )
-            .with_help(format!("the item was {item}"))
         })
     }
 

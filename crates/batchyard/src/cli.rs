@@ -448,6 +448,10 @@ pub struct VarArgs {
     /// `--var` wins over files).
     #[arg(long = "vars", value_name = "FILE")]
     pub var_files: Vec<PathBuf>,
+    /// Fail (exit 1) when the recipe has warnings (a retired VM size or image, ...), as
+    /// CI wants.
+    #[arg(long)]
+    pub deny_warnings: bool,
 }
 
 /// How results are printed.

@@ -107,7 +107,7 @@ fn variables_override_and_unknown_ones_are_errors() {
     let file = dir.path().join("r.yaml");
     std::fs::write(
         &file,
-        "recipe: r\nvariables:\n  n: 1\npools:\n  - id: p\n    vm_size: x\n    os: ubuntu-22.04\n    nodes: { dedicated: \"{{ n }}\" }\n",
+        "recipe: r\nvariables:\n  n: 1\npools:\n  - id: p\n    vm_size: Standard_D2s_v5\n    os: ubuntu-22.04\n    nodes: { dedicated: \"{{ n }}\" }\n",
     )
     .unwrap();
     batchyard()

@@ -1,36 +1,50 @@
 use crate::cli::{Output, ValidateArgs};
 use crate::exit::Exit;
+use crate::recipe::{self, Checked};
 use crate::{input, output};
 
-/// Checks every file, reports every problem, and exits 1 if any file has an error.
+/// Checks every file as far as it can be without a target (recipe, templates, the compile
+/// stage, every generated task), reports every problem, and exits 1 if any file has an
+/// error (or a warning, under `--deny-warnings`).
 pub fn run(args: &ValidateArgs) -> miette::Result<Exit> {
     let vars = input::overrides(&args.vars)?;
-    let mut loaded = Vec::new();
+    let mut checked = Vec::new();
     for file in &args.files {
-        loaded.push(input::load(file, &vars)?);
+        let mut one = recipe::check(file, &vars)?;
+        recipe::check_tasks(&mut one);
+        checked.push(one);
     }
-    let failed = loaded.iter().any(batchyard_recipe::Loaded::has_errors);
+    let deny = args.vars.deny_warnings;
+    let failed = checked.iter().any(|c| {
+        let (errors, warnings) = c.counts();
+        errors > 0 || (deny && warnings > 0)
+    });
     match args.output {
         Output::Json => {
-            let all: Vec<_> = loaded
+            let all: Vec<_> = checked
                 .iter()
-                .flat_map(batchyard_recipe::Loaded::json_diagnostics)
+                .flat_map(|c| c.loaded.json_diagnostics())
                 .collect();
             let text = serde_json::to_string_pretty(&all).unwrap_or_else(|_| "[]".into());
             println!("{text}");
         }
         Output::Human => {
             let style = output::report_style();
-            for one in &loaded {
-                if !one.diagnostics.is_empty() {
-                    eprint!("{}", one.render(style));
+            for one in &checked {
+                let Checked { loaded, .. } = one;
+                if !loaded.diagnostics.is_empty() {
+                    eprint!("{}", loaded.render(style));
                 }
-                let errors = one.diagnostics.iter().filter(|d| d.is_error()).count();
-                let warnings = one.diagnostics.len() - errors;
-                match (errors, warnings) {
-                    (0, 0) => println!("{}: valid", one.source.name),
-                    (0, w) => println!("{}: valid, {w} warning{}", one.source.name, plural(w)),
-                    (e, _) => println!("{}: {e} error{}", one.source.name, plural(e)),
+                let name = &loaded.source.name;
+                match one.counts() {
+                    (0, 0) => println!("{name}: valid"),
+                    (0, w) if deny => println!(
+                        "{name}: {w} warning{}, denied by --deny-warnings",
+                        plural(w)
+                    ),
+                    (0, w) => println!("{name}: valid, {w} warning{}", plural(w)),
+                    (e, 0) => println!("{name}: {e} error{}", plural(e)),
+                    (e, w) => println!("{name}: {e} error{}, {w} warning{}", plural(e), plural(w)),
                 }
             }
         }
