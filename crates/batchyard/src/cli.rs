@@ -118,10 +118,10 @@ pub struct ImportShipyardArgs {
 #[derive(Debug, Clone, Args, Default)]
 pub struct TargetArgs {
     /// Batch account endpoint (or a served emulator), e.g.
-    /// https://NAME.REGION.batch.azure.com. Without it: the embedded emulator.
+    /// https://NAME.REGION.batch.azure.com. Without it: the local Batch service of the state folder.
     #[arg(long, env = "AZURE_BATCH_ENDPOINT", value_name = "URL")]
     pub account_url: Option<String>,
-    /// State directory of the embedded emulator [default: .batchyard beside the recipe].
+    /// State folder of the local Batch service [default: .batchyard beside the recipe].
     #[arg(long, value_name = "DIR", conflicts_with = "account_url")]
     pub state_dir: Option<PathBuf>,
     /// How long the local Batch service that apply or run starts stays up with no task
@@ -249,7 +249,7 @@ pub struct DestroyArgs {
 /// `batchyard status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// A recipe: show only its pools and jobs (and find the embedded state beside it).
+    /// A recipe: show only its pools and jobs (and find the local state beside it).
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Variable overrides.
@@ -276,7 +276,7 @@ pub struct LogsArgs {
     /// Keep printing as the task writes, until it completes.
     #[arg(long, short = 'f', requires = "task")]
     pub follow: bool,
-    /// The recipe whose embedded emulator state to read (.batchyard beside it).
+    /// The recipe whose local state to read (.batchyard beside it).
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
     /// The target.
