@@ -126,6 +126,9 @@ pub fn diff(intent: &Intent, observed: &Observed, mode: Mode) -> Plan {
     }
     // Stable: within a phase, recipe order stays.
     actions.sort_by_key(|a| a.change.phase());
+    for action in &mut actions {
+        action.change.redact();
+    }
     Plan {
         recipe: intent.recipe.clone(),
         actions,

@@ -38,6 +38,7 @@ pub mod follow;
 pub mod intent;
 pub mod observe;
 pub mod plan;
+pub mod redact;
 pub mod start_task;
 mod wait;
 

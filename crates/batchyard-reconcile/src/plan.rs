@@ -240,7 +240,9 @@ impl Action {
             | Change::EmptyPoolChange { fields, .. }
             | Change::ReplacePool { fields, .. }
             | Change::PatchJob { fields }
-            | Change::ReplaceJob { fields, .. } => fields.iter().map(FieldChange::line).collect(),
+            | Change::ReplaceJob { fields, .. } => {
+                fields.iter().flat_map(FieldChange::lines).collect()
+            }
             Change::EnableAutoScale { formula, interval } => {
                 let mut lines = vec![format!("formula: {}", formula.trim())];
                 if let Some(i) = interval {
@@ -463,6 +465,30 @@ impl Change {
     }
 }
 
+impl Change {
+    /// Blanks secret-bearing live and desired values (see [`crate::redact`]).
+    pub fn redact(&mut self) {
+        if let Change::PatchPool { fields }
+        | Change::EmptyPoolChange { fields, .. }
+        | Change::ReplacePool { fields, .. }
+        | Change::PatchJob { fields }
+        | Change::ReplaceJob { fields, .. } = self
+        {
+            for f in fields {
+                if crate::redact::is_secret_key(&f.wire) {
+                    for v in [&mut f.from, &mut f.to] {
+                        if !v.is_null() {
+                            *v = Value::String(crate::redact::REDACTED.into());
+                        }
+                    }
+                }
+                crate::redact::redact(&mut f.from);
+                crate::redact::redact(&mut f.to);
+            }
+        }
+    }
+}
+
 /// One field that differs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FieldChange {
@@ -477,26 +503,68 @@ pub struct FieldChange {
 }
 
 impl FieldChange {
-    /// `vm_size: "standard_d2s_v5" → "Standard_D4s_v5"`, long values shortened.
+    /// `vm_size: "standard_d2s_v5" → "Standard_D4s_v5"`: the first of [`FieldChange::lines`].
     pub fn line(&self) -> String {
-        format!(
-            "{}: {} → {}",
-            self.field,
-            short(&self.from),
-            short(&self.to)
-        )
+        self.lines().into_iter().next().unwrap_or_default()
+    }
+
+    /// One line per changed leaf: `vm_size: ... → ...` for a plain field, and for a nested
+    /// one the path inside it, `imageReference.sku: "22_04-lts" → "server"`. Objects are
+    /// walked by the keys the recipe sets (keys only the service has are its defaults),
+    /// lists of the same length item by item; anything else is shown whole, never cut.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        leaves("", &self.field, &self.wire, &self.from, &self.to, &mut out);
+        if out.is_empty() {
+            out.push(format!(
+                "{}: {} → {}",
+                self.field,
+                show(&self.from),
+                show(&self.to)
+            ));
+        }
+        out
     }
 }
 
-fn short(value: &Value) -> String {
-    let text = match value {
+/// `path` is the place inside the field ("" at its top); `name` what a leaf at the top is
+/// called.
+fn leaves(path: &str, name: &str, key: &str, from: &Value, to: &Value, out: &mut Vec<String>) {
+    if crate::compare::matches(key, to, from) {
+        return;
+    }
+    let at = |inner: &str| -> String {
+        if path.is_empty() {
+            inner.to_owned()
+        } else if inner.starts_with('[') {
+            format!("{path}{inner}")
+        } else {
+            format!("{path}.{inner}")
+        }
+    };
+    match (from, to) {
+        (Value::Object(live), Value::Object(want)) => {
+            for (k, v) in want {
+                let live_v = live.get(k).unwrap_or(&Value::Null);
+                leaves(&at(k), k, k, live_v, v, out);
+            }
+        }
+        (Value::Array(live), Value::Array(want)) if live.len() == want.len() => {
+            let base = if path.is_empty() { name } else { path };
+            for (i, (l, w)) in live.iter().zip(want).enumerate() {
+                leaves(&format!("{base}[{i}]"), name, key, l, w, out);
+            }
+        }
+        _ => {
+            let place = if path.is_empty() { name } else { path };
+            out.push(format!("{place}: {} → {}", show(from), show(to)));
+        }
+    }
+}
+
+fn show(value: &Value) -> String {
+    match value {
         Value::Null => "(none)".to_owned(),
         other => other.to_string(),
-    };
-    if text.chars().count() > 100 {
-        let cut: String = text.chars().take(97).collect();
-        format!("{cut}...")
-    } else {
-        text
     }
 }

@@ -180,3 +180,37 @@ fn drifted_tasks_and_tasks_the_recipe_no_longer_has() {
     Plan: 0 to create, 0 to change, 1 to replace, 0 to delete.
     ");
 }
+
+/// A nested field (the image) changes: the plan names the changed leaves, not the JSON.
+const IMAGE: &str = r#"
+recipe: image
+variables: { os: ubuntu-22.04 }
+pools:
+  - id: cpu
+    vm_size: Standard_D2s_v5
+    os: "{{ os }}"
+    nodes: { dedicated: 0 }
+"#;
+
+#[test]
+fn a_nested_change_shows_its_changed_leaves() {
+    let (dir, recipe) = recipe_dir(IMAGE);
+    let r = recipe.to_str().unwrap();
+    let served = Served::start(&dir.path().join("served.db"));
+    let url = served.url.as_str();
+    apply(r, url, &[]);
+    let (code, text) = plan_text(r, url, &["os=ubuntu-24.04"]);
+    assert_eq!(code, 2);
+    assert_plan!(text, @r#"
+    target: http://127.0.0.1:[PORT], auth: none
+    recipe: image
+
+      -/+ empty-pool change of pool cpu: os / containers (drains 0 node(s), 0 running task(s) at risk)
+            imageReference.offer: "0001-com-ubuntu-server-jammy" → "ubuntu-24_04-lts"
+            imageReference.sku: "22_04-lts-gen2" → "server"
+            nodeAgentSKUId: "batch.node.ubuntu 22.04" → "batch.node.ubuntu 24.04"
+            the recipe changed: Batch changes `os / containers` only on a pool without nodes, so apply resizes it to 0, updates it and resizes it back; needs --allow-replace
+
+    Plan: 0 to create, 0 to change, 1 to replace, 0 to delete.
+    "#);
+}
