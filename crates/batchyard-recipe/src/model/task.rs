@@ -25,7 +25,9 @@ pub struct Task {
     /// Environment variables (added to the job's).
     #[serde(default, skip_serializing_if = "EnvMap::is_empty")]
     pub env: EnvMap,
-    /// Give the task's container the node's GPUs. Default: when the pool has GPUs.
+    /// Give the task the node's GPUs: in a container `--gpus all` with `--ipc=host`; when
+    /// several tasks share a node, each sees its slot's GPUs through `CUDA_VISIBLE_DEVICES`
+    /// (docs/hardware.md). Default: when the pool has GPUs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<bool>,
     /// Run as an MPI job across several nodes.
@@ -162,7 +164,8 @@ pub struct Mpi {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1024))]
     pub processes_per_node: Option<u32>,
-    /// A command run on every node before the MPI program starts (a setup step).
+    /// A command run on every node before the MPI program starts (a setup step). Default:
+    /// none on the host; in a container, an SSH daemon on port 23 for the launcher.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coordination_command: Option<String>,
     /// Extra options for the MPI launcher (`mpirun`).
@@ -186,9 +189,9 @@ pub struct Mpi {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MpiRuntime {
-    /// Open MPI.
+    /// Open MPI (HPC-X, module `mpi/hpcx`, on the HPC images).
     Openmpi,
-    /// Intel MPI.
+    /// Intel MPI (module `mpi/impi-2021` on the HPC images).
     Intelmpi,
     /// MPICH.
     Mpich,
