@@ -4,6 +4,20 @@
 use std::io::{IsTerminal, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// Set by commands run with `--output json`: problems that end them early (an invalid
+/// recipe) are then also printed on stdout as JSON, so a program always gets a document.
+static JSON_ON_STDOUT: AtomicBool = AtomicBool::new(false);
+
+/// Says that this command prints JSON on stdout (see [`json_on_stdout`]).
+pub fn set_json_on_stdout(on: bool) {
+    JSON_ON_STDOUT.store(on, Ordering::Relaxed);
+}
+
+/// Whether this command prints JSON on stdout.
+pub fn json_on_stdout() -> bool {
+    JSON_ON_STDOUT.load(Ordering::Relaxed)
+}
+
 /// Set once stdout's reader has gone away; later writes are dropped.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 

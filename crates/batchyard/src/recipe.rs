@@ -125,8 +125,27 @@ pub fn report(loaded: &mut Loaded, path: &Path, diagnostics: Vec<Diagnostic>) ->
 }
 
 /// The error that ends a command on an invalid recipe, once its problems are printed.
+/// Under `--output json` the problems are also the document on stdout (the shape of
+/// `validate --output json`).
 fn invalid(path: &Path, loaded: &Loaded) -> miette::Report {
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+    if output::json_on_stdout() {
+        let doc = serde_json::json!({
+            "format_version": 1,
+            "valid": false,
+            "files": [{
+                "file": loaded.source.name,
+                "valid": false,
+                "errors": errors,
+                "warnings": loaded.diagnostics.len() - errors,
+            }],
+            "diagnostics": loaded.json_diagnostics(),
+        });
+        output::emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into())
+        ));
+    }
     miette!(
         "{} has {errors} error{}",
         path.display(),

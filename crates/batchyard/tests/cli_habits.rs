@@ -414,3 +414,77 @@ fn status_names_failed_and_blocked_tasks_and_retry_runs_the_failed_again() {
         .success()
         .stdout(predicate::str::contains("4 succeeded, 0 failed"));
 }
+
+#[test]
+fn validate_reports_a_missing_file_and_checks_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("a.yaml");
+    let bad = dir.path().join("b.yaml");
+    std::fs::write(&good, SMALL).unwrap();
+    std::fs::write(&bad, SMALL.replace("vm_size:", "vm_sise:")).unwrap();
+    let missing = dir.path().join("missing.yaml");
+    let args = [&good, &missing, &bad];
+    batchyard()
+        .arg("validate")
+        .args(args)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("missing.yaml"))
+        .stderr(predicate::str::contains("unknown field `vm_sise`"))
+        .stdout(predicate::str::contains("a.yaml: valid"))
+        .stdout(predicate::str::contains("b.yaml: 1 error"));
+    let out = batchyard()
+        .args(["validate", "--output", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let doc = one_json(&out.stdout);
+    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["valid"], false);
+    let files: Vec<(String, bool)> = doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let name = f["file"].as_str().unwrap();
+            let base = name.rsplit('/').next().unwrap().to_owned();
+            (base, f["valid"].as_bool().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("a.yaml".to_owned(), true),
+            ("b.yaml".to_owned(), false),
+            ("missing.yaml".to_owned(), false)
+        ]
+    );
+    // A closed pipe on validate's JSON ends quietly too.
+    assert_quiet(
+        dir.path(),
+        &["validate", "--output", "json", good.to_str().unwrap()],
+    );
+}
+
+#[test]
+fn an_invalid_recipe_with_json_output_prints_its_diagnostics_as_json() {
+    let (_dir, recipe) = recipe_dir(&SMALL.replace("vm_size:", "vm_sise:"));
+    let r = recipe.to_str().unwrap();
+    for command in ["plan", "apply", "run", "destroy", "status"] {
+        let mut cmd = batchyard();
+        cmd.args([command, r, "--output", "json"]);
+        if command == "destroy" {
+            cmd.arg("--yes");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        let doc = one_json(&out.stdout);
+        assert_eq!(doc["format_version"], 1, "{command}");
+        assert_eq!(doc["valid"], false, "{command}");
+        assert_eq!(
+            doc["diagnostics"][0]["path"], "/pools/0/vm_sise",
+            "{command}: {doc:#}"
+        );
+    }
+}

@@ -70,8 +70,10 @@ fn json_output_lists_every_problem_with_position() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let all = all.as_array().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["valid"], false);
+    let all = doc["diagnostics"].as_array().unwrap();
     let paths: Vec<&str> = all.iter().map(|d| d["path"].as_str().unwrap()).collect();
     assert!(paths.contains(&"/pools/0/vm_sise"), "{paths:?}");
     assert!(paths.contains(&"/jobs/0/pool"), "{paths:?}");

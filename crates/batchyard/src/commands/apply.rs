@@ -17,6 +17,7 @@ use crate::target::{Access, TargetInfo};
 
 /// Plans, asks when it must, applies.
 pub fn run(args: &ApplyArgs) -> miette::Result<Exit> {
+    crate::output::set_json_on_stdout(args.output == crate::cli::Output::Json);
     runtime::block_on(async {
         let prepared =
             prepared::prepare(&args.file, &args.vars, &args.target, Access::Change).await?;

@@ -12,6 +12,7 @@ use crate::target::Access;
 
 /// Plans the deletions, asks (or needs `--yes`), deletes.
 pub fn run(args: &DestroyArgs) -> miette::Result<Exit> {
+    crate::output::set_json_on_stdout(args.output == crate::cli::Output::Json);
     runtime::block_on(async {
         let prepared =
             prepared::prepare(&args.file, &args.vars, &args.target, Access::Change).await?;

@@ -13,6 +13,7 @@ use crate::target::{Access, TargetInfo};
 
 /// Prints the plan; exit status per `--detailed-exitcode`.
 pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
+    crate::output::set_json_on_stdout(args.output == crate::cli::Output::Json);
     runtime::block_on(async {
         let Prepared {
             target,

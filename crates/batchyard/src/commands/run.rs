@@ -17,6 +17,7 @@ use crate::target::Access;
 /// Exit 1 when any task failed or never ran; 130 when interrupted (Ctrl-C), after saying
 /// what was left running and how to resume.
 pub fn run(args: &RunArgs) -> miette::Result<Exit> {
+    crate::output::set_json_on_stdout(args.output == crate::cli::Output::Json);
     runtime::block_on(async {
         let timeout = args
             .timeout

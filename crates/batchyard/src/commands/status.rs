@@ -57,6 +57,7 @@ struct Status {
 
 /// Shows the recipe's resources (or all, without a recipe).
 pub fn run(args: &StatusArgs) -> miette::Result<Exit> {
+    crate::output::set_json_on_stdout(args.output == crate::cli::Output::Json);
     runtime::block_on(async {
         // Only the ids and the secrets are needed: the tasks are not expanded.
         let (wanted, redactions) = match &args.file {

@@ -1,5 +1,6 @@
 use crate::cli::{Output, ValidateArgs};
 use crate::exit::Exit;
+use crate::output::outln;
 use crate::recipe::{self, Checked};
 use crate::{input, output};
 
@@ -9,10 +10,21 @@ use crate::{input, output};
 pub fn run(args: &ValidateArgs) -> miette::Result<Exit> {
     let vars = input::overrides(&args.vars)?;
     let mut checked = Vec::new();
+    // A file that cannot be read is reported, and the others are still checked.
+    let mut unreadable = Vec::new();
     for file in &args.files {
-        let mut one = recipe::check(file, &vars)?;
-        recipe::check_tasks(&mut one);
-        checked.push(one);
+        match recipe::check(file, &vars) {
+            Ok(mut one) => {
+                recipe::check_tasks(&mut one);
+                checked.push(one);
+            }
+            Err(e) => {
+                if args.output == Output::Human {
+                    output::print_error(&e);
+                }
+                unreadable.push((file.display().to_string(), format!("{e}")));
+            }
+        }
     }
     let deny = args.vars.deny_warnings;
     let failed = checked.iter().any(|c| {
@@ -21,12 +33,32 @@ pub fn run(args: &ValidateArgs) -> miette::Result<Exit> {
     });
     match args.output {
         Output::Json => {
-            let all: Vec<_> = checked
+            let mut files: Vec<_> = checked
                 .iter()
-                .flat_map(|c| c.loaded.json_diagnostics())
+                .map(|c| {
+                    let (errors, warnings) = c.counts();
+                    serde_json::json!({
+                        "file": c.loaded.source.name,
+                        "valid": errors == 0 && !(deny && warnings > 0),
+                        "errors": errors,
+                        "warnings": warnings,
+                    })
+                })
                 .collect();
-            let text = serde_json::to_string_pretty(&all).unwrap_or_else(|_| "[]".into());
-            println!("{text}");
+            files.extend(unreadable.iter().map(
+                |(file, error)| serde_json::json!({ "file": file, "valid": false, "error": error }),
+            ));
+            let doc = serde_json::json!({
+                "format_version": 1,
+                "valid": !failed && unreadable.is_empty(),
+                "files": files,
+                "diagnostics": checked
+                    .iter()
+                    .flat_map(|c| c.loaded.json_diagnostics())
+                    .collect::<Vec<_>>(),
+            });
+            let text = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into());
+            outln!("{text}");
         }
         Output::Human => {
             let style = output::report_style();
@@ -37,19 +69,25 @@ pub fn run(args: &ValidateArgs) -> miette::Result<Exit> {
                 }
                 let name = &loaded.source.name;
                 match one.counts() {
-                    (0, 0) => println!("{name}: valid"),
-                    (0, w) if deny => println!(
+                    (0, 0) => outln!("{name}: valid"),
+                    (0, w) if deny => outln!(
                         "{name}: {w} warning{}, denied by --deny-warnings",
                         plural(w)
                     ),
-                    (0, w) => println!("{name}: valid, {w} warning{}", plural(w)),
-                    (e, 0) => println!("{name}: {e} error{}", plural(e)),
-                    (e, w) => println!("{name}: {e} error{}, {w} warning{}", plural(e), plural(w)),
+                    (0, w) => outln!("{name}: valid, {w} warning{}", plural(w)),
+                    (e, 0) => outln!("{name}: {e} error{}", plural(e)),
+                    (e, w) => outln!("{name}: {e} error{}, {w} warning{}", plural(e), plural(w)),
                 }
             }
         }
     }
-    Ok(if failed { Exit::Failure } else { Exit::Success })
+    Ok(if !unreadable.is_empty() {
+        Exit::Usage
+    } else if failed {
+        Exit::Failure
+    } else {
+        Exit::Success
+    })
 }
 
 fn plural(n: usize) -> &'static str {
