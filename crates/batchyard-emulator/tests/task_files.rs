@@ -410,3 +410,40 @@ async fn start_tasks_fetch_their_resource_files_too() {
     assert_eq!(info["failureInfo"]["code"], "BlobNotFound", "{info}");
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_failure_takes_the_file_upload_error_exit_options() {
+    let (mut h, s) = setup().await;
+    let (status, body) = h
+        .post(
+            "/jobs",
+            json!({"id": "strict", "poolInfo": {"poolId": "p"}, "onTaskFailure": "performexitoptionsjobaction"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = h
+        .post(
+            "/jobs/strict/tasks",
+            json!({
+                "id": "upload",
+                "commandLine": "/bin/sh -c 'echo x > r.txt'",
+                "outputFiles": [output("r.txt", &s.container_url("absent", "cw"), "r.txt", "taskCompletion")],
+                "exitConditions": {"fileUploadError": {"jobAction": "terminate"}, "default": {"jobAction": "none"}},
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let job = h
+        .wait_for(
+            "/jobs/strict",
+            "job terminated",
+            Duration::from_secs(30),
+            |b| b["state"] == "completed" || b["state"] == "terminating",
+        )
+        .await;
+    assert_eq!(
+        job["executionInfo"]["terminateReason"], "TaskFailed",
+        "{job}"
+    );
+    h.shutdown().await;
+}

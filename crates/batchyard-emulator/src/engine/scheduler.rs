@@ -229,6 +229,18 @@ pub(super) fn exit_options(task: &Value, exit_code: Option<i64>) -> Option<&Valu
     } else if let Some(pre) = conditions.get("preProcessingError") {
         return Some(pre);
     }
+    // An output file upload failed after the process exited: `fileUploadError`
+    // applies unless the exit code matched above, which takes precedence
+    // (BatchService.json `ExitConditions.fileUploadError`).
+    let upload_failed = at(task, "/executionInfo/failureInfo/code")
+        .and_then(Value::as_str)
+        .is_some_and(|c| c.starts_with("FileUpload"));
+    if exit_code.is_some()
+        && upload_failed
+        && let Some(upload) = conditions.get("fileUploadError")
+    {
+        return Some(upload);
+    }
     conditions.get("default")
 }
 
