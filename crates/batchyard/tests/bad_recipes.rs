@@ -121,8 +121,9 @@ fn json_output_carries_warnings_and_compile_errors() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let found: Vec<(String, String, String)> = all
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["format_version"], 1);
+    let found: Vec<(String, String, String)> = doc["diagnostics"]
         .as_array()
         .unwrap()
         .iter()
