@@ -1,6 +1,9 @@
 //! Secrets never leak: with unique markers as the registry password and the Shared Key, every
 //! everyday command run with `-vv` against a served emulator that verifies signatures prints
-//! neither marker, and no file the CLI writes holds one.
+//! neither marker, and no file the CLI writes holds one. The emulator's state lives in the
+//! recipe's folder, inside what is checked: its database is the one file allowed to hold the
+//! registry password (the service needs it to log in to the registry), so it and its folder
+//! must be owner-only (0600 / 0700).
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
@@ -51,7 +54,7 @@ fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 fn no_command_prints_or_stores_a_secret() {
     let binary = assert_cmd::cargo::cargo_bin("batchyard");
     let work = tempfile::tempdir().unwrap();
-    let server_dir = tempfile::tempdir().unwrap();
+    let state_dir = work.path().join(".batchyard");
     let mut served = Command::new(&binary)
         .args([
             "emulator",
@@ -62,7 +65,7 @@ fn no_command_prints_or_stores_a_secret() {
             "acct",
         ])
         .arg("--state")
-        .arg(server_dir.path().join("emulator.db"))
+        .arg(state_dir.join("emulator.db"))
         .env("BATCHYARD_EMULATOR_KEY", KEY_MARKER)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -146,7 +149,21 @@ fn no_command_prints_or_stores_a_secret() {
 
     let mut files = Vec::new();
     files_under(work.path(), &mut files);
+    let mode = |path: &Path| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    };
+    assert_eq!(mode(&state_dir), 0o700, "the state folder is owner-only");
     for path in files {
+        let database = path.parent() == Some(state_dir.as_path())
+            && path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("emulator.db") && !n.ends_with(".lock"));
+        if database {
+            assert_eq!(mode(&path), 0o600, "{} is owner-only", path.display());
+            continue;
+        }
         let bytes = std::fs::read(&path).unwrap();
         let text = String::from_utf8_lossy(&bytes);
         assert!(leaks(&text).is_none(), "{} holds a secret", path.display());

@@ -29,6 +29,7 @@ pub fn load(state: &Shared, job: &str) -> ApiResult<Value> {
 
 pub async fn create(State(state): State<Shared>, body: Bytes) -> ApiResult<Response> {
     let mut doc = odata::body_object(&body)?;
+    super::create_fields::only(&doc, super::create_fields::JOB)?;
     let id = odata::required_id(&doc, "id")?.to_string();
     let pool_info = doc
         .get("poolInfo")

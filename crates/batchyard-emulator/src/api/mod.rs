@@ -1,6 +1,7 @@
 //! The HTTP face of the emulator: the Batch data-plane paths, served by axum.
 
 mod change;
+mod create_fields;
 pub mod error;
 mod faults;
 mod files;

@@ -86,12 +86,40 @@ pub fn check_model<'a, T: serde::Deserialize<'a>>(body: &'a Value) -> ApiResult<
     }
 }
 
-/// A document as served: without the emulator's private fields.
+/// Properties the spec marks `x-ms-secret` (BatchService.json: registry and CIFS
+/// passwords, user account passwords, storage account keys, SAS keys, SSH private
+/// keys): write-only, "not returned in GET responses" by the service. No other
+/// property of any Batch model has one of these names, so they are removed wherever
+/// they occur.
+pub const SECRET_PROPERTIES: &[&str] = &["password", "accountKey", "sasKey", "sshPrivateKey"];
+
+/// Whether a stored JSON text may hold a secret property (a cheap test on the text,
+/// so documents without one are copied as they are).
+pub fn may_hold_secret(text: &str) -> bool {
+    SECRET_PROPERTIES
+        .iter()
+        .any(|name| text.contains(&format!("\"{name}\"")))
+}
+
+/// Removes every secret property (see [`SECRET_PROPERTIES`]) from a served value.
+pub fn redact_secrets(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|key, _| !SECRET_PROPERTIES.contains(&key.as_str()));
+            map.values_mut().for_each(redact_secrets);
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_secrets),
+        _ => {}
+    }
+}
+
+/// A document as served: without the emulator's private fields or secrets.
 pub fn public(doc: &Value) -> Value {
     let mut out = doc.clone();
     if let Some(map) = out.as_object_mut() {
         map.remove("_emulator");
     }
+    redact_secrets(&mut out);
     absolute_urls(&mut out);
     out
 }

@@ -59,6 +59,7 @@ fn syntax_error(e: autoscale::SyntaxError) -> ApiError {
 
 pub async fn create(State(state): State<Shared>, body: Bytes) -> ApiResult<Response> {
     let mut doc = odata::body_object(&body)?;
+    super::create_fields::only(&doc, super::create_fields::POOL)?;
     let id = odata::required_id(&doc, "id")?.to_string();
     odata::required_str(&doc, "vmSize")?;
     odata::check_model::<batchyard_batch::models::BatchPoolCreateOptions>(&doc)?;

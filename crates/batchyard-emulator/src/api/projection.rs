@@ -70,12 +70,13 @@ pub fn write_public(
         out.push_str(key);
         out.push_str("\":");
         let text = raw.get();
-        if may_hold_url_path(key, text) {
+        if may_hold_url_path(key, text) || super::odata::may_hold_secret(text) {
             let mut value = serde_json::Value::Object(serde_json::Map::from_iter([(
                 key.to_string(),
                 serde_json::from_str(text)?,
             )]));
             super::odata::absolutize(&mut value, base);
+            super::odata::redact_secrets(&mut value);
             out.push_str(&serde_json::to_string(&value[key])?);
         } else {
             out.push_str(text);
@@ -85,7 +86,9 @@ pub fn write_public(
     let result = match select {
         None => fields
             .iter()
-            .filter(|(key, _)| *key != "_emulator")
+            .filter(|(key, _)| {
+                *key != "_emulator" && !super::odata::SECRET_PROPERTIES.contains(key)
+            })
             .try_for_each(|(key, raw)| emit(out, key, raw)),
         Some(select) => {
             let mut done: Vec<&str> = Vec::with_capacity(select.len());

@@ -47,6 +47,7 @@ fn new_task(job: &Value, mut doc: Value, now: &str) -> ApiResult<(String, Value)
     if !doc.is_object() {
         return Err(ApiError::invalid_body("each task must be a JSON object"));
     }
+    super::create_fields::only(&doc, super::create_fields::TASK)?;
     let id = odata::required_id(&doc, "id")?.to_string();
     odata::required_str(&doc, "commandLine")?;
     odata::check_model::<batchyard_batch::models::BatchTaskCreateOptions>(&doc)?;

@@ -5,5 +5,6 @@
 mod files;
 mod filter;
 mod gate;
+mod resources;
 mod services;
 mod state;
