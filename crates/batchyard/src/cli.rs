@@ -121,6 +121,10 @@ pub struct TargetArgs {
     /// https://NAME.REGION.batch.azure.com. Without it: the local Batch service of the state folder.
     #[arg(long, env = "AZURE_BATCH_ENDPOINT", value_name = "URL")]
     pub account_url: Option<String>,
+    /// Allow a plain http:// --account-url on a host other than this machine: the
+    /// credentials then cross the network in clear.
+    #[arg(long, env = "BATCHYARD_ALLOW_INSECURE_HTTP")]
+    pub allow_insecure_http: bool,
     /// State folder of the local Batch service [default: .batchyard beside the recipe].
     #[arg(long, value_name = "DIR", conflicts_with = "account_url")]
     pub state_dir: Option<PathBuf>,

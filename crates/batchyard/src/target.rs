@@ -166,7 +166,11 @@ pub async fn connect(
         return connect_local(args, recipe, access).await;
     };
     let (auth, name) = authenticator(args.auth, url)?;
-    let client = BatchClient::new(url, auth, ClientOptions::default()).map_err(|e| {
+    let options = ClientOptions {
+        allow_insecure_http: args.allow_insecure_http,
+        ..ClientOptions::default()
+    };
+    let client = BatchClient::new(url, auth, options).map_err(|e| {
         miette!(
             help = "write the endpoint as https://NAME.REGION.batch.azure.com",
             "{e}"

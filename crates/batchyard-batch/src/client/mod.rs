@@ -67,6 +67,10 @@ pub struct ClientOptions {
     /// past this fails the list with [`ClientError::Paging`]. Default 100,000 (100
     /// million items at the service's 1,000 per page).
     pub max_list_pages: u64,
+    /// Allow a plain `http://` endpoint on a host other than loopback. Off by
+    /// default: Shared Key signatures and Entra tokens would cross the network in
+    /// clear, readable and replayable by anyone on the path.
+    pub allow_insecure_http: bool,
 }
 
 impl Default for ClientOptions {
@@ -78,6 +82,7 @@ impl Default for ClientOptions {
             api_version: API_VERSION.to_owned(),
             max_response_bytes: 256 * 1024 * 1024,
             max_list_pages: 100_000,
+            allow_insecure_http: false,
         }
     }
 }
@@ -161,6 +166,11 @@ impl BatchClient {
         if endpoint.cannot_be_a_base() || !matches!(endpoint.scheme(), "http" | "https") {
             return Err(ClientError::InvalidUrl(format!(
                 "{endpoint} is not an http(s) URL"
+            )));
+        }
+        if endpoint.scheme() == "http" && !options.allow_insecure_http && !is_loopback(&endpoint) {
+            return Err(ClientError::InvalidUrl(format!(
+                "{endpoint} is plain http to a host that is not this machine: credentials would cross the network in clear. Use https, or allow it explicitly (--allow-insecure-http) on a network that is yours alone"
             )));
         }
         // No redirects: Batch never sends them, and following one would re-send the
@@ -541,4 +551,14 @@ fn encode(text: &str) -> String {
         }
     }
     out
+}
+
+/// `localhost`, `127.0.0.0/8` or `::1`: traffic that never leaves this machine.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }

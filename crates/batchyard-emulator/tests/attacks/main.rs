@@ -2,6 +2,7 @@
 //! emulator and shown refused. See docs/reliability.md, "Security".
 #![allow(clippy::unwrap_used, dead_code)] // Test helpers panic on purpose: a failure is the test failing.
 
+mod client;
 mod files;
 mod filter;
 mod gate;
