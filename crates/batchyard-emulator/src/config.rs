@@ -67,6 +67,8 @@ pub struct EmulatorConfig {
     /// and key when one is configured, else the account `emulator` with the published
     /// development key ([`crate::blob::DEVELOPMENT_KEY`]).
     pub storage: Option<AccountKey>,
+    /// Bounds on connections: how many at once, how long for headers, how long idle.
+    pub limits: crate::listen::Limits,
     /// Faults to inject.
     pub faults: FaultConfig,
     /// Time a node spends booting (creating + starting) before it can run tasks.
@@ -99,6 +101,7 @@ impl EmulatorConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             account: None,
             insecure_no_auth_on_network: false,
+            limits: crate::listen::Limits::default(),
             storage_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             storage: None,
             faults: FaultConfig::default(),

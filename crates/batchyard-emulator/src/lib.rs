@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod ids;
+pub mod listen;
 mod server;
 pub mod state_lock;
 pub mod store;

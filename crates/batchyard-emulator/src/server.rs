@@ -156,13 +156,10 @@ impl Emulator {
         if !config.execute {
             app = app.layer(axum::middleware::from_fn(refuse_writes));
         }
-        let mut server_stop = stop_rx;
+        let server_stop = stop_rx;
+        let limits = config.limits;
         let server = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = server_stop.wait_for(|stop| *stop).await;
-                })
-                .await;
+            let served = crate::listen::serve(listener, app, limits, server_stop).await;
             drop(lock);
             served
         });

@@ -4,10 +4,12 @@
 //! and `/account/path` followed by every query parameter sorted by lower-cased name.
 //! With `ocp-date` present, the `Date` line is empty.
 
-use axum::http::{HeaderMap, Method, Uri};
+// The `http` types (what axum re-exports), so the fuzz targets can build this file
+// without the rest of the service.
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
+use http::{HeaderMap, Method, Uri};
 use sha2::Sha256;
 
 /// Longest accepted distance between the request date and the server clock.

@@ -39,6 +39,15 @@ struct Args {
         hide_env_values = true
     )]
     key: Option<String>,
+    /// Most connections open at once; more wait to be accepted.
+    #[arg(long, default_value_t = batchyard_emulator::listen::Limits::default().max_connections)]
+    max_connections: usize,
+    /// Longest time a client may take to send a request's headers, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    header_read_timeout_ms: u64,
+    /// Longest time a connection may stay silent before it is closed, in milliseconds.
+    #[arg(long, default_value_t = 120_000)]
+    idle_timeout_ms: u64,
     /// Node boot time in milliseconds.
     #[arg(long, default_value_t = 100)]
     boot_delay_ms: u64,
@@ -96,6 +105,11 @@ async fn serve_from_args() -> ExitCode {
         .zip(args.key)
         .map(|(name, key)| AccountKey { name, key });
     config.insecure_no_auth_on_network = args.insecure_no_auth_on_network;
+    config.limits = batchyard_emulator::listen::Limits {
+        max_connections: args.max_connections,
+        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+    };
     config.boot_delay = Duration::from_millis(args.boot_delay_ms);
     config.containers_on_host = args.containers_on_host;
     config.faults = FaultConfig {

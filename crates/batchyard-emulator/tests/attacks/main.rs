@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, dead_code)] // Test helpers panic on purpose: a failure is the test failing.
 
 mod client;
+mod connections;
 mod files;
 mod filter;
 mod gate;

@@ -28,6 +28,7 @@ pub struct Options {
     pub account: Option<(String, String)>,
     pub bind: Option<std::net::IpAddr>,
     pub insecure_no_auth_on_network: bool,
+    pub limits: Option<batchyard_emulator::listen::Limits>,
 }
 
 pub enum Handle {
@@ -75,6 +76,9 @@ pub fn config(state: &Path, options: &Options) -> EmulatorConfig {
         config.bind = std::net::SocketAddr::new(ip, 0);
     }
     config.insecure_no_auth_on_network = options.insecure_no_auth_on_network;
+    if let Some(limits) = options.limits {
+        config.limits = limits;
+    }
     config
 }
 
@@ -104,6 +108,15 @@ pub async fn start(kind: Kind, state: &Path, options: &Options) -> Result<Servic
             }
             if options.insecure_no_auth_on_network {
                 command.arg("--insecure-no-auth-on-network");
+            }
+            if let Some(limits) = options.limits {
+                command
+                    .arg("--max-connections")
+                    .arg(limits.max_connections.to_string())
+                    .arg("--header-read-timeout-ms")
+                    .arg(limits.header_read_timeout.as_millis().to_string())
+                    .arg("--idle-timeout-ms")
+                    .arg(limits.idle_timeout.as_millis().to_string());
             }
             let mut child = command.spawn().expect("the emulator binary starts");
             let mut line = String::new();
