@@ -5,6 +5,10 @@ Run from the crate directory, then format:
 
     python3 tools/generate_models.py && cargo fmt -p batchyard-batch
 
+`--out DIR` writes the modules to DIR instead of src/models/; scripts/test generates
+into a temporary directory and compares, so models that drift from the generator or
+the spec fail the tests.
+
 Every definition of the swagger file becomes one Rust type with the same name:
 objects become structs, string enums become `string_enum!` types that keep
 unknown values. Definitions are spread over modules by the first group (in the
@@ -12,6 +16,7 @@ order of GROUPS) whose roots reach them, so shared building blocks land in the
 earliest group that needs them and everything unreached lands in `common`.
 """
 
+import argparse
 import json
 import re
 import textwrap
@@ -378,6 +383,11 @@ class Generator:
 
 
 def main():
+    global OUT
+    parser = argparse.ArgumentParser(description="Generate src/models/ from the Batch spec.")
+    parser.add_argument("--out", type=Path, default=OUT, help="directory to write the modules to")
+    OUT = parser.parse_args().out
+    OUT.mkdir(parents=True, exist_ok=True)
     spec = json.loads(SPEC.read_text())
     gen = Generator(spec)
     gen.assign_modules()
