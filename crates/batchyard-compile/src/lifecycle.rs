@@ -20,7 +20,7 @@ pub fn today() -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-/// The warning for an image whose Batch support ends within [`WARN_DAYS`] of `today` or
+/// The warning for an image whose Batch support ends within `WARN_DAYS` of `today` or
 /// has ended; `None` otherwise.
 pub fn end_of_life_warning(img: &Image, at: &str, today: &str) -> Option<Diagnostic> {
     let date = img.end_of_life.as_deref()?;

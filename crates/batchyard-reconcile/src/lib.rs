@@ -8,7 +8,7 @@
 //! Plan ──apply──▶ Events (progress) and an ApplyReport
 //! ```
 //!
-//! - [`observe`] reads only; it lists tasks with `$select`, 1,000 a page, so large jobs stay
+//! - [`observe()`] reads only; it lists tasks with `$select`, 1,000 a page, so large jobs stay
 //!   cheap. It needs only the recipe's [`Scope`] (its name and ids), so callers can list
 //!   while the tasks are still being expanded ([`observe_scope`]).
 //! - [`diff`] is pure: it compares normalized values (server defaults filled in, case of
@@ -21,7 +21,7 @@
 //! - Ownership: pools and jobs carry the metadata `batchyard.recipe`; only those with this
 //!   recipe's name are changed or deleted. Anything else with a wanted id is a
 //!   [`Change::Conflict`], and apply refuses to start while the plan has one.
-//! - [`follow`] watches jobs to the end and summarizes their tasks (`batchyard run`).
+//! - [`follow()`] watches jobs to the end and summarizes their tasks (`batchyard run`).
 //!
 //! Retries of individual requests (429, 5xx, dropped connections) belong to
 //! [`batchyard_batch::BatchClient`]; this crate adds waits with timeouts on top.

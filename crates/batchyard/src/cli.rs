@@ -119,6 +119,8 @@ pub struct ImportShipyardArgs {
 pub struct TargetArgs {
     /// Batch account endpoint (or a served emulator), e.g.
     /// https://NAME.REGION.batch.azure.com. Without it: the local Batch service of the state folder.
+    // clap prints this doc as the --help text, where the placeholder URL needs no markup.
+    #[allow(rustdoc::bare_urls)]
     #[arg(long, env = "AZURE_BATCH_ENDPOINT", value_name = "URL")]
     pub account_url: Option<String>,
     /// Allow a plain http:// --account-url on a host other than this machine: the

@@ -1,12 +1,12 @@
 //! Who may do what on the blob endpoint: Shared Key signatures and shared access
 //! signatures (service and account SAS), checked as the Storage REST reference
 //! documents them:
-//! - Shared Key: https://learn.microsoft.com/rest/api/storageservices/authorize-with-shared-key
+//! - Shared Key: <https://learn.microsoft.com/rest/api/storageservices/authorize-with-shared-key>
 //!   (Blob service, version 2009-09-19 and later; `Content-Length` of 0 signed as an
 //!   empty line from 2015-02-21).
-//! - Service SAS: https://learn.microsoft.com/rest/api/storageservices/create-service-sas
+//! - Service SAS: <https://learn.microsoft.com/rest/api/storageservices/create-service-sas>
 //!   (string-to-sign per `sv`; `ses` joins at 2020-12-06).
-//! - Account SAS: https://learn.microsoft.com/rest/api/storageservices/create-account-sas
+//! - Account SAS: <https://learn.microsoft.com/rest/api/storageservices/create-account-sas>
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};

@@ -1,6 +1,6 @@
 //! The Blob service's error answers: a status, an `x-ms-error-code` header and an XML
 //! `<Error>` body, as in "Status and error codes" of the Storage REST reference
-//! (https://learn.microsoft.com/rest/api/storageservices/blob-service-error-codes).
+//! (<https://learn.microsoft.com/rest/api/storageservices/blob-service-error-codes>).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -1,7 +1,7 @@
 //! The Blob operations: one handler takes every request, finds the operation from the
 //! method, the path depth and `restype`/`comp`, authenticates it and runs it against
 //! the store. Operation semantics follow the Blob service REST reference
-//! (https://learn.microsoft.com/rest/api/storageservices/blob-service-rest-api).
+//! (<https://learn.microsoft.com/rest/api/storageservices/blob-service-rest-api>).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Service SAS tokens signed with the emulator's storage key, for its own nodes (the
 //! `autoStorageContainerName` resource files) and for tests. The string-to-sign is the
 //! one documented for version 2020-12-06 and later
-//! (https://learn.microsoft.com/rest/api/storageservices/create-service-sas).
+//! (<https://learn.microsoft.com/rest/api/storageservices/create-service-sas>).
 
 use std::time::SystemTime;
 

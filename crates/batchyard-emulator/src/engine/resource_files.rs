@@ -6,7 +6,7 @@
 //!
 //! A file that cannot be fetched fails the task before its command runs, with
 //! category `usererror` and the codes of Batch's TaskFailureInformationCodes
-//! (https://learn.microsoft.com/dotnet/api/microsoft.azure.batch.common.taskfailureinformationcodes):
+//! (<https://learn.microsoft.com/dotnet/api/microsoft.azure.batch.common.taskfailureinformationcodes>):
 //! `BlobNotFound`, `BlobAccessDenied`, `BlobDownloadMiscError`,
 //! `ResourceContainerAccessDenied`, `ResourceContainerListMiscError`,
 //! `ResourceFileCreateFailed`. Messages name the file and the URL without its SAS.
