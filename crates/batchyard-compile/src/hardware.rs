@@ -230,7 +230,7 @@ pub fn resolve_on(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>, today: &str)
                     s.name
                 ),
             )
-            .with_help("pick a Gen2 image such as `ubuntu-hpc-22.04`"),
+            .with_help("pick a Gen2 image such as `ubuntu-hpc-24.04`"),
         );
     }
 
