@@ -13,7 +13,69 @@ use crate::source::escape_token;
 /// `schemas/recipe.schema.json`.
 pub fn recipe_schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
-    SCHEMA.get_or_init(|| finish(schemars::schema_for!(Recipe).to_value()))
+    SCHEMA.get_or_init(|| {
+        let mut schema = finish(schemars::schema_for!(Recipe).to_value());
+        accept_templates(&mut schema);
+        schema
+    })
+}
+
+/// Name of the schema definition of a template string.
+const TEMPLATE_DEF: &str = "Template";
+
+/// Any scalar of a recipe may be a template (`dedicated: "{{ nodes }}"`): templates are
+/// rendered before the recipe is checked. The published schema, which editors check the
+/// unrendered file with, accepts a template string wherever a number, a boolean, a choice
+/// or a patterned string is expected. (The validator checks rendered values, with the
+/// strict schema.)
+fn accept_templates(schema: &mut Value) {
+    wrap_scalars(schema);
+    if let Some(defs) = schema.get_mut("$defs").and_then(Value::as_object_mut) {
+        defs.insert(
+            TEMPLATE_DEF.into(),
+            serde_json::json!({
+                "description": "A template, rendered before the recipe is checked, e.g. `{{ nodes }}`.",
+                "type": "string",
+                "pattern": "\\{\\{|\\{%"
+            }),
+        );
+    }
+}
+
+fn wrap_scalars(node: &mut Value) {
+    let Value::Object(map) = node else {
+        if let Value::Array(items) = node {
+            items.iter_mut().for_each(wrap_scalars);
+        }
+        return;
+    };
+    for v in map.values_mut() {
+        wrap_scalars(v);
+    }
+    let strict_scalar = match map.get("type") {
+        Some(Value::String(t)) => {
+            matches!(t.as_str(), "integer" | "number" | "boolean")
+                || (t == "string" && (map.contains_key("pattern") || map.contains_key("format")))
+        }
+        _ => false,
+    } || map.contains_key("enum")
+        || map.contains_key("const");
+    if !strict_scalar {
+        return;
+    }
+    // The description and default stay on the outside, where editors show them.
+    let mut outer = serde_json::Map::new();
+    for key in ["description", "title", "default"] {
+        if let Some(v) = map.remove(key) {
+            outer.insert(key.into(), v);
+        }
+    }
+    let inner = Value::Object(std::mem::take(map));
+    outer.insert(
+        "anyOf".into(),
+        serde_json::json!([inner, { "$ref": format!("#/$defs/{TEMPLATE_DEF}") }]),
+    );
+    *map = outer;
 }
 
 /// The same schema in draft 7, for the validator: compiling a validator also checks the
