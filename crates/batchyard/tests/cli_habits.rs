@@ -373,6 +373,7 @@ fn status_names_failed_and_blocked_tasks_and_retry_runs_the_failed_again() {
         .output()
         .unwrap();
     let doc = one_json(&out.stdout);
+    assert_eq!(doc["format_version"], 1);
     let job = &doc["jobs"][0];
     assert_eq!(job["failed_tasks"][0]["id"], "bad");
     assert_eq!(job["failed_tasks"][0]["exit_code"], 3);

@@ -50,6 +50,8 @@ const STDERR_LINES: usize = 5;
 
 #[derive(Serialize)]
 struct Status {
+    /// The shape's version (docs/cli.md).
+    format_version: u32,
     target: crate::target::TargetInfo,
     pools: Vec<PoolStatus>,
     jobs: Vec<JobStatus>,
@@ -77,6 +79,7 @@ pub fn run(args: &StatusArgs) -> miette::Result<Exit> {
         target.close().await;
         let (pools, jobs) = result?;
         let status = Status {
+            format_version: 1,
             target: info,
             pools,
             jobs,
