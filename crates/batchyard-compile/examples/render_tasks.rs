@@ -32,7 +32,13 @@ fn main() -> ExitCode {
         .parent()
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    let desired = match compile(recipe, &CompileOptions { base_dir }) {
+    let desired = match compile(
+        recipe,
+        &CompileOptions {
+            base_dir,
+            ..CompileOptions::default()
+        },
+    ) {
         Ok(d) => d,
         Err(diags) => {
             eprintln!("{diags:#?}");

@@ -1,6 +1,7 @@
 //! `compile`: a checked recipe to the desired pools and jobs.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use batchyard_batch::models::{BatchJobCreateOptions, BatchPoolCreateOptions};
 use batchyard_batch::validate_against_spec;
@@ -24,6 +25,13 @@ pub const METADATA_SPEC: &str = "batchyard.spec";
 pub struct CompileOptions {
     /// The recipe's directory: `table` and `files` factories read files relative to it.
     pub base_dir: PathBuf,
+    /// The storage container tasks read and write, when known before compiling (a recipe
+    /// `storage.account_url`); [`Desired::set_storage`] sets it later for a target's own.
+    pub storage: Option<crate::data::StorageLocation>,
+    /// Local inputs referenced by the tasks, and the hashes known from earlier runs.
+    pub content: Arc<crate::data::ContentIndex>,
+    /// The blobs under each prefix a `blobs` factory names, listed by the caller.
+    pub blob_listings: Arc<crate::factory::BlobListings>,
 }
 
 /// Everything a recipe asks for, in Batch REST shape. Tasks are not in here: they stream
@@ -139,7 +147,7 @@ pub fn compile(recipe: &Recipe, options: &CompileOptions) -> Result<Desired, Vec
         match serde_json::from_value::<BatchJobCreateOptions>(value) {
             Ok(payload) => jobs.push(DesiredJob {
                 id: j.id.clone(),
-                path: at,
+                path: at.clone(),
                 index: i,
                 payload,
                 spec_hash: hash,
@@ -147,6 +155,20 @@ pub fn compile(recipe: &Recipe, options: &CompileOptions) -> Result<Desired, Vec
                 context: TaskContext {
                     pool: pool_facts,
                     job_image: j.image.clone(),
+                    data: crate::data::TaskData {
+                        job_id: j.id.clone(),
+                        job_inputs: j.inputs.clone(),
+                        job_path: at.clone(),
+                        base_dir: options.base_dir.clone(),
+                        storage: options.storage.clone().or_else(|| {
+                            recipe.storage.as_ref().map(|s| {
+                                crate::data::StorageLocation::local_placeholder(&s.container)
+                            })
+                        }),
+                        has_storage: recipe.storage.is_some(),
+                        index: options.content.clone(),
+                        blob_listings: options.blob_listings.clone(),
+                    },
                 },
             }),
             Err(e) => diags.push(Diagnostic::error(
@@ -169,6 +191,31 @@ pub fn compile(recipe: &Recipe, options: &CompileOptions) -> Result<Desired, Vec
 
 fn error_count(diags: &[Diagnostic]) -> usize {
     diags.iter().filter(|d| d.is_error()).count()
+}
+
+impl Desired {
+    /// Points the tasks' inputs and outputs at this container (the target's own storage,
+    /// known once it is connected). Call it before the tasks are expanded.
+    pub fn set_storage(&mut self, storage: crate::data::StorageLocation) {
+        self.options.storage = Some(storage.clone());
+        for job in &mut self.jobs {
+            job.context.data.storage = Some(storage.clone());
+        }
+    }
+
+    /// Gives `blobs` factories the blobs they iterate over (listed by the caller).
+    pub fn set_blob_listings(&mut self, listings: crate::factory::BlobListings) {
+        let listings = Arc::new(listings);
+        self.options.blob_listings = listings.clone();
+        for job in &mut self.jobs {
+            job.context.data.blob_listings = listings.clone();
+        }
+    }
+
+    /// The options the recipe was compiled with.
+    pub fn options(&self) -> &CompileOptions {
+        &self.options
+    }
 }
 
 /// Merges the raw `batch:` object, restores the ownership tags, hashes the payload, adds the

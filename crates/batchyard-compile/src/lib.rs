@@ -11,6 +11,7 @@
 
 pub mod autoscale;
 pub mod catalogue;
+pub mod data;
 pub mod dependencies;
 mod desired;
 pub mod factory;

@@ -355,12 +355,27 @@ impl<'a> TaskStream<'a> {
                                 .seen
                                 .reserve(usize::try_from(n).unwrap_or(usize::MAX).min(1 << 24));
                         }
-                        match factory::rows(&f.factory, self.base_dir) {
+                        let rows = match &f.factory {
+                            Factory::Blobs(b) => {
+                                factory::blob_rows(&b.prefix, &self.job.context.data.blob_listings)
+                            }
+                            other => factory::rows(other, self.base_dir),
+                        };
+                        match rows {
                             Ok(rows) => {
-                                let skeleton = Skeleton::new(&template, &rows, |t| {
-                                    let payload = payload(self.job, t, &path, None).ok()?;
-                                    serde_json::to_vec(&payload).ok()
-                                });
+                                // Inputs are hashed per rendered task: no skeleton can
+                                // stand for that.
+                                let has_data = f.template.contains_key("inputs")
+                                    || f.template.contains_key("outputs")
+                                    || !self.job.context.data.job_inputs.is_empty();
+                                let skeleton = if has_data {
+                                    None
+                                } else {
+                                    Skeleton::new(&template, &rows, |t| {
+                                        let payload = payload(self.job, t, &path, None).ok()?;
+                                        serde_json::to_vec(&payload).ok()
+                                    })
+                                };
                                 self.current = Some(Running {
                                     path,
                                     template,

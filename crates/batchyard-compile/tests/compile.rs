@@ -29,6 +29,7 @@ fn compile_ok(loaded: &Loaded) -> Desired {
         recipe,
         &CompileOptions {
             base_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/recipes"),
+            ..CompileOptions::default()
         },
     )
     .unwrap_or_else(|d| panic!("{:#?}", d))

@@ -57,7 +57,10 @@ fn every_repository_recipe_renders_valid_payloads() {
         let base_dir = file.parent().unwrap().to_path_buf();
         let desired = compile(
             loaded.recipe.as_ref().unwrap(),
-            &CompileOptions { base_dir },
+            &CompileOptions {
+                base_dir,
+                ..CompileOptions::default()
+            },
         )
         .unwrap_or_else(|d| panic!("{}: {d:#?}", file.display()));
         for p in &desired.pools {

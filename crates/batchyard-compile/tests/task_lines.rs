@@ -23,6 +23,7 @@ fn both_ways(text: &str) -> (Vec<Out>, Vec<Out>) {
         loaded.recipe.as_ref().unwrap(),
         &CompileOptions {
             base_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/recipes"),
+            ..CompileOptions::default()
         },
     )
     .unwrap_or_else(|d| panic!("{d:#?}"));

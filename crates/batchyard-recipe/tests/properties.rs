@@ -100,6 +100,8 @@ fn task(index: usize) -> impl Strategy<Value = TaskSpec> {
                     depends_on: None,
                     required_slots: None,
                     elevated: false,
+                    inputs: vec![],
+                    outputs: vec![],
                     resource_files: vec![],
                     output_files: vec![],
                     constraints: Some(TaskConstraints {
@@ -123,6 +125,7 @@ fn recipe() -> impl Strategy<Value = Recipe> {
                 recipe: name.clone(),
                 variables: Default::default(),
                 registries: vec![],
+                storage: None,
                 jobs: vec![Job {
                     id: "job".into(),
                     pool: pools[0].id.clone(),
@@ -130,6 +133,7 @@ fn recipe() -> impl Strategy<Value = Recipe> {
                     env: Default::default(),
                     priority: None,
                     max_parallel_tasks: None,
+                    inputs: vec![],
                     constraints: wall.map(|w| JobConstraints {
                         max_wall_time: Some(w),
                         max_task_retries: None,

@@ -37,6 +37,11 @@ pub enum FactoryError {
     /// A glob pattern is malformed.
     #[error("bad glob `{pattern}`: {message}")]
     Glob { pattern: String, message: String },
+    /// A `blobs` factory whose prefix was not listed (no storage was reachable).
+    #[error(
+        "the blobs under `{prefix}` were not listed: a `blobs` factory is expanded against the recipe's storage when the recipe is planned"
+    )]
+    BlobsNotListed { prefix: String },
     /// A random axis has bounds that cannot be drawn from.
     #[error("random axis `{axis}`: {message}")]
     Random { axis: String, message: String },
@@ -61,6 +66,57 @@ pub fn items<'a>(factory: &'a Factory, base_dir: &Path) -> Result<Items<'a>, Fac
         Factory::Random(r) => Box::new(random::RandomItems::new(r)?.map(Ok)),
         Factory::Table(t) => Box::new(files::table(t, base_dir)?),
         Factory::Files(f) => files::files(f, base_dir)?,
+        Factory::Blobs(b) => {
+            return Err(FactoryError::BlobsNotListed {
+                prefix: b.prefix.clone(),
+            });
+        }
+    })
+}
+
+/// The blobs under each prefix that `blobs` factories name, listed from the recipe's
+/// storage before the tasks are expanded (a factory never reaches the network itself).
+#[derive(Debug, Clone, Default)]
+pub struct BlobListings {
+    /// Prefix to the blobs under it, in name order.
+    pub by_prefix: std::collections::HashMap<String, Vec<BlobEntry>>,
+}
+
+/// One listed blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobEntry {
+    /// The full blob name.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// The items of a `blobs` factory: `item.blob` (full name), `item.name` (below the prefix),
+/// `item.stem` (`name` without its last extension), `item.size`.
+pub fn blob_rows<'a>(prefix: &str, listings: &'a BlobListings) -> Result<Rows<'a>, FactoryError> {
+    let blobs = listings
+        .by_prefix
+        .get(prefix)
+        .ok_or_else(|| FactoryError::BlobsNotListed {
+            prefix: prefix.to_owned(),
+        })?;
+    let prefix = prefix.to_owned();
+    let items = blobs.iter().map(move |b| {
+        let name = b.name.strip_prefix(prefix.as_str()).unwrap_or(&b.name);
+        let stem = match name.rsplit_once('.') {
+            Some((stem, _)) if !stem.is_empty() && !stem.ends_with('/') => stem,
+            _ => name,
+        };
+        let mut item = Map::new();
+        item.insert("blob".into(), Value::String(b.name.clone()));
+        item.insert("name".into(), Value::String(name.to_owned()));
+        item.insert("stem".into(), Value::String(stem.to_owned()));
+        item.insert("size".into(), Value::from(b.size));
+        Ok(Value::Object(item))
+    });
+    Ok(Rows::Items {
+        items: Box::new(items),
+        current: Value::Null,
     })
 }
 
@@ -202,7 +258,7 @@ pub fn count(factory: &Factory) -> Option<u64> {
         Factory::Repeat(n) => Some(*n),
         Factory::Random(r) => Some(r.count),
         Factory::Combinations(_) | Factory::Permutations(_) => None,
-        Factory::Table(_) | Factory::Files(_) => None,
+        Factory::Table(_) | Factory::Files(_) | Factory::Blobs(_) => None,
     }
 }
 

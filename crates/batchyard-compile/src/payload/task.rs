@@ -18,6 +18,8 @@ pub struct TaskContext {
     pub pool: PoolFacts,
     /// The job's default container image.
     pub job_image: Option<String>,
+    /// What `inputs` and `outputs` become.
+    pub data: crate::data::TaskData,
 }
 
 /// Builds one task payload. `path` is the task's JSON pointer in the recipe; `merge_deps`
@@ -125,13 +127,24 @@ pub fn build(
         t.insert("containerSettings".into(), Value::Object(c));
     }
 
-    put_value(&mut t, "environmentSettings", env(&task.env));
-    put_value(
-        &mut t,
-        "resourceFiles",
-        resource_files(&task.resource_files),
-    );
-    put_value(&mut t, "outputFiles", output_files(&task.output_files));
+    let data = ctx
+        .data
+        .parts(&task.id, &task.inputs, &task.outputs, path)?;
+    let mut environment = env(&task.env);
+    if let (Some(key), Value::Array(items)) = (&data.content_key, &mut environment) {
+        items.push(json!({"name": crate::data::CONTENT_KEY_ENV, "value": key}));
+    }
+    put_value(&mut t, "environmentSettings", environment);
+    let mut files = data.resource_files;
+    if let Value::Array(own) = resource_files(&task.resource_files) {
+        files.extend(own);
+    }
+    put_value(&mut t, "resourceFiles", Value::Array(files));
+    let mut outputs = data.output_files;
+    if let Value::Array(own) = output_files(&task.output_files) {
+        outputs.extend(own);
+    }
+    put_value(&mut t, "outputFiles", Value::Array(outputs));
     if let Some(id) = admin_identity(task.elevated) {
         t.insert("userIdentity".into(), id);
     }

@@ -23,6 +23,10 @@ pub enum Factory {
     Table(Table),
     /// One task per line of a file, or per file matching a glob; `item.line` or `item.path`.
     Files(FilesSource),
+    /// One task per blob under a prefix of the recipe's storage container, listed when the
+    /// recipe is planned; `item.blob` (full name), `item.name` (below the prefix),
+    /// `item.size` (bytes).
+    Blobs(BlobsSource),
 }
 
 /// One axis of a product or zip: a list of values, or a numeric range.
@@ -111,4 +115,13 @@ pub struct FilesSource {
     /// A glob relative to the recipe: one item per matching file (`item.path`, `item.name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub glob: Option<String>,
+}
+
+/// Blobs under a prefix of the recipe's storage container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlobsSource {
+    /// The blob name prefix, such as `raw/2024/` (empty: the whole container).
+    #[serde(default)]
+    pub prefix: String,
 }

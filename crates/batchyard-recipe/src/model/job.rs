@@ -2,7 +2,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::pool::default_true;
-use super::{Duration, EnvMap, Metadata, RawBatch, ResourceFile, TaskSpec};
+use super::{Duration, EnvMap, Input, Metadata, RawBatch, ResourceFile, TaskSpec};
 
 /// A job: a set of tasks that run on one pool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -45,6 +45,9 @@ pub struct Job {
     /// Metadata added to the job (besides batchyard's own ownership tags).
     #[serde(default, skip_serializing_if = "Metadata::is_empty")]
     pub metadata: Metadata,
+    /// Data every task of the job needs (added to each task's own `inputs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<Input>,
     /// Raw Batch job fields merged last into the payload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<RawBatch>,

@@ -5,12 +5,14 @@
 //! the docs and the code cannot drift apart. Every struct rejects unknown keys.
 
 mod common;
+mod data;
 mod duration;
 mod factory;
 mod job;
 mod mount;
 mod pool;
 mod secret;
+mod storage;
 mod task;
 mod toggle;
 
@@ -18,8 +20,11 @@ pub use common::{
     DependencyAction, EnvMap, ExitAction, ExitCodeRange, ExitCodeRule, ExitConditions,
     JobExitAction, Metadata, OutputFile, OutputUpload, RawBatch, ResourceFile,
 };
+pub use data::{Input, Output};
 pub use duration::{Duration, DurationError};
-pub use factory::{Axis, Combinations, Factory, FilesSource, RandomAxis, RandomFactory, Table};
+pub use factory::{
+    Axis, BlobsSource, Combinations, Factory, FilesSource, RandomAxis, RandomFactory, Table,
+};
 pub use job::{Job, JobConstraints, JobPreparation, JobRelease, OnAllTasksComplete, OnTaskFailure};
 pub use mount::{AzureBlobMount, AzureFilesMount, Mount, NfsMount};
 pub use pool::{
@@ -27,6 +32,7 @@ pub use pool::{
     PublicIp, SchedulingPolicy, StartTask,
 };
 pub use secret::Secret;
+pub use storage::{DEFAULT_CONTAINER, Storage};
 pub use task::{
     Dependency, DependsOn, Mpi, MpiRuntime, Task, TaskConstraints, TaskFactory, TaskSpec,
 };
@@ -52,6 +58,9 @@ pub struct Recipe {
     /// Private container registries that pools log in to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub registries: Vec<Registry>,
+    /// The blob storage that carries the recipe's data (task `inputs` and `outputs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Storage>,
     /// The pools of compute nodes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pools: Vec<Pool>,

@@ -3,7 +3,9 @@ use std::borrow::Cow;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{Duration, EnvMap, ExitConditions, Factory, OutputFile, RawBatch, ResourceFile};
+use super::{
+    Duration, EnvMap, ExitConditions, Factory, Input, Output, OutputFile, RawBatch, ResourceFile,
+};
 
 /// One task of a job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -44,10 +46,17 @@ pub struct Task {
     /// Run as the administrator auto-user.
     #[serde(default)]
     pub elevated: bool,
-    /// Files downloaded before the task runs.
+    /// Data the task needs: local files uploaded by `apply`, blobs and URLs, each with its
+    /// path on the node (needs `storage` for local files and blobs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<Input>,
+    /// Result files uploaded to the recipe's storage when the task ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<Output>,
+    /// Files downloaded before the task runs (Batch resource files, as they are).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_files: Vec<ResourceFile>,
-    /// Files uploaded when the task ends.
+    /// Files uploaded when the task ends (Batch output files, as they are).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub output_files: Vec<OutputFile>,
     /// Time limits, retries and retention.
