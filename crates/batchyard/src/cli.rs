@@ -63,6 +63,11 @@ pub enum Command {
     /// Exit status: 0 when every named task was retried, 1 when Batch refused any (a task
     /// that succeeded or has not completed, or a job that has completed).
     Retry(RetryArgs),
+    /// Download what a job's tasks uploaded (their `outputs`), a folder per task.
+    ///
+    /// Files already there with the same size are skipped, so it can be run again as
+    /// tasks finish.
+    Outputs(OutputsArgs),
     /// Print the Batch payloads a recipe compiles to: pools and jobs as documents, tasks
     /// as JSON Lines.
     Render(RenderArgs),
@@ -227,6 +232,9 @@ pub struct RunArgs {
     /// Give up following the jobs after this long, e.g. 2h.
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+    /// At the end, download the tasks' outputs into DIR/JOB/TASK/...
+    #[arg(long, value_name = "DIR")]
+    pub download: Option<PathBuf>,
     /// Summary format.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
@@ -285,6 +293,28 @@ pub struct LogsArgs {
     /// The recipe whose local state to read (.batchyard beside it).
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
+    /// The target.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `batchyard outputs`.
+#[derive(Debug, Args)]
+pub struct OutputsArgs {
+    /// The job.
+    pub job: String,
+    /// Only these tasks [default: every task of the job].
+    #[arg(value_name = "TASK")]
+    pub tasks: Vec<String>,
+    /// Where to put them: DIR/TASK/... [default: a folder named after the job].
+    #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The recipe whose storage the outputs are in.
+    #[arg(long, value_name = "FILE")]
+    pub recipe: PathBuf,
+    /// Variable overrides.
+    #[command(flatten)]
+    pub vars: VarArgs,
     /// The target.
     #[command(flatten)]
     pub target: TargetArgs,

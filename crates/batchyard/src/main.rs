@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod data;
 mod exit;
 mod input;
 mod local;
@@ -36,6 +37,7 @@ fn main() -> std::process::ExitCode {
         Command::Status(args) => commands::status::run(&args),
         Command::Logs(args) => commands::logs::run(&args),
         Command::Retry(args) => commands::retry::run(&args),
+        Command::Outputs(args) => commands::outputs::run(&args),
         Command::Render(args) => commands::render::run(&args),
         Command::Local { command } => commands::local::run(command),
         Command::Emulator { command } => commands::emulator::run(command),

@@ -19,6 +19,8 @@ pub struct Prepared {
     pub intent: Intent,
     /// The target's live state of what the recipe is about.
     pub observed: Observed,
+    /// The uploads apply will make, when the recipe has `storage`.
+    pub data: Option<crate::data::DataStep>,
 }
 
 /// Loads and compiles `file` (its problems end the command before any connection), then
@@ -30,14 +32,21 @@ pub async fn prepare(
     args: &TargetArgs,
     access: Access,
 ) -> miette::Result<Prepared> {
-    let (loaded, desired) = recipe::load_and_compile(file, vars)?;
+    let (loaded, mut desired) = recipe::load_and_compile(file, vars)?;
     target::check_local_support(args, &desired)?;
     let target = target::connect(args, Some(file), access).await?;
+    let storage = match attach_storage(&loaded, &mut desired, &target).await {
+        Ok(s) => s,
+        Err(e) => {
+            target.close().await;
+            return Err(e);
+        }
+    };
     let scope = Scope::of(&desired);
     let path = file.to_path_buf();
     let mut expanding = tokio::task::spawn_blocking(move || {
         let mut loaded = loaded;
-        recipe::expand(&mut loaded, &desired, &path)
+        recipe::expand(&mut loaded, &desired, &path).map(|intent| (intent, desired))
     });
     // In a block, so that the listing (which borrows the client) is over, or dropped and
     // with it cancelled, before the target is handed on or closed.
@@ -53,20 +62,45 @@ pub async fn prepare(
         }
     };
     let result = match (expanded, observed) {
-        (Ok(Ok(intent)), Ok(observed)) => Ok((intent, observed)),
+        (Ok(Ok((intent, desired))), Ok(observed)) => match storage {
+            Some(storage) => crate::data::plan(file, &desired, storage)
+                .await
+                .map(|data| (intent, observed, Some(data))),
+            None => Ok((intent, observed, None)),
+        },
         (Ok(Err(report)), _) => Err(report),
         (Err(join), _) => Err(miette!("expanding the recipe's tasks stopped: {join}")),
         (Ok(Ok(_)), Err(e)) => Err(miette!("{e}")),
     };
     match result {
-        Ok((intent, observed)) => Ok(Prepared {
+        Ok((intent, observed, data)) => Ok(Prepared {
             target,
             intent,
             observed,
+            data,
         }),
         Err(report) => {
             target.close().await;
             Err(report)
         }
     }
+}
+
+/// Opens the recipe's storage (if it has one), points the tasks at it, and lists what its
+/// `blobs` factories iterate over.
+async fn attach_storage(
+    loaded: &batchyard_recipe::Loaded,
+    desired: &mut batchyard_compile::Desired,
+    target: &Target,
+) -> miette::Result<Option<crate::data::Storage>> {
+    let Some(recipe) = loaded.recipe.as_ref() else {
+        return Ok(None);
+    };
+    let storage = crate::data::open(recipe, target)?;
+    if let Some(s) = &storage {
+        desired.set_storage(s.location());
+    }
+    let listings = crate::data::list_factories(recipe, storage.as_ref()).await?;
+    desired.set_blob_listings(listings);
+    Ok(storage)
 }

@@ -154,6 +154,14 @@ impl Progress {
         }
     }
 
+    /// A transfer's progress (uploads, downloads): a bar on a terminal, plain lines
+    /// otherwise.
+    pub fn transfer(&self, key: &str, total: u64, done: u64, text: &str) {
+        if let Ok(mut state) = self.state.lock() {
+            self.bar(&mut state, key, total, done, text);
+        }
+    }
+
     /// Removes every bar (before printing a summary).
     pub fn finish(&self) {
         if let Ok(mut state) = self.state.lock() {

@@ -45,6 +45,11 @@ pub fn check(path: &Path, overrides: &Variables) -> miette::Result<Checked> {
     if let Some(recipe) = loaded.recipe.as_ref().or(loaded.typed.as_ref()) {
         let options = CompileOptions {
             base_dir: base_dir(path),
+            // Hashes of unchanged local inputs are taken from the last run.
+            content: std::sync::Arc::new(batchyard_compile::data::ContentIndex::with_cache(
+                crate::data::load_cache(path),
+            )),
+            ..CompileOptions::default()
         };
         let found = match batchyard_compile::compile(recipe, &options) {
             Ok(compiled) => {

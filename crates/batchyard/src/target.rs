@@ -28,6 +28,8 @@ pub struct Target {
     offline: Option<Offline>,
     /// Marks the running local service as in use for as long as this command is.
     keep_alive: Option<tokio::task::JoinHandle<()>>,
+    /// The local service's blob account.
+    blob: Option<BlobAccount>,
 }
 
 /// A local state read without a service.
@@ -187,6 +189,7 @@ pub async fn connect(
         },
         offline: None,
         keep_alive: None,
+        blob: None,
     })
 }
 
@@ -214,6 +217,7 @@ async fn connect_local(
         return Ok(Target {
             client,
             info: info(&running.url(), "stopped"),
+            blob: local_blob(&running.blob_url(), &key),
             offline: Some(Offline {
                 running,
                 lock: None,
@@ -236,6 +240,10 @@ async fn connect_local(
             client: local_client(&record.url, &key)?,
             info: info(&record.url, "running"),
             offline: None,
+            blob: record
+                .blob_url
+                .as_deref()
+                .and_then(|url| local_blob(url, &key)),
             keep_alive: Some(local::service::keep_alive(folder, &record)),
         }),
         local::Reading::Offline(lock) => {
@@ -243,6 +251,7 @@ async fn connect_local(
             Ok(Target {
                 client,
                 info: info(&running.url(), "stopped"),
+                blob: local_blob(&running.blob_url(), &key),
                 offline: Some(Offline {
                     running,
                     lock: Some(lock),
@@ -272,6 +281,30 @@ async fn open_read_only(
     })?;
     tracing::info!(url = %running.url(), "no local service runs: reading its state without executing anything");
     Ok((local_client(&running.url(), key)?, running))
+}
+
+/// The local service's blob account: same account name and key as its Batch endpoint.
+fn local_blob(url: &str, key: &str) -> Option<BlobAccount> {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(key.trim())
+        .ok()?;
+    Some(BlobAccount {
+        url: url.to_owned(),
+        name: local::folder::ACCOUNT.to_owned(),
+        key,
+    })
+}
+
+/// A blob account a target brings with it (the local service's own).
+#[derive(Clone)]
+pub struct BlobAccount {
+    /// Path-style endpoint, `http://127.0.0.1:PORT/ACCOUNT`.
+    pub url: String,
+    /// The account name.
+    pub name: String,
+    /// The account key (decoded).
+    pub key: Vec<u8>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -341,6 +374,11 @@ fn authenticator(
 }
 
 impl Target {
+    /// The target's own blob account, if it has one.
+    pub fn blob_account(&self) -> Option<BlobAccount> {
+        self.blob.clone()
+    }
+
     /// Closes the local state opened for reading, if any.
     pub async fn close(self) {
         if let Some(keep_alive) = self.keep_alive {

@@ -129,6 +129,11 @@ impl EntraIdAuth {
         Ok(Self::new(chain))
     }
 
+    /// The chain's credentials, in the order they are tried (blob storage uses the same).
+    pub fn chain(&self) -> &[NamedCredential] {
+        &self.chain
+    }
+
     /// The names of the chain's credentials, in the order they are tried.
     pub fn credential_names(&self) -> Vec<&str> {
         self.chain.iter().map(|c| c.name.as_str()).collect()

@@ -107,10 +107,14 @@ pub async fn plan_and_apply(
         target,
         intent,
         observed,
+        data,
     } = prepared;
     let plan = batchyard_reconcile::diff(intent, observed, mode);
     if output == Output::Human {
         plan::print_human(&target.info, &plan);
+        if let Some(d) = data.as_ref().filter(|_| mode != Mode::Destroy) {
+            outln!("{}", d.summary());
+        }
     }
     let outcome = carry_out(prepared, &plan, mode, change, progress).await;
     if output == Output::Human
@@ -137,7 +141,12 @@ async fn carry_out(
     change: &ChangeArgs,
     progress: &Progress,
 ) -> miette::Result<Option<ApplyReport>> {
+    let data = prepared.data.as_ref().filter(|_| mode != Mode::Destroy);
     if !plan.has_changes() {
+        // Inputs whose blobs went missing are sent again even when Batch needs nothing.
+        if let Some(d) = data {
+            d.upload(progress).await?;
+        }
         return Ok(None);
     }
     let verb = match mode {
@@ -171,17 +180,22 @@ async fn carry_out(
         },
         ..ApplyOptions::default()
     };
+    // Every input is in storage before any task that reads it is added, and the nodes'
+    // SAS tokens go only into the requests.
+    let signed;
+    let intent = match data {
+        Some(d) => {
+            d.upload(progress).await?;
+            signed = d.sign(&prepared.intent)?;
+            &signed
+        }
+        None => &prepared.intent,
+    };
     let sink = |event| progress.event(event);
-    batchyard_reconcile::apply(
-        &prepared.target.client,
-        &prepared.intent,
-        plan,
-        &options,
-        &sink,
-    )
-    .await
-    .map(Some)
-    .map_err(|e| miette!("{e}"))
+    batchyard_reconcile::apply(&prepared.target.client, intent, plan, &options, &sink)
+        .await
+        .map(Some)
+        .map_err(|e| miette!("{e}"))
 }
 
 /// Asks on a terminal; without one, refuses.

@@ -8,6 +8,7 @@ pub mod import;
 pub mod init;
 pub mod local;
 pub mod logs;
+pub mod outputs;
 pub mod plan;
 pub mod render;
 pub mod retry;

@@ -19,6 +19,7 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
             target,
             intent,
             observed,
+            data,
         } = prepared::prepare(&args.file, &args.vars, &args.target, Access::Read).await?;
         let plan = batchyard_reconcile::diff(&intent, &observed, Mode::Apply);
         // The process ends once the plan is printed: freeing a large job's desired and live
@@ -27,17 +28,34 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
         let info = target.info.clone();
         target.close().await;
         match args.output {
-            Output::Human => print_human(&info, &plan),
-            Output::Json => outln!("{}", to_json_text(&info, &plan)),
+            Output::Human => {
+                print_human(&info, &plan);
+                if let Some(d) = &data {
+                    outln!("{}", d.summary());
+                }
+            }
+            Output::Json => {
+                let mut v = to_json(&info, &plan);
+                if let (Some(d), Some(map)) = (&data, v.as_object_mut()) {
+                    map.insert("data".into(), d.to_json());
+                }
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into())
+                );
+            }
         }
         if plan.blocking() > 0 {
             return Ok(Exit::Failure);
         }
-        Ok(if args.detailed_exitcode && plan.has_changes() {
-            Exit::Changes
-        } else {
-            Exit::Success
-        })
+        let uploads = data.as_ref().is_some_and(|d| !d.plan.missing.is_empty());
+        Ok(
+            if args.detailed_exitcode && (plan.has_changes() || uploads) {
+                Exit::Changes
+            } else {
+                Exit::Success
+            },
+        )
     })
 }
 
@@ -72,10 +90,6 @@ pub fn to_json(info: &TargetInfo, plan: &Plan) -> Value {
         "actions": actions,
         "notes": plan.notes,
     })
-}
-
-fn to_json_text(info: &TargetInfo, plan: &Plan) -> String {
-    serde_json::to_string_pretty(&to_json(info, plan)).unwrap_or_else(|_| "{}".into())
 }
 
 /// The human plan on stdout: target, actions with reasons and details, a count line.

@@ -51,6 +51,16 @@ pub fn run(args: &RunArgs) -> miette::Result<Exit> {
                     batchyard_reconcile::follow(&prepared.target.client, &jobs, &options, &sink)
                         .await
                         .map_err(|e| miette!("{e}"));
+                // Results come back once every job has ended.
+                let summary = match (summary, &args.download) {
+                    (Ok(s), Some(dir)) => {
+                        progress.finish();
+                        download(&prepared, &args.file, &args.vars, dir)
+                            .await
+                            .map(|()| s)
+                    }
+                    (s, _) => s,
+                };
                 (plan, outcome, Some(summary))
             };
             tokio::select! {
@@ -96,6 +106,25 @@ pub fn run(args: &RunArgs) -> miette::Result<Exit> {
             Exit::Success
         })
     })
+}
+
+/// Every job's outputs into `dir/JOB/TASK/...`.
+async fn download(
+    prepared: &Prepared,
+    file: &std::path::Path,
+    vars: &crate::cli::VarArgs,
+    dir: &std::path::Path,
+) -> miette::Result<()> {
+    let overrides = crate::input::overrides(vars)?;
+    let loaded = crate::input::load(file, &overrides)?;
+    let Some(recipe) = loaded.recipe.as_ref() else {
+        return Ok(());
+    };
+    for job in &prepared.intent.jobs {
+        crate::commands::outputs::fetch(recipe, &prepared.target, &job.id, &[], &dir.join(&job.id))
+            .await?;
+    }
+    Ok(())
 }
 
 /// After Ctrl-C: what is still running where, and the commands that take it from here.

@@ -1,0 +1,58 @@
+//! `batchyard outputs`: download what a job's tasks uploaded, a folder per task.
+
+use std::path::{Path, PathBuf};
+
+use miette::miette;
+
+use crate::cli::OutputsArgs;
+use crate::data;
+use crate::exit::Exit;
+use crate::progress::Progress;
+use crate::target::Target;
+use crate::{input, runtime, target};
+
+/// Downloads into `-o DIR` (default: a folder named after the job); files already there
+/// with the same size are skipped.
+pub fn run(args: &OutputsArgs) -> miette::Result<Exit> {
+    runtime::block_on(async {
+        let overrides = input::overrides(&args.vars)?;
+        let loaded = input::load(&args.recipe, &overrides)?;
+        let Some(recipe) = loaded.recipe.as_ref().filter(|_| !loaded.has_errors()) else {
+            return Err(miette!(
+                help = format!("run `batchyard validate {}`", args.recipe.display()),
+                "{} has errors",
+                args.recipe.display()
+            ));
+        };
+        let target =
+            target::connect(&args.target, Some(&args.recipe), target::Access::Read).await?;
+        let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(&args.job));
+        let result = fetch(recipe, &target, &args.job, &args.tasks, &dir).await;
+        target.close().await;
+        result.map(|()| Exit::Success)
+    })
+}
+
+/// Downloads one job's outputs into `dir/TASK/...` and says what it did.
+pub async fn fetch(
+    recipe: &batchyard_recipe::model::Recipe,
+    target: &Target,
+    job: &str,
+    tasks: &[String],
+    dir: &Path,
+) -> miette::Result<()> {
+    let Some(storage) = data::open(recipe, target)? else {
+        return Err(miette!(
+            help = "add `storage:` and task `outputs:` to the recipe",
+            "the recipe has no storage, so its tasks upload no outputs"
+        ));
+    };
+    let progress = Progress::new();
+    let (fetched, present, bytes) = data::download(&storage, job, tasks, dir, &progress).await?;
+    eprintln!(
+        "job {job}: {fetched} output file(s) downloaded ({}), {present} already in {}",
+        data::bytes(bytes),
+        dir.display()
+    );
+    Ok(())
+}
