@@ -20,7 +20,7 @@ use sha2::Digest as _;
 use time::OffsetDateTime;
 use tokio::io::AsyncReadExt as _;
 
-use crate::sas::ContainerSas;
+use crate::sas::{AccountSas, ContainerSas};
 
 /// Files up to this size go up in one request; larger ones in blocks of [`BLOCK_SIZE`].
 pub const SINGLE_PUT_LIMIT: u64 = 32 * 1024 * 1024;
@@ -145,9 +145,8 @@ impl BlobStore {
             Credential::AccountKey { key, .. } => {
                 let mut url = container_url.clone();
                 url.set_query(Some(
-                    &ContainerSas {
+                    &AccountSas {
                         account: &account,
-                        container,
                         permissions: "racwdl",
                         expiry: OffsetDateTime::now_utc() + time::Duration::hours(12),
                     }
