@@ -86,6 +86,10 @@ fn the_example_runs_uploads_incrementally_and_brings_results_back() {
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|_| {
         panic!("plan --output json is not one JSON document:\n{text}");
     });
+    assert!(
+        !stdout.contains("sig="),
+        "the plan holds a SAS signature:\n{stdout}"
+    );
     assert_eq!(json["data"]["upload_files"], 1, "{json:#}");
     assert_eq!(json["data"]["present_files"], 2, "{json:#}");
     let actions = json["actions"].as_array().unwrap();
@@ -97,4 +101,27 @@ fn the_example_runs_uploads_incrementally_and_brings_results_back() {
         "{json:#}"
     );
     let _ = run(&["local", "stop", "--state-dir", ".batchyard"]);
+    // No SAS signature in the results or in anything else written beside the recipe (the
+    // local service's own state folder aside: it holds the task payloads as Batch does).
+    let mut files = Vec::new();
+    let mut dirs = vec![work.path().to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() && e.file_name() != ".batchyard" {
+                dirs.push(p);
+            } else if p.is_file() {
+                files.push(p);
+            }
+        }
+    }
+    files.push(work.path().join(".batchyard/input-hashes.json"));
+    for f in files {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        assert!(
+            !text.contains("sig="),
+            "{} holds a SAS signature",
+            f.display()
+        );
+    }
 }
