@@ -184,11 +184,11 @@ pub fn verify(
         return Err(AuthFailure::StaleDate);
     }
     let matches = |variant: Variant| {
-        sign(
+        signature_matches(
             key,
             &string_to_sign_with(method, uri, headers, account, variant),
+            signature,
         )
-        .is_some_and(|expected| constant_time_eq(&expected, signature))
     };
     if [
         Variant::Documented,
@@ -202,6 +202,12 @@ pub fn verify(
     } else {
         Err(AuthFailure::BadSignature)
     }
+}
+
+/// Whether `signature` is `text` signed with the base64 key; `false` for a key that is not
+/// valid base64.
+pub fn signature_matches(key_base64: &str, text: &str, signature: &str) -> bool {
+    sign(key_base64, text).is_some_and(|expected| constant_time_eq(&expected, signature))
 }
 
 /// Compares in constant time so a signature cannot be probed byte by byte.

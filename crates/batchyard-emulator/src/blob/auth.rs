@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use axum::http::{HeaderMap, Method, Uri};
 
 use super::error::BlobError;
-use crate::api::shared_key::sign;
+use crate::api::shared_key::signature_matches;
 
 /// Longest accepted distance between a Shared Key request's date and the server clock.
 const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -299,11 +299,11 @@ fn verify_shared_key(
         ));
     }
     let matches = |order| {
-        sign(
+        signature_matches(
             key,
             &string_with(method, uri, headers, query, account, order),
+            signature,
         )
-        .is_some_and(|expected| constant_time_eq(&expected, signature))
     };
     if matches(HeaderOrder::Bytes) || matches(HeaderOrder::IgnoringHyphens) {
         Ok(Access::Owner)
@@ -456,7 +456,7 @@ fn verify_sas(
         fields.extend([p("rscc"), p("rscd"), p("rsce"), p("rscl"), p("rsct")]);
         fields.join("\n")
     };
-    let valid = sign(key, &string).is_some_and(|expected| constant_time_eq(&expected, sig));
+    let valid = signature_matches(key, &string, sig);
     if !valid {
         return Err(BlobError::auth_failed(format!(
             "Signature did not match. String to sign used was {}",
@@ -469,15 +469,6 @@ fn verify_sas(
         resource_types: param(query, "srt").unwrap_or("co").to_string(),
         service,
     })
-}
-
-/// Compares in constant time so a signature cannot be probed byte by byte.
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 #[cfg(test)]
