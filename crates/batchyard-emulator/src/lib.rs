@@ -9,17 +9,17 @@
 //! # Start-up
 //!
 //! [`Emulator::start`] takes the state lock first ([`state_lock`]: one service per state
-//! file, an `flock` the kernel drops when the holder dies), opens the [`store`]
-//! (migrating its schema), starts the task [`supervisor`], builds the [`engine`] and
+//! file, an `flock` the kernel drops when the holder dies), opens the `store`
+//! (migrating its schema), starts the task [`supervisor`], builds the `engine` and
 //! binds the HTTP listeners. A read-only service takes a shared lock and starts no
 //! supervisor, engine or autoscaler.
 //!
 //! # The request path
 //!
-//! `server` binds axum to the [`api`] router. Every request passes [`api`]'s gate first:
+//! `server` binds axum to the `api` router. Every request passes `api`'s gate first:
 //! request id, Shared Key (or the keyless checks of a local service), `api-version`,
 //! injected faults ([`FaultConfig`]), body size. Its handler then reads or writes Batch
-//! JSON documents through the [`store`], one transaction per change, and answers with the
+//! JSON documents through the `store`, one transaction per change, and answers with the
 //! service's shapes (OData paging, `$filter`/`$select`, ETags, Batch error bodies).
 //! Handlers write only the documents they are asked to write (a task added, a pool
 //! resized) and wake the engine; they never start processes or move nodes or tasks
@@ -27,7 +27,7 @@
 //!
 //! # The engine loop
 //!
-//! [`engine`] is one tokio task that owns everything that changes without a request. It
+//! `engine` is one tokio task that owns everything that changes without a request. It
 //! wakes on its tick, on a handler's wake-up, on a finished process, or on a command
 //! (stop a task). Each step moves node lifecycles (resize, boot, start task, removal),
 //! then places active tasks on free slots (dependencies, job
@@ -70,23 +70,32 @@
 //! is idle, and a start task that had not finished runs again. Autoscale formulas are
 //! evaluated by a task of their own beside the engine (`engine::autoscale`).
 //!
+//! # What is public
+//!
+//! The service as a whole: [`Emulator`], [`serve`], its configuration, the state lock,
+//! the task supervisor's entry points (a program embedding the emulator must call
+//! [`run_if_requested`]) and the [`blob`] endpoint. `api`, `engine` and `store` are
+//! private to the crate, so nothing outside it can reach past the REST protocol into the
+//! store or the engine; their tests are unit tests beside the code (the autoscale
+//! formulas, the executor, the store), and everything else is tested over HTTP.
+//!
 //! # Where to change what
 //!
-//! A new REST operation or field: [`api`] (and its spec checks in the tests). How nodes,
-//! scheduling or task ends behave: [`engine`]. How processes are started and watched:
-//! [`supervisor`] and `engine::executor`. Anything persistent: [`store`], with a new
+//! A new REST operation or field: `api` (and its spec checks in the tests). How nodes,
+//! scheduling or task ends behave: `engine`. How processes are started and watched:
+//! [`supervisor`] and `engine::executor`. Anything persistent: `store`, with a new
 //! `user_version` step.
 
-pub mod api;
+pub(crate) mod api;
 pub mod blob;
 pub mod clock;
 pub mod config;
-pub mod engine;
+pub(crate) mod engine;
 pub mod ids;
 pub mod listen;
 mod server;
 pub mod state_lock;
-pub mod store;
+pub(crate) mod store;
 pub mod supervisor;
 
 pub use config::{AccountKey, EmulatorConfig, FaultConfig};

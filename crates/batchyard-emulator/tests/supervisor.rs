@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use batchyard_emulator::SupervisorCommand;
-use batchyard_emulator::engine::executor::{self, Launch};
 use batchyard_emulator::supervisor::protocol::Spawn;
 use batchyard_emulator::supervisor::{RunEvent, Supervisor, read_exits};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 fn command() -> SupervisorCommand {
     SupervisorCommand::program(env!("CARGO_BIN_EXE_batchyard-emulator"))
@@ -148,37 +147,6 @@ async fn a_kill_reaches_the_whole_process_group_and_records_no_exit() {
     assert!(!alive(pid.unwrap()));
     wait_until("the run's child is killed too", || !alive(grandchild)).await;
     assert_eq!(exit_of(dir.path(), "tree"), None);
-    supervisor.shutdown().await;
-}
-
-#[tokio::test]
-async fn wall_time_ends_a_run_as_the_service_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let supervisor = Supervisor::start(&command(), dir.path()).await.unwrap();
-    let (pid_tx, pid_rx) = oneshot::channel();
-    let (_kill_tx, kill_rx) = oneshot::channel();
-    let task_dir = dir.path().join("slow");
-    let started = Instant::now();
-    let outcome = executor::run(
-        &supervisor,
-        Launch {
-            argv: vec!["/bin/sh".into(), "-c".into(), "sleep 30".into()],
-            env: Vec::new(),
-            working_dir: task_dir.join("wd"),
-            task_dir: task_dir.clone(),
-            wall_time: Some(Duration::from_millis(200)),
-            container: None,
-            marker: "supervisor-test/slow/1".into(),
-            files: None,
-        },
-        pid_tx,
-        kill_rx,
-    )
-    .await;
-    assert!(started.elapsed() < Duration::from_secs(10));
-    assert_eq!(outcome.failure.unwrap().code, "TaskEnded");
-    assert!(!alive(u32::try_from(pid_rx.await.unwrap()).unwrap()));
-    assert_eq!(exit_of(dir.path(), "slow"), None);
     supervisor.shutdown().await;
 }
 

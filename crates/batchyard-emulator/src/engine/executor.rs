@@ -348,3 +348,61 @@ async fn run_until_killed(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::oneshot;
+
+    use super::{Launch, run};
+    use crate::SupervisorCommand;
+    use crate::supervisor::{Supervisor, read_exits};
+
+    /// Not a test: the harness owns this binary's main, so the task supervisor is this
+    /// binary run again with only this entry selected. Run as a test, it returns at once.
+    #[test]
+    fn task_supervisor() {
+        crate::supervisor::test_entry();
+    }
+
+    fn alive(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|state| state != "Z")
+        })
+    }
+
+    #[tokio::test]
+    async fn wall_time_ends_a_run_as_the_service_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let command = SupervisorCommand::test_entry("engine::executor::tests::task_supervisor");
+        let supervisor = Supervisor::start(&command, dir.path()).await.unwrap();
+        let (pid_tx, pid_rx) = oneshot::channel();
+        let (_kill_tx, kill_rx) = oneshot::channel();
+        let task_dir = dir.path().join("slow");
+        let outcome = run(
+            &supervisor,
+            Launch {
+                argv: vec!["/bin/sh".into(), "-c".into(), "sleep 30".into()],
+                env: Vec::new(),
+                working_dir: task_dir.join("wd"),
+                task_dir,
+                wall_time: Some(Duration::from_millis(200)),
+                container: None,
+                marker: "executor-test/slow/1".into(),
+                files: None,
+            },
+            pid_tx,
+            kill_rx,
+        )
+        .await;
+        // Ended by its limit, not by its own exit: no exit code, nothing journaled.
+        assert_eq!(outcome.exit_code, None, "{outcome:?}");
+        assert_eq!(outcome.failure.unwrap().code, "TaskEnded");
+        assert!(!alive(u32::try_from(pid_rx.await.unwrap()).unwrap()));
+        assert_eq!(read_exits(dir.path()).get("executor-test/slow/1"), None);
+        supervisor.shutdown().await;
+    }
+}

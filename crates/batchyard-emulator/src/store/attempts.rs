@@ -81,16 +81,6 @@ pub fn open_attempts(conn: &Connection) -> Result<Vec<Attempt>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Number of attempts of a task that ran to an exit code (used to prove a task did
-/// not complete twice).
-pub fn completed_count(conn: &Connection, job: &str, task: &str) -> Result<i64, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM task_attempts WHERE job_id = ?1 AND task_id = ?2 AND exit_code IS NOT NULL",
-        )?
-        .query_row(params![job, task], |r| r.get(0))?)
-}
-
 /// Task counts of a job: (`taskCounts`, `taskSlotCounts`) in the service's shape.
 /// An index-only read of `tasks_counts`: no document is parsed.
 pub fn task_counts(

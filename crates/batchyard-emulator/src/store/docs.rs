@@ -289,24 +289,6 @@ pub fn has_unfinished_tasks(conn: &Connection, job: &str) -> Result<bool, StoreE
         .query_row(params![job], |r| r.get(0))?)
 }
 
-/// Counts a parent's children by state (task counts, node counts).
-pub fn count_by_state(
-    conn: &Connection,
-    table: Table,
-    parent: &str,
-) -> Result<Vec<(String, i64)>, StoreError> {
-    let Some(col) = table.parent_column() else {
-        return Ok(Vec::new());
-    };
-    let sql = format!(
-        "SELECT state, COUNT(*) FROM {} WHERE {col} = ?1 GROUP BY state",
-        table.name()
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![parent], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,9 +358,6 @@ mod tests {
                 )?;
                 let ids: Vec<_> = rest.iter().map(|d| d.value["id"].clone()).collect();
                 assert_eq!(ids, vec![json!("t2"), json!("t4")]);
-                let mut counts = count_by_state(c, Table::Tasks, "job")?;
-                counts.sort();
-                assert_eq!(counts, vec![("active".into(), 3), ("completed".into(), 2)]);
                 Ok(())
             })
             .unwrap();

@@ -12,7 +12,6 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, Transaction};
 
-pub use attempts::Attempt;
 pub use docs::{Doc, Table};
 
 /// The schema version this build writes; stored in SQLite's `user_version`.

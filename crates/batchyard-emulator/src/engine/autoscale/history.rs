@@ -98,6 +98,7 @@ impl History {
         self.samples.len()
     }
 
+    #[cfg(test)]
     pub fn last_time(&self) -> Option<f64> {
         self.samples.back().map(|(t, _)| *t)
     }

@@ -24,9 +24,8 @@ mod value;
 
 use std::fmt;
 
-pub use eval::{DEALLOCATION_OPTIONS, Inputs, Outcome};
-pub use history::{Counts, History, Metric, SAMPLE_PERIOD_SECS};
-pub use schedule::{Autoscaler, MAX_INTERVAL, MIN_INTERVAL, evaluation_interval, run_json};
+pub use eval::{Inputs, Outcome};
+pub use schedule::{Autoscaler, evaluation_interval, run_json};
 
 use parser::{Pos, Statement};
 
@@ -123,5 +122,7 @@ impl Formula {
     }
 }
 
+#[cfg(test)]
+mod scenario_tests;
 #[cfg(test)]
 mod tests;

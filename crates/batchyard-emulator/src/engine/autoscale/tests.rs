@@ -2,6 +2,7 @@ use proptest::prelude::*;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
+use super::history::{Counts, History, SAMPLE_PERIOD_SECS};
 use super::*;
 
 /// Wednesday 2024-05-15, 12:00 UTC.
