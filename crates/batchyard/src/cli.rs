@@ -177,6 +177,13 @@ pub struct PlanArgs {
     /// Exit 0 when there is nothing to change, 2 when there are changes, 1 on an error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// The Azure region to price the pools in, e.g. eastus [default: the region of
+    /// --account-url; the local service has none, so its plans show costs only with this].
+    #[arg(long, env = "BATCHYARD_REGION", value_name = "REGION")]
+    pub region: Option<String>,
+    /// How long the pools will run, e.g. 90m, 12h: the plan then shows the expected cost.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
 }
 
 /// Flags shared by the commands that change things.

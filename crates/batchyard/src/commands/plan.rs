@@ -14,6 +14,18 @@ use crate::target::{Access, TargetInfo};
 /// Prints the plan; exit status per `--detailed-exitcode`.
 pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
     crate::output::set_json_on_stdout(args.output == crate::cli::Output::Json);
+    let region = crate::cost::region(args.region.as_deref(), args.target.account_url.as_deref());
+    let duration = args
+        .duration
+        .as_deref()
+        .map(runtime::parse_duration)
+        .transpose()?;
+    if duration.is_some() && region.is_none() {
+        return Err(miette::miette!(
+            help = "add --region REGION (e.g. --region eastus) to price the pools there",
+            "--duration prices the run, but this target has no Azure region"
+        ));
+    }
     runtime::block_on(async {
         let Prepared {
             target,
@@ -22,6 +34,19 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
             data,
         } = prepared::prepare(&args.file, &args.vars, &args.target, Access::Read).await?;
         let plan = batchyard_reconcile::diff(&intent, &observed, Mode::Apply);
+        let cost = match &region {
+            Some(r) => Some(
+                crate::cost::estimate(
+                    &intent,
+                    &observed,
+                    r,
+                    duration,
+                    batchyard_cost::PricesOptions::from_env(),
+                )
+                .await,
+            ),
+            None => None,
+        };
         // The process ends once the plan is printed: freeing a large job's desired and live
         // tasks one allocation at a time would cost a good part of what the diff did.
         std::mem::forget((intent, observed));
@@ -30,6 +55,12 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
         match args.output {
             Output::Human => {
                 print_human(&info, &plan);
+                if let Some(c) = &cost {
+                    outln!();
+                    for line in c.lines() {
+                        outln!("{line}");
+                    }
+                }
                 if let Some(d) = &data {
                     outln!("{}", d.summary());
                 }
@@ -38,6 +69,12 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
                 let mut v = to_json(&info, &plan);
                 if let (Some(d), Some(map)) = (&data, v.as_object_mut()) {
                     map.insert("data".into(), d.to_json());
+                }
+                if let (Some(c), Some(map)) = (&cost, v.as_object_mut()) {
+                    map.insert(
+                        "cost".into(),
+                        serde_json::to_value(c).unwrap_or(Value::Null),
+                    );
                 }
                 outln!(
                     "{}",

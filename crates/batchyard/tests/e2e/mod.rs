@@ -18,7 +18,11 @@ pub fn batchyard() -> Command {
         .env_remove("AZURE_BATCH_ENDPOINT")
         .env_remove("AZURE_BATCH_ACCOUNT")
         .env_remove("AZURE_BATCH_ACCESS_KEY")
-        .env_remove("RUST_LOG");
+        .env_remove("RUST_LOG")
+        .env_remove("BATCHYARD_REGION")
+        // Plans never ask the public price API from tests: those about prices point it
+        // at a local server.
+        .env("BATCHYARD_RETAIL_PRICES_URL", "off");
     cmd
 }
 

@@ -1,0 +1,257 @@
+//! The cost section of `plan`: prices from a server in the Retail Prices API's shape when
+//! it answers, from the shipped snapshot when it does not, and the plan names which.
+#![allow(clippy::unwrap_used)]
+
+mod e2e;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use e2e::*;
+use serde_json::{Value, json};
+
+/// A one-thread HTTP server that answers every GET with `answer(path_and_query)` and keeps
+/// the request lines it saw.
+struct FakeHttp {
+    url: String,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeHttp {
+    fn start(answer: impl Fn(&str) -> (u16, String) + Send + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                }
+                let target = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                log.lock().unwrap().push(target.clone());
+                let (status, body) = answer(&target);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self { url, seen }
+    }
+}
+
+fn retail_item(meter: &str, product: &str, price: f64) -> Value {
+    json!({
+        "currencyCode": "USD", "retailPrice": price, "unitPrice": price,
+        "armRegionName": "westeurope", "armSkuName": "Standard_D2s_v5",
+        "meterName": meter, "skuName": meter, "productName": product,
+        "serviceName": "Virtual Machines", "type": "Consumption", "unitOfMeasure": "1 Hour",
+        "isPrimaryMeterRegion": true, "effectiveStartDate": "2025-01-01T00:00:00Z"
+    })
+}
+
+fn plan(recipe: &str, url: &str, extra: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let cache = tempfile::tempdir().unwrap();
+    let mut cmd = batchyard();
+    cmd.args(["plan", recipe, "--account-url", url]).args(extra);
+    cmd.env("BATCHYARD_CACHE_DIR", cache.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    // JSON is read from stdout alone; problems on stderr are shown after it on failure.
+    if extra.contains(&"json") {
+        assert!(out.status.success(), "{text}{err}");
+        return (out.status.code().unwrap(), text);
+    }
+    (out.status.code().unwrap(), format!("{text}{err}"))
+}
+
+#[test]
+fn plan_prices_pools_from_the_retail_prices_api_when_it_answers() {
+    let (dir, recipe) = recipe_dir(SMALL);
+    let served = Served::start(&dir.path().join("served.db"));
+    let prices = FakeHttp::start(|target| {
+        if target.contains("armSkuName%20eq%20%27Standard_D2s_v5%27")
+            || target.contains("armSkuName+eq+%27Standard_D2s_v5%27")
+        {
+            let body = json!({"Items": [
+                retail_item("D2s v5", "Virtual Machines Dsv5 Series", 0.115),
+                retail_item("D2s v5 Spot", "Virtual Machines Dsv5 Series", 0.0231),
+                retail_item("D2s v5", "Virtual Machines Dsv5 Series Windows", 0.207),
+            ], "NextPageLink": null});
+            (200, body.to_string())
+        } else {
+            (200, json!({"Items": [], "NextPageLink": null}).to_string())
+        }
+    });
+    let api = format!("{}/api/retail/prices", prices.url);
+    let env = [("BATCHYARD_RETAIL_PRICES_URL", api.as_str())];
+    let r = recipe.to_str().unwrap();
+
+    let (code, text) = plan(
+        r,
+        &served.url,
+        &[
+            "--region",
+            "westeurope",
+            "--duration",
+            "10h",
+            "--var",
+            "nodes=3",
+        ],
+        &env,
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("Cost in westeurope (prices from the Azure Retail Prices API on "),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "pool cpu (Standard_D2s_v5, linux): 3 dedicated + 0 spot = 3 node-hours/hour at $0.1150 dedicated, $0.0231 spot = $0.3450/hour"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("this plan changes it by +$0.3450/hour"),
+        "{text}"
+    );
+    assert!(text.contains("expected cost over 10 h: $3.45"), "{text}");
+    assert!(
+        prices
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|t| t.contains("westeurope")),
+        "the filter names the region"
+    );
+
+    // JSON carries the same figures and the source.
+    let (code, text) = plan(
+        r,
+        &served.url,
+        &[
+            "--region",
+            "westeurope",
+            "--duration",
+            "10h",
+            "--var",
+            "nodes=3",
+            "--output",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(code, 0, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let cost = &v["cost"];
+    assert_eq!(cost["region"], "westeurope");
+    assert_eq!(cost["sources"][0]["origin"], "retail-prices-api");
+    let pool = &cost["pools"][0];
+    assert_eq!(pool["wanted"]["node_hours_per_hour"], 3);
+    assert_eq!(pool["prices"]["dedicated"]["per_hour"], 0.115);
+    assert_eq!(pool["prices"]["dedicated"]["origin"], "retail-prices-api");
+    assert!(
+        pool["prices"]["dedicated"]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with(&api)
+    );
+    assert!((cost["per_hour"].as_f64().unwrap() - 0.345).abs() < 1e-9);
+    assert!((cost["expected_cost"].as_f64().unwrap() - 3.45).abs() < 1e-9);
+}
+
+#[test]
+fn plan_falls_back_to_the_snapshot_and_says_so() {
+    let (dir, recipe) = recipe_dir(SMALL);
+    let served = Served::start(&dir.path().join("served.db"));
+    let r = recipe.to_str().unwrap();
+    let snapshot: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("crates/batchyard-cost/data/prices.json")).unwrap(),
+    )
+    .unwrap();
+    let date = snapshot["date"].as_str().unwrap();
+    let figure = |priority: &str| {
+        snapshot["prices"].as_array().unwrap().iter().find(|e| {
+            e["vm_size"] == "Standard_D2s_v5"
+                && e["region"] == "eastus"
+                && e["os"] == "linux"
+                && e["priority"] == priority
+        })
+    };
+
+    // An API that cannot be reached: a port nothing listens on.
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/api/retail/prices", l.local_addr().unwrap())
+    };
+    let (code, text) = plan(
+        r,
+        &served.url,
+        &["--region", "eastus", "--output", "json"],
+        &[("BATCHYARD_RETAIL_PRICES_URL", closed.as_str())],
+    );
+    assert_eq!(code, 0, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let cost = &v["cost"];
+    assert_eq!(cost["sources"][0]["origin"], "snapshot");
+    assert_eq!(cost["sources"][0]["date"], date);
+    assert!(
+        cost["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("did not answer"),
+        "{cost}"
+    );
+    let dedicated = &cost["pools"][0]["prices"]["dedicated"];
+    match figure("dedicated") {
+        Some(e) => {
+            assert_eq!(dedicated["per_hour"], e["per_hour"]);
+            assert_eq!(dedicated["source"], e["source"]);
+            assert_eq!(dedicated["origin"], "snapshot");
+        }
+        None => {
+            assert!(dedicated["per_hour"].is_null());
+            assert!(dedicated["unknown"].as_str().unwrap().contains("snapshot"));
+        }
+    }
+
+    let (code, text) = plan(r, &served.url, &["--region", "eastus"], &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(&format!("prices from batchyard's snapshot of {date}")),
+        "{text}"
+    );
+    if figure("dedicated").is_none() {
+        assert!(text.contains("price unknown"), "{text}");
+    }
+}
+
+#[test]
+fn a_plan_without_a_region_shows_no_cost_and_duration_asks_for_one() {
+    let (dir, recipe) = recipe_dir(SMALL);
+    let served = Served::start(&dir.path().join("served.db"));
+    let r = recipe.to_str().unwrap();
+    let (code, text) = plan(r, &served.url, &[], &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("Cost in"), "{text}");
+    let (code, text) = plan(r, &served.url, &["--duration", "2h"], &[]);
+    assert_eq!(code, 2, "a usage error: {text}");
+    assert!(text.contains("--region"), "{text}");
+}
