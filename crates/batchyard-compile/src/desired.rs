@@ -78,6 +78,13 @@ pub struct DesiredJob {
     pub(crate) context: TaskContext,
 }
 
+impl Desired {
+    /// The recipe's directory, which `table` and `files` factories read relative to.
+    pub fn base_dir(&self) -> &std::path::Path {
+        &self.options.base_dir
+    }
+}
+
 /// Compiles a checked recipe. On failure, every diagnostic found (warnings too) is returned.
 pub fn compile(recipe: &Recipe, options: &CompileOptions) -> Result<Desired, Vec<Diagnostic>> {
     let mut diags = Vec::new();

@@ -74,7 +74,9 @@
 //!
 //! The service as a whole: [`Emulator`], [`serve`], its configuration, the state lock,
 //! the task supervisor's entry points (a program embedding the emulator must call
-//! [`run_if_requested`]) and the [`blob`] endpoint. `api`, `engine` and `store` are
+//! [`run_if_requested`]), the [`blob`] endpoint, and the [`autoscale`] formula language
+//! (parse and evaluate, which `batchyard-simulate` runs so that a simulation scales a pool
+//! with the local service's own code, not a copy). `api`, `engine` and `store` are
 //! private to the crate, so nothing outside it can reach past the REST protocol into the
 //! store or the engine; their tests are unit tests beside the code (the autoscale
 //! formulas, the executor, the store), and everything else is tested over HTTP.
@@ -97,6 +99,15 @@ mod server;
 pub mod state_lock;
 pub(crate) mod store;
 pub mod supervisor;
+
+/// Autoscale formulas: parsing, and evaluation against a history of sampled task metrics
+/// (what the engine runs on each pool's evaluation interval).
+pub mod autoscale {
+    pub use crate::engine::autoscale::history::{Counts, History, SAMPLE_PERIOD_SECS};
+    pub use crate::engine::autoscale::{
+        EvalError, Formula, Inputs, Outcome, SyntaxError, evaluation_interval,
+    };
+}
 
 pub use config::{AccountKey, EmulatorConfig, FaultConfig};
 pub use server::{Emulator, EmulatorError, RunningEmulator, serve};

@@ -71,6 +71,12 @@ pub enum Command {
     /// Print the Batch payloads a recipe compiles to: pools and jobs as documents, tasks
     /// as JSON Lines.
     Render(RenderArgs),
+    /// Run the recipe in virtual time, with no process started: makespan, node-hours,
+    /// busy/idle split, cost and the autoscale trace, before anything is paid for.
+    ///
+    /// Exit status: 0 when every task completed in the simulation, 1 when some never
+    /// could (a pool without nodes, a dependency never met) or on an error.
+    Simulate(SimulateArgs),
     /// Manage the local Batch service of a state folder (started by apply and run).
     Local {
         /// What to do with it.
@@ -344,6 +350,47 @@ pub struct RetryArgs {
     /// The target.
     #[command(flatten)]
     pub target: TargetArgs,
+}
+
+/// `batchyard simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The recipe file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Variable overrides.
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// How long each task runs: a time (`90s`, `5m`), `uniform:30s..90s`,
+    /// `normal:60s,10s` (mean, standard deviation), `column:NAME` (seconds in that column
+    /// of the table factory that made the task), or `measured` (the durations of the last
+    /// run of this recipe on the target, the local service by default).
+    #[arg(long, value_name = "MODEL")]
+    pub duration: String,
+    /// The duration of tasks that `column:` or `measured` has no value for (same forms as
+    /// --duration, `column:` and `measured` aside).
+    #[arg(long, value_name = "MODEL")]
+    pub fallback: Option<String>,
+    /// Node boot time, allocation to ready (start task included): a time, or LOW..HIGH
+    /// drawn uniformly [default: 16s..44s, measured in recorded sessions of the real service].
+    #[arg(long, value_name = "TIME|LOW..HIGH")]
+    pub boot: Option<String>,
+    /// Seed of every random draw (durations, boot times, preemptions).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Preemptions per spot node-hour (e.g. 0.05); a preempted node's tasks start over.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub spot_preemptions: f64,
+    /// The wall-clock start of the run, which `time()` in autoscale formulas reads
+    /// (RFC 3339) [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
+    /// Where `--duration measured` reads the previous run.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
 /// Formats of `render`.

@@ -40,6 +40,7 @@ fn main() -> std::process::ExitCode {
         Command::Retry(args) => commands::retry::run(&args),
         Command::Outputs(args) => commands::outputs::run(&args),
         Command::Render(args) => commands::render::run(&args),
+        Command::Simulate(args) => commands::simulate::run(&args),
         Command::Local { command } => commands::local::run(command),
         Command::Emulator { command } => commands::emulator::run(command),
         Command::Import {

@@ -14,5 +14,6 @@ pub mod render;
 pub mod retry;
 pub mod run;
 pub mod schema;
+pub mod simulate;
 pub mod status;
 pub mod validate;

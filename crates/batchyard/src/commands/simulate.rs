@@ -1,0 +1,447 @@
+//! `batchyard simulate`: the recipe run in virtual time (`batchyard-simulate`), with no
+//! process started and nothing created; `--duration measured` reads the durations of the
+//! last run from the target over REST, as `status` does.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use batchyard_batch::ListOptions;
+use batchyard_simulate::{
+    BootModel, Cost, DurationModel, NoPrices, Options, PriceBook, Simulation, WorkloadError,
+};
+use futures::TryStreamExt as _;
+use miette::miette;
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::cli::{Output, SimulateArgs};
+use crate::exit::Exit;
+use crate::output::emit;
+use crate::{recipe, runtime, target};
+
+/// The JSON document (`--output json`).
+#[derive(Serialize)]
+struct Document<'a> {
+    format_version: u32,
+    recipe: String,
+    model: ModelInfo,
+    simulation: &'a Simulation,
+    cost: &'a Cost,
+}
+
+#[derive(Serialize)]
+struct ModelInfo {
+    durations: String,
+    boot: String,
+    spot_preemptions_per_hour: f64,
+    seed: u64,
+    start: String,
+}
+
+pub fn run(args: &SimulateArgs) -> miette::Result<Exit> {
+    crate::output::set_json_on_stdout(args.output == Output::Json);
+    let (mut loaded, desired) = recipe::load_and_compile(&args.file, &args.vars)?;
+    let durations = duration_model(args, &desired)?;
+    let boot = match &args.boot {
+        Some(text) => boot_model(text)?,
+        None => BootModel::default(),
+    };
+    if !(args.spot_preemptions.is_finite() && args.spot_preemptions >= 0.0) {
+        return Err(miette!(
+            help = "give preemptions per spot node-hour, e.g. 0.05, or 0 for none",
+            "--spot-preemptions must be a number of 0 or more"
+        ));
+    }
+    let start = match &args.start {
+        Some(text) => OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
+            miette!(
+                help = "write an RFC 3339 time such as 2026-01-05T09:00:00Z",
+                "bad --start {text:?}: {e}"
+            )
+        })?,
+        None => OffsetDateTime::now_utc(),
+    };
+    let built = batchyard_simulate::workload::build(&loaded, &desired, &durations, args.seed);
+    let workload = match built {
+        Ok(w) => w,
+        Err(WorkloadError::Tasks(problems)) => {
+            return Err(recipe::report(&mut loaded, &args.file, problems));
+        }
+        Err(WorkloadError::Other(text)) => {
+            return Err(miette!(
+                help = "fix the recipe, then simulate again",
+                "{text}"
+            ));
+        }
+    };
+    let options = Options {
+        boot: boot.clone(),
+        seed: args.seed,
+        spot_preemptions_per_hour: args.spot_preemptions,
+        start,
+        ..Options::default()
+    };
+    let sim = batchyard_simulate::run(&workload, &options);
+    let prices = price_book();
+    let cost = batchyard_simulate::cost(&sim, prices.as_ref());
+    let model = ModelInfo {
+        durations: durations.describe(),
+        boot: boot_description(&boot),
+        spot_preemptions_per_hour: args.spot_preemptions,
+        seed: args.seed,
+        start: start.format(&Rfc3339).unwrap_or_default(),
+    };
+    match args.output {
+        Output::Json => {
+            let doc = Document {
+                format_version: 1,
+                recipe: desired.recipe.clone(),
+                model,
+                simulation: &sim,
+                cost: &cost,
+            };
+            let text = serde_json::to_string_pretty(&doc).map_err(|e| miette!("{e}"))?;
+            emit(&format!("{text}\n"));
+        }
+        Output::Human => emit(&human(&args.file, &model, &sim, &cost)),
+    }
+    Ok(if sim.finished {
+        Exit::Success
+    } else {
+        Exit::Failure
+    })
+}
+
+/// The prices the cost is computed with.
+fn price_book() -> Box<dyn PriceBook> {
+    Box::new(NoPrices)
+}
+
+fn boot_description(boot: &BootModel) -> String {
+    if *boot == BootModel::default() {
+        format!(
+            "{} (allocation to idle, measured in recorded sessions of the real service)",
+            boot.describe()
+        )
+    } else {
+        boot.describe()
+    }
+}
+
+fn duration_model(
+    args: &SimulateArgs,
+    desired: &batchyard_compile::Desired,
+) -> miette::Result<DurationModel> {
+    let text = args.duration.trim();
+    let fallback = || -> miette::Result<Box<DurationModel>> {
+        let Some(f) = &args.fallback else {
+            return Err(miette!(
+                help = "add e.g. --fallback 60s: it is used for tasks with no value",
+                "--duration {text} needs --fallback"
+            ));
+        };
+        Ok(Box::new(base_model(f)?))
+    };
+    if let Some(name) = text.strip_prefix("column:") {
+        return Ok(DurationModel::Column {
+            name: name.trim().to_string(),
+            fallback: fallback()?,
+        });
+    }
+    if text == "measured" {
+        let fallback = fallback()?;
+        let by_task = measured(args, desired)?;
+        if by_task.is_empty() {
+            return Err(miette!(
+                help = "run the recipe first (batchyard run FILE), or give --duration a time",
+                "no completed task of this recipe's jobs was found on the target to measure"
+            ));
+        }
+        return Ok(DurationModel::Measured { by_task, fallback });
+    }
+    if args.fallback.is_some() {
+        return Err(miette!(
+            help = "drop --fallback, or use --duration column:NAME or measured",
+            "--fallback applies only to --duration column:NAME and measured"
+        ));
+    }
+    base_model(text)
+}
+
+fn base_model(text: &str) -> miette::Result<DurationModel> {
+    let text = text.trim();
+    if let Some(range) = text.strip_prefix("uniform:") {
+        let (low, high) = range.split_once("..").ok_or_else(|| {
+            miette!(
+                help = "write e.g. uniform:30s..90s",
+                "bad duration model {text:?}"
+            )
+        })?;
+        let (low, high) = (seconds(low)?, seconds(high)?);
+        if high < low {
+            return Err(miette!(
+                help = "put the shorter time first",
+                "uniform:{low}..{high} has its bounds reversed"
+            ));
+        }
+        return Ok(DurationModel::Uniform { low, high });
+    }
+    if let Some(pair) = text.strip_prefix("normal:") {
+        let (mean, std) = pair.split_once(',').ok_or_else(|| {
+            miette!(
+                help = "write e.g. normal:60s,10s (mean, standard deviation)",
+                "bad duration model {text:?}"
+            )
+        })?;
+        return Ok(DurationModel::Normal {
+            mean: seconds(mean)?,
+            std: seconds(std)?,
+        });
+    }
+    if text.starts_with("column:") || text == "measured" {
+        return Err(miette!(
+            help = "give a time, uniform:LOW..HIGH or normal:MEAN,STD",
+            "{text} cannot be a fallback"
+        ));
+    }
+    Ok(DurationModel::Fixed(seconds(text)?))
+}
+
+fn boot_model(text: &str) -> miette::Result<BootModel> {
+    match text.split_once("..") {
+        Some((low, high)) => {
+            let (low, high) = (seconds(low)?, seconds(high)?);
+            if high < low {
+                return Err(miette!(
+                    help = "put the shorter time first",
+                    "--boot {text} has its bounds reversed"
+                ));
+            }
+            Ok(BootModel::Uniform { low, high })
+        }
+        None => Ok(BootModel::Fixed(seconds(text)?)),
+    }
+}
+
+/// Seconds from `90s`, `1.5`, `5m`, `2h` or ISO 8601.
+fn seconds(text: &str) -> miette::Result<f64> {
+    let text = text.trim();
+    if let Ok(v) = text.parse::<f64>()
+        && v.is_finite()
+        && v >= 0.0
+    {
+        return Ok(v);
+    }
+    if let Some(v) = text.strip_suffix('s').and_then(|n| n.parse::<f64>().ok())
+        && v.is_finite()
+        && v >= 0.0
+    {
+        return Ok(v);
+    }
+    Ok(runtime::parse_duration(text)?.as_secs_f64())
+}
+
+/// The durations of the completed tasks of the recipe's jobs on the target, by (job, task).
+fn measured(
+    args: &SimulateArgs,
+    desired: &batchyard_compile::Desired,
+) -> miette::Result<HashMap<(String, String), f64>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| miette!("{e}"))?;
+    rt.block_on(async {
+        let target = target::connect(&args.target, Some(&args.file), target::Access::Read).await?;
+        let mut out = HashMap::new();
+        let mut result = Ok(());
+        for job in &desired.jobs {
+            let options = ListOptions {
+                filter: Some("state eq 'completed'".into()),
+                select: Some("id,executionInfo".into()),
+                ..ListOptions::default()
+            };
+            let listed: Result<Vec<_>, _> = target
+                .client
+                .list_tasks(&job.id, &options)
+                .try_collect()
+                .await;
+            match listed {
+                Ok(tasks) => {
+                    for task in tasks {
+                        let (Some(id), Some(info)) = (task.id, task.execution_info) else {
+                            continue;
+                        };
+                        if let (Some(start), Some(end)) = (info.start_time, info.end_time)
+                            && let (Ok(s), Ok(e)) = (
+                                OffsetDateTime::parse(&start, &Rfc3339),
+                                OffsetDateTime::parse(&end, &Rfc3339),
+                            )
+                        {
+                            out.insert((job.id.clone(), id), (e - s).as_seconds_f64().max(0.0));
+                        }
+                    }
+                }
+                // A job that was never created has nothing to measure.
+                Err(e) if e.is_not_found() => {}
+                Err(e) => {
+                    result = Err(miette!("cannot list the tasks of job {}: {e}", job.id));
+                    break;
+                }
+            }
+        }
+        target.close().await;
+        result.map(|()| out)
+    })
+}
+
+fn human(file: &std::path::Path, model: &ModelInfo, sim: &Simulation, cost: &Cost) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "simulated {} in virtual time (no process started, nothing created)",
+        file.display()
+    );
+    let _ = writeln!(s, "  durations: {}", model.durations);
+    let _ = writeln!(s, "  boot:      {}", model.boot);
+    let _ = writeln!(
+        s,
+        "  spot preemptions: {} per node-hour; seed {}; start {}",
+        model.spot_preemptions_per_hour, model.seed, model.start
+    );
+    let _ = writeln!(s);
+    let t = &sim.tasks;
+    if sim.finished {
+        let _ = writeln!(s, "makespan   {}", clock(sim.makespan_secs));
+    } else {
+        let _ = writeln!(
+            s,
+            "makespan   not reached: {} of {} tasks never completed (stopped at {})",
+            t.never_completed,
+            t.total,
+            clock(sim.makespan_secs)
+        );
+    }
+    let _ = write!(s, "tasks      {} succeeded of {}", t.succeeded, t.total);
+    if t.failed > 0 {
+        let _ = write!(s, ", {} failed (pool shrank with terminate)", t.failed);
+    }
+    if t.requeued_runs > 0 {
+        let _ = write!(s, ", {} runs requeued", t.requeued_runs);
+    }
+    let _ = writeln!(s);
+    for (p, c) in sim.pools.iter().zip(&cost.pools) {
+        let total = p.node_hours();
+        let pct = |h: f64| {
+            if total > 0.0 { h * 100.0 / total } else { 0.0 }
+        };
+        let _ = writeln!(
+            s,
+            "pool {} ({}, {} slot{} per node, at most {} node{})",
+            p.id,
+            p.vm_size,
+            p.slots_per_node,
+            if p.slots_per_node == 1 { "" } else { "s" },
+            p.max_nodes,
+            if p.max_nodes == 1 { "" } else { "s" }
+        );
+        let _ = writeln!(
+            s,
+            "  node-hours {total:.2} (dedicated {:.2}, spot {:.2}){}",
+            p.dedicated_node_hours,
+            p.spot_node_hours,
+            if p.preemptions > 0 {
+                format!(", {} preemptions", p.preemptions)
+            } else {
+                String::new()
+            }
+        );
+        let _ = writeln!(
+            s,
+            "  busy {:.2} h ({:.0}%), idle {:.2} h ({:.0}%), booting {:.2} h ({:.0}%)",
+            p.busy_node_hours,
+            pct(p.busy_node_hours),
+            p.idle_node_hours,
+            pct(p.idle_node_hours),
+            p.booting_node_hours,
+            pct(p.booting_node_hours)
+        );
+        let _ = writeln!(
+            s,
+            "  cost {}",
+            match (c.cost, &cost.currency) {
+                (Some(v), Some(cur)) => format!("{v:.2} {cur}"),
+                (Some(0.0), None) => "0".to_string(),
+                _ => format!("price unknown for {}", p.vm_size),
+            }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "cost       {} (prices: {})",
+        match (cost.total, &cost.currency) {
+            (Some(v), Some(cur)) => format!("{v:.2} {cur}"),
+            _ => "price unknown".to_string(),
+        },
+        cost.source
+    );
+    if !sim.autoscale.is_empty() {
+        let _ = writeln!(
+            s,
+            "autoscale trace (evaluations that changed a target, and errors):"
+        );
+        let mut last: HashMap<&str, (i64, i64)> = HashMap::new();
+        let mut quiet = 0usize;
+        for e in &sim.autoscale {
+            let targets = (e.target_dedicated, e.target_spot);
+            let changed = last.insert(&e.pool, targets) != Some(targets);
+            if !changed && e.error.is_none() {
+                quiet += 1;
+                continue;
+            }
+            let _ = write!(
+                s,
+                "  {:>9}  {}  dedicated {} spot {}  (saw {} active, {} running, {} nodes)",
+                clock(e.at_secs),
+                e.pool,
+                e.target_dedicated,
+                e.target_spot,
+                e.active_tasks,
+                e.running_tasks,
+                e.nodes
+            );
+            if let Some(err) = &e.error {
+                let _ = write!(s, "  error: {err}");
+            }
+            let _ = writeln!(s);
+        }
+        if quiet > 0 {
+            let _ = writeln!(
+                s,
+                "  ({quiet} more evaluation{} left the targets as they were; --output json lists all)",
+                if quiet == 1 { "" } else { "s" }
+            );
+        }
+    }
+    if !sim.notes.is_empty() {
+        let _ = writeln!(s, "notes:");
+        for n in &sim.notes {
+            let _ = writeln!(s, "  - {n}");
+        }
+    }
+    s
+}
+
+/// `1h 02m 03s`, `4m 05s`, `12.5s`.
+fn clock(secs: f64) -> String {
+    if secs < 60.0 {
+        return format!("{}s", (secs * 10.0).round() / 10.0);
+    }
+    let total = secs.round() as u64;
+    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
+    if h > 0 {
+        format!("{h}h {m:02}m {s:02}s")
+    } else {
+        format!("{m}m {s:02}s")
+    }
+}

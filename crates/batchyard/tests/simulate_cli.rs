@@ -1,0 +1,122 @@
+//! `batchyard simulate` end to end: the built binary on real recipes, and durations
+//! measured from a real run on the local service.
+#![allow(clippy::unwrap_used)]
+
+mod e2e;
+
+use e2e::*;
+
+fn simulate_json(args: &[&str]) -> (i32, serde_json::Value) {
+    let out = batchyard()
+        .arg("simulate")
+        .args(args)
+        .args(["--output", "json"])
+        .output()
+        .unwrap();
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code().unwrap(), doc)
+}
+
+#[test]
+fn quickstart_makespan_is_boot_plus_two_waves() {
+    let recipe = repo("recipes/quickstart/recipe.yaml");
+    let (code, doc) = simulate_json(&[
+        recipe.to_str().unwrap(),
+        "--duration",
+        "30s",
+        "--boot",
+        "40s",
+        "--start",
+        "2026-01-05T09:00:00Z",
+    ]);
+    assert_eq!(code, 0, "{doc}");
+    let sim = &doc["simulation"];
+    assert_eq!(sim["makespan_secs"], 100.0);
+    assert_eq!(sim["tasks"]["succeeded"], 5);
+    assert_eq!(doc["model"]["start"], "2026-01-05T09:00:00Z");
+    assert_eq!(doc["cost"]["total"], serde_json::Value::Null);
+    // Human output says the same.
+    let out = batchyard()
+        .args([
+            "simulate",
+            recipe.to_str().unwrap(),
+            "--duration",
+            "30s",
+            "--boot",
+            "40s",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("makespan   1m 40s"), "{text}");
+    assert!(text.contains("price unknown"), "{text}");
+}
+
+#[test]
+fn bad_models_are_usage_errors_that_say_what_to_write() {
+    let recipe = repo("recipes/quickstart/recipe.yaml");
+    for (args, help) in [
+        (vec!["--duration", "uniform:90s"], "uniform:30s..90s"),
+        (vec!["--duration", "column:secs"], "--fallback"),
+        (
+            vec!["--duration", "30s", "--boot", "50s..10s"],
+            "shorter time first",
+        ),
+        (
+            vec!["--duration", "30s", "--fallback", "2s"],
+            "drop --fallback",
+        ),
+    ] {
+        let out = batchyard()
+            .arg("simulate")
+            .arg(&recipe)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(help), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_pool_without_nodes_exits_1_with_tasks_never_completed() {
+    let (_dir, path) = recipe_dir(SMALL);
+    let (code, doc) = simulate_json(&[
+        path.to_str().unwrap(),
+        "--var",
+        "nodes=0",
+        "--duration",
+        "5s",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(doc["simulation"]["finished"], false);
+    assert_eq!(doc["simulation"]["tasks"]["never_completed"], 3);
+}
+
+#[test]
+fn measured_durations_come_from_the_last_local_run() {
+    let text = SMALL.replace("echo task {{ index }}", "sleep 0.{{ index }}");
+    let (dir, path) = recipe_dir(&text);
+    batchyard().arg("run").arg(&path).assert().success();
+    let (code, doc) = simulate_json(&[
+        path.to_str().unwrap(),
+        "--duration",
+        "measured",
+        "--fallback",
+        "1000s",
+        "--boot",
+        "0s",
+    ]);
+    stop_local(&dir.path().join(".batchyard"));
+    assert_eq!(code, 0, "{doc}");
+    let model = doc["model"]["durations"].as_str().unwrap();
+    assert!(
+        model.starts_with("measured in a previous run (3 tasks"),
+        "{model}"
+    );
+    // Every task was measured (none took the 1000 s fallback), and the measured sleeps
+    // are short: one node with two slots runs them in well under the fallback.
+    let makespan = doc["simulation"]["makespan_secs"].as_f64().unwrap();
+    assert!(makespan > 0.0 && makespan < 100.0, "{makespan}");
+}
