@@ -52,6 +52,8 @@ fn no_command_panics_on_a_closed_pipe() {
         vec!["schema"],
         vec!["render", r],
         vec!["render", r, "--output", "json"],
+        vec!["simulate", r, "--duration", "1s"],
+        vec!["simulate", r, "--duration", "1s", "--output", "json"],
     ] {
         assert_quiet(dir.path(), &args);
     }
