@@ -6,6 +6,7 @@
 //! - [`auth`]: the [`auth::Authenticator`] trait; Shared Key, Microsoft Entra ID, none.
 //! - [`BatchClient`]: operations, retries ([`RetryPolicy`]), paging ([`ListOptions`]).
 //! - [`bulk`]: adding any number of tasks ([`BatchClient::add_tasks`]).
+//! - [`rules`]: what Batch lets change on a pool or job, write-only fields, server defaults.
 //!
 //! What is retried, what is idempotent and what the caller decides is documented on
 //! [`RetryPolicy`], [`BatchClient`] and [`bulk::BulkAddOptions`].
@@ -44,6 +45,7 @@ mod client;
 mod error;
 pub mod models;
 mod retry;
+pub mod rules;
 pub mod spec;
 
 pub use client::{

@@ -256,6 +256,13 @@ fn comparable_pool(pool: &DesiredPool, desired: &Map<String, Value>) -> Map<Stri
             *v = Value::Null;
         }
     }
+    comparable(value)
+}
+
+/// A desired payload without its write-only values (`x-ms-secret` in the spec), which no
+/// `GET` returns.
+fn comparable(mut value: Value) -> Map<String, Value> {
+    batchyard_batch::rules::blank_write_only(&mut value);
     match value {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -518,6 +525,7 @@ fn diff_job(
         return;
     }
     let desired = to_object(&job.payload);
+    let compared = comparable(Value::Object(desired.clone()));
     let observed = to_object(&live.job);
     let mut fields: Vec<&str> = desired.keys().map(String::as_str).collect();
     for f in JOB_FIELDS {
@@ -532,7 +540,7 @@ fn diff_job(
             continue;
         }
         let Some(change) =
-            field_difference(field, &desired, &desired, &observed, job_default(field))
+            field_difference(field, &desired, &compared, &observed, job_default(field))
         else {
             continue;
         };

@@ -1,7 +1,9 @@
-//! Which pool and job fields may change how (Batch REST API 2025-06-01.21.0), their
-//! server defaults, and the recipe names shown in plans.
+//! How the reconciler brings each pool and job field to its desired value, from Batch's
+//! rules in [`batchyard_batch::rules`] (the same table the local emulator follows), and
+//! the recipe names shown in plans.
 
-use serde_json::{Value, json};
+use batchyard_batch::rules::{self, Update};
+use serde_json::Value;
 
 /// How a differing pool field can be brought to the desired value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,52 +20,25 @@ pub enum PoolFieldKind {
     Replace,
 }
 
-/// The kind of a pool field, by its wire name.
+/// The kind of a pool field, by its wire name, from the shared table of Batch's rules
+/// ([`batchyard_batch::rules`]).
 pub fn pool_field_kind(field: &str) -> PoolFieldKind {
     match field {
-        "targetDedicatedNodes"
-        | "targetLowPriorityNodes"
-        | "enableAutoScale"
-        | "autoScaleFormula"
-        | "autoScaleEvaluationInterval" => PoolFieldKind::Scale,
-        "startTask"
-        | "metadata"
-        | "applicationPackageReferences"
-        | "certificateReferences"
-        | "targetNodeCommunicationMode" => PoolFieldKind::Patch,
-        "displayName"
-        | "vmSize"
-        | "enableInterNodeCommunication"
-        | "virtualMachineConfiguration"
-        | "taskSlotsPerNode"
-        | "taskSchedulingPolicy"
-        | "networkConfiguration"
-        | "resourceTags"
-        | "userAccounts"
-        | "mountConfiguration"
-        | "upgradePolicy" => PoolFieldKind::EmptyPoolOnly,
         // resizeTimeout only matters while a resize runs; it is passed with each resize.
         "id" | "resizeTimeout" => PoolFieldKind::Ignored,
-        _ => PoolFieldKind::Replace,
+        _ => match rules::pool_update(field) {
+            Update::Scale => PoolFieldKind::Scale,
+            Update::Anytime => PoolFieldKind::Patch,
+            Update::EmptyPoolOnly => PoolFieldKind::EmptyPoolOnly,
+            Update::WhileDisabled | Update::CreateOnly => PoolFieldKind::Replace,
+        },
     }
 }
 
-/// The value the service reports for a pool field the create payload left out.
+/// The value a pool field has when the payload leaves it out: the service's default, or
+/// the empty collection a PATCH sends to remove it.
 pub fn pool_default(field: &str) -> Option<Value> {
-    Some(match field {
-        "enableInterNodeCommunication" | "enableAutoScale" => json!(false),
-        "taskSlotsPerNode" => json!(1),
-        "taskSchedulingPolicy" => json!({"nodeFillType": "spread"}),
-        "targetNodeCommunicationMode" => json!("default"),
-        "targetDedicatedNodes" | "targetLowPriorityNodes" => json!(0),
-        "metadata"
-        | "applicationPackageReferences"
-        | "certificateReferences"
-        | "userAccounts"
-        | "mountConfiguration" => json!([]),
-        "resourceTags" => json!({}),
-        _ => return None,
-    })
+    rules::pool_default(field).or_else(|| rules::pool_clear(field))
 }
 
 /// How a differing job field can be brought to the desired value.
@@ -77,33 +52,23 @@ pub enum JobFieldKind {
     Replace,
 }
 
-/// The kind of a job field, by its wire name.
+/// The kind of a job field, by its wire name, from [`batchyard_batch::rules`].
 pub fn job_field_kind(field: &str) -> JobFieldKind {
     match field {
-        "priority" | "maxParallelTasks" | "allowTaskPreemption" | "constraints" | "metadata" => {
-            JobFieldKind::Patch
-        }
         // onAllTasksComplete is managed by apply after the tasks are in.
         "id" | "onAllTasksComplete" => JobFieldKind::Ignored,
-        _ => JobFieldKind::Replace,
+        // The pool of a job changes only while it is disabled, which apply never does.
+        _ => match rules::job_update(field) {
+            Update::Anytime => JobFieldKind::Patch,
+            _ => JobFieldKind::Replace,
+        },
     }
 }
 
-/// The value the service reports for a job field the create payload left out.
+/// The value a job field has when the payload leaves it out: the service's default, or
+/// the empty collection a PATCH sends to remove it.
 pub fn job_default(field: &str) -> Option<Value> {
-    Some(match field {
-        "priority" => json!(0),
-        "maxParallelTasks" => json!(-1),
-        "allowTaskPreemption" | "usesTaskDependencies" => json!(false),
-        "onTaskFailure" => json!("noaction"),
-        "metadata" | "commonEnvironmentSettings" => json!([]),
-        // What the service reports for a job created without constraints: unlimited.
-        "constraints" => json!({
-            "maxWallClockTime": "P10675199DT2H48M5.4775807S",
-            "maxTaskRetryCount": 0
-        }),
-        _ => return None,
-    })
+    rules::job_default(field).or_else(|| rules::job_clear(field))
 }
 
 /// The recipe's name for a wire field, as plans show it.

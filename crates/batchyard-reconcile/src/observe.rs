@@ -150,6 +150,27 @@ pub struct LiveTask {
     pub env: Vec<(String, String)>,
 }
 
+impl LiveTask {
+    /// The fields the diff reads of a task as the service returns it; `None` without an id.
+    pub fn from_task(task: BatchTask) -> Option<Self> {
+        let id = task.id?;
+        let mut env: Vec<(String, String)> = task
+            .environment_settings
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| (e.name, e.value.unwrap_or_default()))
+            .collect();
+        if env.len() > 1 {
+            env.sort_unstable();
+        }
+        Some(Self {
+            id,
+            command_line: task.command_line,
+            env,
+        })
+    }
+}
+
 /// The fields listed for each task: the id and what drift is judged on, no more.
 pub const TASK_SELECT: &str = "id,commandLine,environmentSettings";
 
@@ -289,24 +310,9 @@ pub async fn live_tasks(client: &BatchClient, job_id: &str) -> Result<LiveTasks,
     while let Some(task) = stream.next().await {
         let task: BatchTask =
             task.map_err(|source| client_error(&format!("the tasks of job {job_id}"), source))?;
-        let Some(id) = task.id else { continue };
-        let mut env: Vec<(String, String)> = task
-            .environment_settings
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| (e.name, e.value.unwrap_or_default()))
-            .collect();
-        if env.len() > 1 {
-            env.sort_unstable();
+        if let Some(live) = LiveTask::from_task(task) {
+            tasks.insert(task_key(&live.id).into_owned(), live);
         }
-        tasks.insert(
-            task_key(&id).into_owned(),
-            LiveTask {
-                id,
-                command_line: task.command_line,
-                env,
-            },
-        );
     }
     Ok(tasks)
 }

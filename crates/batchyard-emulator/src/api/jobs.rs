@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::error::{ApiError, ApiResult};
 use super::odata::{self, Params};
+use batchyard_batch::rules::{self, Update};
+
 use crate::clock;
 use crate::engine::docs_util::{set_state, text, touch};
 use crate::engine::{Command, StopReason};
@@ -63,18 +65,20 @@ pub async fn create(State(state): State<Shared>, body: Bytes) -> ApiResult<Respo
         "creationTime": now,
         "state": "active",
         "stateTransitionTime": now,
-        "priority": 0,
-        "maxParallelTasks": -1,
-        "allowTaskPreemption": false,
-        "usesTaskDependencies": false,
-        "onAllTasksComplete": "noaction",
-        "onTaskFailure": "noaction",
-        "constraints": {"maxWallClockTime": "P10675199DT2H48M5.4775807S", "maxTaskRetryCount": 0},
         "executionInfo": {"startTime": now, "poolId": pool_info["poolId"]},
     });
     if let (Some(map), Some(defaults)) = (doc.as_object_mut(), defaults.as_object()) {
         for (k, v) in defaults {
             map.entry(k.clone()).or_insert(v.clone());
+        }
+        for (k, v) in rules::defaults(rules::JOB) {
+            map.entry(k).or_insert(v);
+        }
+        if let Some(task) = map.get_mut("jobPreparationTask") {
+            rules::fill_defaults(task, rules::JOB_PREPARATION_DEFAULTS);
+        }
+        if let Some(task) = map.get_mut("jobReleaseTask") {
+            rules::fill_defaults(task, rules::JOB_RELEASE_DEFAULTS);
         }
     }
     touch(&mut doc, &now);
@@ -149,18 +153,12 @@ pub async fn patch(
     odata::check_metadata(&patch)?;
     let doc = change_job(&state, &job, &headers, |doc| {
         for (key, value) in patch.as_object().into_iter().flatten() {
-            match key.as_str() {
-                "priority"
-                | "maxParallelTasks"
-                | "allowTaskPreemption"
-                | "constraints"
-                | "metadata"
-                | "onTaskFailure"
-                | "networkConfiguration" => {
-                    doc[key] = value.clone();
-                }
-                "onAllTasksComplete" => {
-                    if value.as_str() == Some("noaction")
+            match rules::job_update(key) {
+                Update::Anytime => {
+                    // BatchJobUpdateOptions.onAllTasksComplete: "You may not change the
+                    // value from terminatejob to noaction".
+                    if key == "onAllTasksComplete"
+                        && value.as_str() == Some("noaction")
                         && text(doc, "onAllTasksComplete") == "terminatejob"
                     {
                         return Err(ApiError::invalid_property(
@@ -168,24 +166,23 @@ pub async fn patch(
                             "onAllTasksComplete cannot be changed back to noaction",
                         ));
                     }
-                    doc[key] = value.clone();
                 }
-                "poolInfo" => {
+                Update::WhileDisabled => {
                     if text(doc, "state") != "disabled" {
                         return Err(ApiError::conflict(
                             "JobNotDisabled",
                             "The pool of a job can be changed only while the job is disabled.",
                         ));
                     }
-                    doc[key] = value.clone();
                 }
-                other => {
+                Update::EmptyPoolOnly | Update::Scale | Update::CreateOnly => {
                     return Err(ApiError::invalid_property(
-                        other,
+                        key,
                         "this property cannot be updated",
                     ));
                 }
             }
+            doc[key] = value.clone();
         }
         Ok(())
     })?;

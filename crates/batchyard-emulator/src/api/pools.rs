@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::error::{ApiError, ApiResult};
 use super::odata::{self, Params};
+use batchyard_batch::rules::{self, Update};
+
 use crate::clock;
 use crate::engine::autoscale::{self, Formula};
 use crate::engine::docs_util::{int, private, set_state, text, touch};
@@ -80,17 +82,13 @@ pub async fn create(State(state): State<Shared>, body: Bytes) -> ApiResult<Respo
         "allocationStateTransitionTime": now,
         "currentDedicatedNodes": 0,
         "currentLowPriorityNodes": 0,
-        "targetDedicatedNodes": 0,
-        "targetLowPriorityNodes": 0,
-        "enableAutoScale": false,
-        "enableInterNodeCommunication": false,
-        "taskSlotsPerNode": 1,
-        "taskSchedulingPolicy": {"nodeFillType": "spread"},
-        "resizeTimeout": "PT15M",
     });
     if let (Some(map), Some(defaults)) = (doc.as_object_mut(), defaults.as_object()) {
         for (k, v) in defaults {
             map.entry(k.clone()).or_insert(v.clone());
+        }
+        for (k, v) in rules::defaults(rules::POOL) {
+            map.entry(k).or_insert(v);
         }
     }
     let slots = int(&doc, "taskSlotsPerNode", 1);
@@ -194,42 +192,25 @@ pub async fn patch(
         let empty =
             int(doc, "currentDedicatedNodes", 0) + int(doc, "currentLowPriorityNodes", 0) == 0;
         for (key, value) in patch.as_object().into_iter().flatten() {
-            match key.as_str() {
-                "startTask"
-                | "metadata"
-                | "certificateReferences"
-                | "applicationPackageReferences"
-                | "targetNodeCommunicationMode" => {
-                    doc[key] = value.clone();
+            match rules::pool_update(key) {
+                Update::Anytime => {}
+                Update::EmptyPoolOnly if empty => {}
+                Update::EmptyPoolOnly => {
+                    return Err(ApiError::conflict(
+                        "PoolNotEmpty",
+                        format!(
+                            "The property {key} can be updated only when the pool has no nodes."
+                        ),
+                    ));
                 }
-                "displayName"
-                | "vmSize"
-                | "enableInterNodeCommunication"
-                | "virtualMachineConfiguration"
-                | "taskSlotsPerNode"
-                | "taskSchedulingPolicy"
-                | "networkConfiguration"
-                | "resourceTags"
-                | "userAccounts"
-                | "mountConfiguration"
-                | "upgradePolicy" => {
-                    if !empty {
-                        return Err(ApiError::conflict(
-                            "PoolNotEmpty",
-                            format!(
-                                "The property {key} can be updated only when the pool has no nodes."
-                            ),
-                        ));
-                    }
-                    doc[key] = value.clone();
-                }
-                other => {
+                Update::Scale | Update::WhileDisabled | Update::CreateOnly => {
                     return Err(ApiError::invalid_property(
-                        other,
+                        key,
                         "this property cannot be updated",
                     ));
                 }
             }
+            doc[key] = value.clone();
         }
         Ok(())
     })?;

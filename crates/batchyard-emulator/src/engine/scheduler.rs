@@ -254,8 +254,10 @@ async fn schedule_job(engine: &mut Engine, view: &View, job: &Value) -> Result<(
         return Ok(());
     }
     let slots_per_node = int(&pool.value, "taskSlotsPerNode", 1).max(1);
-    let pack = at(&pool.value, "/taskSchedulingPolicy/nodeFillType").and_then(Value::as_str)
-        == Some("pack");
+    // The service answers enum values capitalized ("Spread"), clients send them lowercase.
+    let pack = at(&pool.value, "/taskSchedulingPolicy/nodeFillType")
+        .and_then(Value::as_str)
+        .is_some_and(|fill| fill.eq_ignore_ascii_case("pack"));
     let used = engine.used_slots(&pool_id);
     let mut free: Vec<FreeNode> = nodes
         .iter()
