@@ -14,6 +14,8 @@ pub struct Ctx {
     pub vars: Vec<EnvVar>,
     /// A job asked for auto scratch, so the pool needs the NFS export that stands in for it.
     pub scratch_used: bool,
+    /// The storage container the set's data keys use (the recipe's `storage`).
+    pub storage: Option<crate::data::StorageUse>,
 }
 
 impl Ctx {

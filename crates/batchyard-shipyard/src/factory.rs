@@ -13,9 +13,11 @@ pub struct Converted {
     pub factory: Map,
     pub placeholder: Placeholder,
     pub count: Option<u64>,
+    /// The input that gives each task its item (the `file` factory's file).
+    pub input: Option<crate::emit::Item>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placeholder {
     /// `{i}` → `item.<prefix>i` (product and zip axes named p0, p1, ...).
     Axis(&'static str),
@@ -25,6 +27,8 @@ pub enum Placeholder {
     Value,
     /// The command is not formatted (repeat).
     None,
+    /// Named placeholders (`{file_name}`) and their templates (the `file` factory).
+    Named(Vec<(&'static str, String)>),
 }
 
 /// A Shipyard iterable: a list, or a string iterated character by character as Python does.
@@ -79,7 +83,7 @@ fn choose(n: u64, k: u64) -> u64 {
 }
 
 /// Converts `task_factory`; `None` (with a finding) when it cannot come across.
-pub fn convert(ctx: &mut Ctx, tf: &V<'_>) -> Option<Converted> {
+pub fn convert(ctx: &mut Ctx, tf: &V<'_>, data: &crate::data::Data<'_>) -> Option<Converted> {
     let mut f = Map::new();
     let kinds: Vec<String> = tf
         .entries()
@@ -130,6 +134,7 @@ pub fn convert(ctx: &mut Ctx, tf: &V<'_>) -> Option<Converted> {
                     factory: f,
                     placeholder: Placeholder::Axis("p"),
                     count: Some(count),
+                    input: None,
                 })
             }
             "product_iterables" | "zip" => {
@@ -149,6 +154,7 @@ pub fn convert(ctx: &mut Ctx, tf: &V<'_>) -> Option<Converted> {
                     factory: f,
                     placeholder: Placeholder::Axis("p"),
                     count: Some(count),
+                    input: None,
                 })
             }
             "combinations" | "permutations" => {
@@ -178,6 +184,7 @@ pub fn convert(ctx: &mut Ctx, tf: &V<'_>) -> Option<Converted> {
                     factory: f,
                     placeholder: Placeholder::Values,
                     count: Some(count),
+                    input: None,
                 })
             }
             _ => {
@@ -196,11 +203,17 @@ pub fn convert(ctx: &mut Ctx, tf: &V<'_>) -> Option<Converted> {
             factory: f,
             placeholder: Placeholder::None,
             count: Some(n as u64),
+            input: None,
         });
     }
     if let Some(v) = tf.get("file") {
-        ctx.error(&v, "the `file` task factory lists blobs or files in Azure Storage and cannot come across", Some("factory.files over a local glob or a list of URLs (files: {lines: urls.txt}) with resource_files"));
-        return None;
+        let ff = data.file_factory(ctx, &v)?;
+        return Some(Converted {
+            factory: ff.factory,
+            placeholder: Placeholder::Named(ff.named),
+            count: None,
+            input: Some(ff.input),
+        });
     }
     if let Some(v) = tf.get("custom") {
         ctx.error(
@@ -282,13 +295,14 @@ fn random(ctx: &mut Ctx, r: &V<'_>, mut f: Map) -> Option<Converted> {
         factory: f,
         placeholder: Placeholder::Value,
         count: Some(count as u64),
+        input: None,
     })
 }
 
 /// Rewrites a Shipyard command (Python `str.format`) as a template. Literal text is kept
 /// literal; `{}`/`{N}` become item expressions. Returns the template and any problem.
-pub fn command_template(command: &str, ph: Placeholder) -> Result<String, String> {
-    if ph == Placeholder::None {
+pub fn command_template(command: &str, ph: &Placeholder) -> Result<String, String> {
+    if *ph == Placeholder::None {
         return Ok(crate::emit::escape_template(command));
     }
     let mut out = String::new();
@@ -332,6 +346,16 @@ pub fn command_template(command: &str, ph: Placeholder) -> Result<String, String
                         "the format spec in `{{{field}}}` has no batchyard equivalent"
                     ));
                 }
+                if let Placeholder::Named(named) = ph {
+                    let Some((_, template)) = named.iter().find(|(n, _)| *n == name) else {
+                        return Err(format!(
+                            "the placeholder `{{{name}}}` names no value of the `file` factory"
+                        ));
+                    };
+                    flush(&mut out, &mut literal);
+                    out.push_str(template);
+                    continue;
+                }
                 let index = if name.is_empty() {
                     auto += 1;
                     auto - 1
@@ -345,7 +369,7 @@ pub fn command_template(command: &str, ph: Placeholder) -> Result<String, String
                     Placeholder::Axis(p) => format!("item.{p}{index}"),
                     Placeholder::Values => format!("item.values[{index}]"),
                     Placeholder::Value if index == 0 => "item.value".to_owned(),
-                    Placeholder::Value | Placeholder::None => {
+                    Placeholder::Value | Placeholder::None | Placeholder::Named(_) => {
                         return Err(format!("the placeholder `{{{index}}}` is out of range"));
                     }
                 };
@@ -366,19 +390,19 @@ mod tests {
     #[test]
     fn placeholders_become_item_expressions() {
         assert_eq!(
-            command_template("run {} --b {1} {{x}}", Placeholder::Axis("p")).unwrap(),
+            command_template("run {} --b {1} {{x}}", &Placeholder::Axis("p")).unwrap(),
             "run {{ item.p0 }} --b {{ item.p1 }}{% raw %} {x}{% endraw %}"
         );
         assert_eq!(
-            command_template("f {0} {1}", Placeholder::Values).unwrap(),
+            command_template("f {0} {1}", &Placeholder::Values).unwrap(),
             "f {{ item.values[0] }} {{ item.values[1] }}"
         );
         assert_eq!(
-            command_template("x {0}", Placeholder::Value).unwrap(),
+            command_template("x {0}", &Placeholder::Value).unwrap(),
             "x {{ item.value }}"
         );
-        assert!(command_template("x {url}", Placeholder::Value).is_err());
-        assert!(command_template("x {0:03d}", Placeholder::Axis("p")).is_err());
+        assert!(command_template("x {url}", &Placeholder::Value).is_err());
+        assert!(command_template("x {0:03d}", &Placeholder::Axis("p")).is_err());
     }
 
     #[test]

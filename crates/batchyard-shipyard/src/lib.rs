@@ -8,6 +8,7 @@
 
 mod apptainer;
 mod ctx;
+mod data;
 mod doc;
 mod emit;
 mod factory;
@@ -273,7 +274,20 @@ fn convert(name: &str, files: &[(&str, &str)]) -> Result<Imported, ImportError> 
         root_of("credentials", "credentials").as_ref(),
     );
 
+    let data = data::Data::read(
+        &mut ctx,
+        global.as_ref(),
+        root_of("credentials", "credentials"),
+    );
+    // Shipyard downloaded the pool's input data to every node as it started; batchyard
+    // gives it to every job, whose tasks each download it.
+    let pool_inputs = spec
+        .get("input_data")
+        .map(|v| data.inputs(&mut ctx, &v, data::Level::Pool))
+        .unwrap_or_default();
     let jc = jobs::JobsCtx {
+        data: &data,
+        pool_inputs,
         pool: &info,
         auto_id: auto_id_of(config.as_ref()),
         volumes: global.as_ref().and_then(|g| g.get("volumes")),
@@ -311,6 +325,18 @@ fn convert(name: &str, files: &[(&str, &str)]) -> Result<Imported, ImportError> 
     }
     if !mounts.is_empty() {
         pool_map.set("mounts", Y::Seq(mounts));
+    }
+    if let Some(storage) = data.storage(&mut ctx) {
+        // `storage` reads best before the pools, as in the recipe reference.
+        recipe.set("storage", Y::Map(storage));
+        if let (Some(st), Some(pools)) = (
+            recipe.0.iter().position(|e| e.key == "storage"),
+            recipe.0.iter().position(|e| e.key == "pools"),
+        ) && st > pools
+        {
+            let entry = recipe.0.remove(st);
+            recipe.0.insert(pools, entry);
+        }
     }
     recipe.set("pools", Y::Seq(vec![item(Y::Map(pool_map))]));
     if !jobs.is_empty() {
@@ -539,13 +565,6 @@ fn config_leftovers(
         }
     }
     if let Some(g) = global {
-        if let Some(v) = g.get("files") {
-            ctx.warn(
-                &v,
-                "data ingress (global_resources.files) is not carried over",
-                Some("upload the data to blob storage and use resource_files"),
-            );
-        }
         ctx.leftovers(
             g,
             &[

@@ -741,13 +741,6 @@ fn unsupported(ctx: &mut Ctx, spec: &V<'_>, runtimes: Runtimes) {
         "Batch certificates are retired and not carried over",
         Some("Azure Key Vault with a managed identity"),
     );
-    if let Some(v) = spec.get("input_data") {
-        ctx.error(
-            &v,
-            "blobxfer/Batch input data cannot come across: the data is not copied to the nodes",
-            Some("start_task.resource_files with blob URLs, or auto_storage_container"),
-        );
-    }
     warn(
         ctx,
         "transfer_files_on_pool_creation",

@@ -161,7 +161,7 @@ pub fn convert(ctx: &mut Ctx, global: Option<&V<'_>>, creds: Option<&V<'_>>) -> 
 }
 
 /// `{env: STORAGE_KEY_<LINK>}` (or the Key Vault secret Shipyard read), and how to name it.
-fn account_key(ctx: &mut Ctx, storage: Option<&V<'_>>, link: &str) -> (Y, String) {
+pub(crate) fn account_key(ctx: &mut Ctx, storage: Option<&V<'_>>, link: &str) -> (Y, String) {
     let mut sec = Map::new();
     if let Some(kv) = storage
         .and_then(|st| st.get("account_key_keyvault_secret_id"))

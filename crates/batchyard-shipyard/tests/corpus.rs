@@ -160,6 +160,18 @@ fn every_corpus_set_imports_loads_compiles_and_validates() {
         .filter(|r| r.outcome.starts_with("rejected"))
         .count();
     let valid = rows.len() - rejected;
+    println!(
+        "shipyard corpus: {clean} of {valid} config sets with a pool import without errors ({:.1}%); {rejected} rejected by Shipyard's own schema",
+        clean as f64 * 100.0 / valid.max(1) as f64
+    );
+    for r in rows.iter().filter(|r| r.outcome == "with errors") {
+        assert!(
+            !r.errors.is_empty(),
+            "{}: imported with errors but none is named",
+            r.set
+        );
+        println!("  {}: {}", r.set, r.errors.join("; "));
+    }
     assert!(
         clean * 100 >= valid * 95,
         "only {clean} of {valid} valid sets import without errors (95% required)"
@@ -206,4 +218,23 @@ const MIGRATION: &str = "
 | `shipyard pool del`, `shipyard jobs del` | `batchyard destroy recipe.yaml` |
 | `shipyard pool resize` | change `nodes:` in the recipe, then `batchyard plan` and `batchyard apply` |
 | `--configdir DIR` | `batchyard import shipyard DIR -o recipe.yaml`, once |
+| `shipyard data ingress` | nothing to run: `apply` uploads the recipe's local `inputs` (once per content) |
+| `shipyard data files list/get` of task outputs | `batchyard outputs JOB --recipe recipe.yaml -o DIR`, or `batchyard run recipe.yaml --download DIR` |
+
+## Data
+
+The recipe has one storage container (`storage:`, docs/data.md); the first container that
+the set's data keys name becomes it, with the account from `credentials.storage` and its
+key as an `{env: STORAGE_KEY_<LINK>}` reference. Data in a second container is an error
+that names it.
+
+| Shipyard | batchyard |
+|---|---|
+| `input_data.azure_storage` (task, job, pool) | `inputs: [{blob: DIR/, to: LOCAL_PATH/}]` on the task or job; the pool's go to every job. Shipyard downloaded job and pool data once per node; each task downloads it now (warned). Paths outside the task's working directory land inside it (warned). `include`/`exclude` are not applied (warned). |
+| `input_data.azure_batch` (another task's files) | error: Batch cannot copy from another task's node; have that task write `outputs` and read them as `inputs: [{blob: outputs/JOB/TASK/}]` |
+| `output_data.azure_storage` | `outputs: [{pattern: LOCAL_PATH/INCLUDE, when: success/failure}]` (`**/*` without includes, as Shipyard's native pools did); results go to `outputs/JOB/TASK/` in the container instead of `remote_path` (warned) |
+| `global_resources.files` to Azure Storage (data ingress) | the inputs that read the ingressed `remote_path` become `{local: FOLDER[/INCLUDE]}`, uploaded by `apply`; an absolute source path becomes its last folder, to put (or link) beside the recipe (warned) |
+| `global_resources.files` to a shared data volume (scp/rsync) | error: copies over SSH to the nodes cannot come across |
+| `task_factory.file` | `factory: {blobs: {prefix: DIR/}}` with `inputs: [{blob: \"{{ item.blob }}\", to: ...}]` per `task_filepath`; over an ingressed folder, `factory: {files: {glob: FOLDER/**/*}}` with a local input. `{file_path}` → `item.blob` (`item.path`), `{file_name}` → `item.name`, `{file_name_no_extension}` → `item.stem`, `{url}` → the file's path on the node |
+| Azure Files shares (`is_file_share: true`) in any of these | error: Batch resource and output files use blob storage |
 ";

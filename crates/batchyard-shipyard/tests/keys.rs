@@ -420,12 +420,18 @@ const TASK: &[Row] = &[
     row(
         "input_data",
         "input_data:\n  azure_storage:\n  - {storage_account_settings: sa, remote_path: c/in}\n",
-        &[Error("input data cannot come across")],
+        &[At("/inputs", "[{\"blob\": \"in/\"}]")],
     ),
     row(
         "output_data",
-        "output_data:\n  azure_storage:\n  - {storage_account_settings: sa, remote_path: c/out}\n",
-        &[Warn("output data is not carried over")],
+        "output_data:\n  azure_storage:\n  - {storage_account_settings: sa, remote_path: c/out, condition: tasksuccess}\n",
+        &[
+            At(
+                "/outputs",
+                "[{\"pattern\": \"**/*\", \"when\": \"success\"}]",
+            ),
+            Warn("results go to `outputs/JOB/TASK/` in the container `c` instead of `c/out`"),
+        ],
     ),
     row(
         "default_working_dir",
@@ -631,8 +637,12 @@ const JOB: &[Row] = &[
     ),
     row(
         "input_data",
-        "input_data:\n  azure_storage:\n  - {storage_account_settings: sa, remote_path: c/in}\n",
-        &[Error("input data cannot come across")],
+        "input_data:\n  azure_storage:\n  - {storage_account_settings: sa, remote_path: c/in}\n  azure_batch:\n  - {job_id: j0, task_id: t0}\n",
+        &[
+            At("/inputs", "[{\"blob\": \"in/\"}]"),
+            Warn("once per node (job preparation)"),
+            Error("(azure_batch) is copied from that task's node"),
+        ],
     ),
     row(
         "default_working_dir",
@@ -778,7 +788,12 @@ const POOL: &[Row] = &[
     row(
         "input_data",
         "input_data:\n  azure_storage:\n  - {storage_account_settings: sa, remote_path: c/in, local_path: /mnt/in}\n",
-        &[Error("input data cannot come across")],
+        &[
+            Warn("pool's input data once per node as it started"),
+            Warn(
+                "to `/mnt/in`; Batch puts a task's inputs in its working directory, at `mnt/in` there",
+            ),
+        ],
     ),
     row(
         "resource_files",
