@@ -22,7 +22,8 @@ use tokio::io::AsyncReadExt as _;
 
 use crate::sas::{AccountSas, ContainerSas};
 
-/// Files up to this size go up in one request; larger ones in blocks of [`BLOCK_SIZE`].
+/// Files up to this size go up in one request by default; larger ones in blocks of
+/// [`BLOCK_SIZE`] ([`Limits`] changes both).
 pub const SINGLE_PUT_LIMIT: u64 = 32 * 1024 * 1024;
 /// The block size of large uploads.
 pub const BLOCK_SIZE: usize = 8 * 1024 * 1024;
@@ -94,6 +95,29 @@ pub struct BlobEntry {
     pub size: u64,
 }
 
+/// Request sizes: when a file goes up in blocks, how big they are, and how many blobs a
+/// listing page asks for. The defaults suit Azure; tests make them small to reach the
+/// block path and the paging with small data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Files up to this size go up in one request.
+    pub single_put: u64,
+    /// The block size above it.
+    pub block_size: usize,
+    /// `maxresults` of each listing page; `None`: the service's default (5,000 on Azure).
+    pub page_size: Option<u32>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            single_put: SINGLE_PUT_LIMIT,
+            block_size: BLOCK_SIZE,
+            page_size: None,
+        }
+    }
+}
+
 /// A blob container batchyard reads and writes.
 #[derive(Clone)]
 pub struct BlobStore {
@@ -103,6 +127,7 @@ pub struct BlobStore {
     container: String,
     credential: Credential,
     client: Arc<BlobContainerClient>,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -172,7 +197,24 @@ impl BlobStore {
             container: container.to_owned(),
             credential,
             client: Arc::new(client),
+            limits: Limits::default(),
         })
+    }
+
+    /// The same store with other request sizes (a block size of 0 counts as 1 byte).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = Limits {
+            block_size: limits.block_size.max(1),
+            page_size: limits.page_size.map(|p| p.max(1)),
+            ..limits
+        };
+        self
+    }
+
+    /// The request sizes in use.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// The container's URL, without any SAS.
@@ -225,6 +267,10 @@ impl BlobStore {
         let what = format!("listing blobs under `{prefix}` in {}", self.container);
         let options = BlobContainerClientListBlobsOptions {
             prefix: (!prefix.is_empty()).then(|| prefix.to_owned()),
+            maxresults: self
+                .limits
+                .page_size
+                .map(|p| i32::try_from(p).unwrap_or(i32::MAX)),
             ..Default::default()
         };
         let mut pager = self
@@ -272,7 +318,7 @@ impl BlobStore {
         let size = file.metadata().await.map_err(io)?.len();
         let blob = self.client.blob_client(name).block_blob_client();
         let what = format!("uploading {} as {name}", path.display());
-        if size <= SINGLE_PUT_LIMIT {
+        if size <= self.limits.single_put {
             let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
             file.read_to_end(&mut buf).await.map_err(io)?;
             let len = buf.len() as u64;
@@ -291,10 +337,11 @@ impl BlobStore {
         }
         let mut ids: Vec<Vec<u8>> = Vec::new();
         let mut sent = 0u64;
+        let block_size = self.limits.block_size;
         loop {
-            let mut chunk = vec![0u8; BLOCK_SIZE];
+            let mut chunk = vec![0u8; block_size];
             let mut filled = 0;
-            while filled < BLOCK_SIZE {
+            while filled < block_size {
                 let n = file.read(&mut chunk[filled..]).await.map_err(io)?;
                 if n == 0 {
                     break;
