@@ -6,13 +6,20 @@
 //! tasks wait for free slots, while every task runs (with tasks ending during the
 //! downtime), after some tasks completed, and twice in a row (the second kill during
 //! the recovery of the first).
+//!
+//! Nothing here waits for time to pass. Each task runs until the test releases it (a
+//! file it polls for), so a task ends exactly where the test says: before the kill,
+//! while the service is down (the test then waits for the supervisor's exit journal to
+//! hold its exit), or only after the restarted service has requeued it.
 #![allow(clippy::unwrap_used)] // Test helpers panic on purpose: a failure is the test failing.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use batchyard_emulator::EmulatorConfig;
+use batchyard_emulator::supervisor::read_exits;
 use serde_json::{Value, json};
 
 const API: &str = "api-version=2025-06-01.21.0";
@@ -109,20 +116,23 @@ fn count(body: &Value) -> usize {
     body["value"].as_array().map_or(0, Vec::len)
 }
 
-/// A pool `p` of 2 nodes × 2 slots, a job `j` on it and `tasks` (id, seconds of sleep),
-/// each appending its id to `completions.log` when it completes; the job terminates
-/// when all tasks are complete.
+/// A pool `p` of 2 nodes × 2 slots, a job `j` on it and `tasks`, each running until
+/// the test releases it and then appending its id to `completions.log`; the job
+/// terminates when all tasks are complete.
 struct Trial {
     dir: tempfile::TempDir,
     http: reqwest::Client,
     child: Option<Child>,
     url: String,
-    boot_delay_ms: u64,
     tasks: Vec<String>,
 }
 
+/// Long enough that no node finishes booting while a test looks.
+const NEVER_MS: u64 = 3_600_000;
+const FAST_BOOT_MS: u64 = 40;
+
 impl Trial {
-    async fn start(boot_delay_ms: u64, tasks: &[(&str, &str)]) -> Self {
+    async fn start(boot_delay_ms: u64, tasks: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let http = reqwest::Client::new();
         let (child, url) = start(&dir.path().join("state.db"), boot_delay_ms);
@@ -131,9 +141,17 @@ impl Trial {
         let job = json!({"id": "j", "poolInfo": {"poolId": "p"}});
         assert_eq!(post(&http, &url, "/jobs", job).await, 201);
         let log = dir.path().join("completions.log");
+        let gate = dir.path().join("release.");
         let value: Vec<Value> = tasks
             .iter()
-            .map(|(id, secs)| json!({"id": id, "commandLine": format!("/bin/sh -c \"sleep {secs}; echo $AZ_BATCH_TASK_ID >> {}\"", log.display())}))
+            .map(|id| {
+                let script = format!(
+                    "while [ ! -e {gate}$AZ_BATCH_TASK_ID ]; do sleep 0.02; done; echo $AZ_BATCH_TASK_ID >> {log}",
+                    gate = gate.display(),
+                    log = log.display()
+                );
+                json!({"id": id, "commandLine": format!("/bin/sh -c \"{script}\"")})
+            })
             .collect();
         assert_eq!(
             post(
@@ -147,16 +165,24 @@ impl Trial {
         );
         let end = json!({"onAllTasksComplete": "terminatejob"});
         assert_eq!(patch(&http, &url, "/jobs/j", end).await, 200);
-        let mut tasks: Vec<String> = tasks.iter().map(|(id, _)| (*id).to_string()).collect();
+        let mut tasks: Vec<String> = tasks.iter().map(|id| (*id).to_string()).collect();
         tasks.sort();
         Self {
             dir,
             http,
             child: Some(child),
             url,
-            boot_delay_ms,
             tasks,
         }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state.db")
+    }
+
+    /// Lets task `id` finish (now, or as soon as it runs).
+    fn release(&self, id: &str) {
+        std::fs::write(self.dir.path().join(format!("release.{id}")), "").unwrap();
     }
 
     async fn wait(&self, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
@@ -177,13 +203,39 @@ impl Trial {
         })
     }
 
-    /// Kill -9, `down` of downtime, restart on the same state; every record is back.
-    async fn kill_and_restart(&mut self, down: Duration) {
+    /// Kill -9; returns the records the service answered for just before.
+    async fn kill(&mut self) -> Value {
         let before = self.records().await;
         assert_eq!(before["tasks"], json!(self.tasks), "{before}");
         kill(self.child.take().unwrap());
-        tokio::time::sleep(down).await;
-        let (child, url) = start(&self.dir.path().join("state.db"), self.boot_delay_ms);
+        before
+    }
+
+    /// While the service is down: waits until the supervisor it left behind has
+    /// journaled the exit of each of `ids` (a run that ended while nobody watched).
+    async fn wait_journaled(&self, ids: &[&str]) {
+        let work_dir = EmulatorConfig::new(self.state()).work_dir();
+        let start = Instant::now();
+        loop {
+            let exits = read_exits(&work_dir);
+            let missing: Vec<&&str> = ids
+                .iter()
+                .filter(|id| !exits.keys().any(|m| m.starts_with(&format!("j/{id}/"))))
+                .collect();
+            if missing.is_empty() {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out waiting for the exits of {missing:?}: {exits:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Restart on the same state; every record is back.
+    async fn restart(&mut self, before: Value, boot_delay_ms: u64) {
+        let (child, url) = start(&self.state(), boot_delay_ms);
         self.child = Some(child);
         self.url = url;
         let after = self.records().await;
@@ -198,9 +250,31 @@ impl Trial {
         }
     }
 
-    /// The job finishes: every task completed and succeeded, and each one's command ran
-    /// to its end exactly once.
+    async fn kill_and_restart(&mut self) {
+        let before = self.kill().await;
+        self.restart(before, FAST_BOOT_MS).await;
+    }
+
+    /// Waits until the service has requeued each of `ids` `times` times in all: the
+    /// runs that were in flight at a kill are over, so a release now reaches only a
+    /// new run.
+    async fn wait_requeued(&self, ids: &[&str], times: u64) {
+        for id in ids {
+            self.wait(
+                &format!("/jobs/j/tasks/{id}"),
+                &format!("{id} requeued {times} times"),
+                |t| t["executionInfo"]["requeueCount"] == times,
+            )
+            .await;
+        }
+    }
+
+    /// Every task released; the job finishes: every task completed and succeeded, and
+    /// each one's command ran to its end exactly once.
     async fn finishes(self) -> Self {
+        for id in &self.tasks {
+            self.release(id);
+        }
         self.wait("/jobs/j", "the job to complete", |j| {
             j["state"] == "completed"
         })
@@ -239,29 +313,25 @@ async fn requeues(trial: &Trial, id: &str) -> Value {
     t["executionInfo"]["requeueCount"].clone()
 }
 
+async fn all_running(trial: &Trial, n: usize, what: &str) -> Value {
+    trial
+        .wait("/jobs/j/tasks?$filter=state eq 'running'", what, |b| {
+            count(b) == n
+        })
+        .await
+}
+
 #[tokio::test]
 async fn kill_nine_while_every_task_runs_loses_nothing_and_runs_nothing_twice() {
-    // Two tasks end shortly after the kill (while the emulator is down); two run on
-    // past the restart.
-    let tasks = [
-        ("short1", "0.6"),
-        ("short2", "0.6"),
-        ("long1", "2.5"),
-        ("long2", "2.5"),
-    ];
-    let mut trial = Trial::start(40, &tasks).await;
-    trial
-        .wait("/pools/p/nodes", "nodes", |b| count(b) == 2)
-        .await;
-    trial
-        .wait(
-            "/jobs/j/tasks?$filter=state eq 'running'",
-            "all tasks running",
-            |b| count(b) == 4,
-        )
-        .await;
-    // Let the short tasks finish while nothing is watching them.
-    trial.kill_and_restart(Duration::from_millis(1500)).await;
+    // Two tasks end while the emulator is down; two run on past the restart.
+    let mut trial = Trial::start(FAST_BOOT_MS, &["short1", "short2", "long1", "long2"]).await;
+    all_running(&trial, 4, "all tasks running").await;
+    let before = trial.kill().await;
+    trial.release("short1");
+    trial.release("short2");
+    trial.wait_journaled(&["short1", "short2"]).await;
+    trial.restart(before, FAST_BOOT_MS).await;
+    trial.wait_requeued(&["long1", "long2"], 1).await;
     let trial = trial.finishes().await;
     for id in ["short1", "short2"] {
         assert_eq!(
@@ -281,11 +351,12 @@ async fn kill_nine_while_every_task_runs_loses_nothing_and_runs_nothing_twice() 
 
 #[tokio::test]
 async fn kill_nine_while_the_nodes_boot() {
-    let tasks = [("a", "0.2"), ("b", "0.2"), ("c", "0.2")];
-    let mut trial = Trial::start(1500, &tasks).await;
+    let mut trial = Trial::start(NEVER_MS, &["a", "b", "c"]).await;
     let running = trial.get("/jobs/j/tasks?$filter=state eq 'running'").await;
     assert_eq!(count(&running), 0, "nothing runs yet: {running}");
-    trial.kill_and_restart(Duration::from_millis(200)).await;
+    let before = trial.kill().await;
+    // The restarted service boots its nodes at once.
+    trial.restart(before, FAST_BOOT_MS).await;
     let trial = trial.finishes().await;
     for id in ["a", "b", "c"] {
         assert_eq!(requeues(&trial, id).await, 0, "{id} never ran before");
@@ -295,48 +366,34 @@ async fn kill_nine_while_the_nodes_boot() {
 #[tokio::test]
 async fn kill_nine_while_tasks_wait_for_slots() {
     // Eight tasks on four slots: four run, four wait.
-    let tasks = [
-        ("r1", "1.5"),
-        ("r2", "1.5"),
-        ("r3", "1.5"),
-        ("r4", "1.5"),
-        ("w1", "0.2"),
-        ("w2", "0.2"),
-        ("w3", "0.2"),
-        ("w4", "0.2"),
-    ];
-    let mut trial = Trial::start(40, &tasks).await;
-    let running = trial
-        .wait(
-            "/jobs/j/tasks?$filter=state eq 'running'",
-            "four tasks running",
-            |b| count(b) == 4,
-        )
-        .await;
+    let tasks = ["r1", "r2", "r3", "r4", "w1", "w2", "w3", "w4"];
+    let mut trial = Trial::start(FAST_BOOT_MS, &tasks).await;
+    let running = all_running(&trial, 4, "four tasks running").await;
     let active = trial.get("/jobs/j/tasks?$filter=state eq 'active'").await;
     assert_eq!(count(&active), 4, "{active}");
-    trial.kill_and_restart(Duration::from_millis(100)).await;
+    trial.kill_and_restart().await;
+    let ran = ids(&running);
+    let ran: Vec<&str> = ran.iter().map(String::as_str).collect();
+    trial.wait_requeued(&ran, 1).await;
     let trial = trial.finishes().await;
-    for id in ids(&running) {
-        assert_eq!(requeues(&trial, &id).await, 1, "{id} ran at the kill");
+    for id in ran {
+        assert_eq!(requeues(&trial, id).await, 1, "{id} ran at the kill");
     }
 }
 
 #[tokio::test]
 async fn kill_nine_after_some_tasks_completed() {
-    let tasks = [
-        ("quick1", "0.1"),
-        ("quick2", "0.1"),
-        ("slow1", "2"),
-        ("slow2", "2"),
-    ];
-    let mut trial = Trial::start(40, &tasks).await;
+    let mut trial = Trial::start(FAST_BOOT_MS, &["quick1", "quick2", "slow1", "slow2"]).await;
+    trial.release("quick1");
+    trial.release("quick2");
     trial
         .wait("/jobs/j/taskcounts", "two tasks completed", |c| {
             c["taskCounts"]["completed"] == 2
         })
         .await;
-    trial.kill_and_restart(Duration::from_millis(100)).await;
+    all_running(&trial, 2, "the slow tasks running").await;
+    trial.kill_and_restart().await;
+    trial.wait_requeued(&["slow1", "slow2"], 1).await;
     let trial = trial.finishes().await;
     for id in ["quick1", "quick2"] {
         assert_eq!(
@@ -352,16 +409,9 @@ async fn kill_nine_after_some_tasks_completed() {
 
 #[tokio::test]
 async fn kill_nine_twice_in_a_row() {
-    let tasks = [("a", "1.5"), ("b", "1.5"), ("c", "1.5")];
-    let mut trial = Trial::start(40, &tasks).await;
-    trial
-        .wait(
-            "/jobs/j/tasks?$filter=state eq 'running'",
-            "all tasks running",
-            |b| count(b) == 3,
-        )
-        .await;
-    trial.kill_and_restart(Duration::from_millis(100)).await;
+    let mut trial = Trial::start(FAST_BOOT_MS, &["a", "b", "c"]).await;
+    all_running(&trial, 3, "all tasks running").await;
+    trial.kill_and_restart().await;
     // The requeued tasks run again; the second kill lands in that second run.
     trial
         .wait(
@@ -377,7 +427,8 @@ async fn kill_nine_twice_in_a_row() {
             },
         )
         .await;
-    trial.kill_and_restart(Duration::from_millis(100)).await;
+    trial.kill_and_restart().await;
+    trial.wait_requeued(&["a", "b", "c"], 2).await;
     let trial = trial.finishes().await;
     for id in ["a", "b", "c"] {
         assert_eq!(requeues(&trial, id).await, 2, "{id} ran at both kills");
