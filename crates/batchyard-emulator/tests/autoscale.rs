@@ -347,10 +347,10 @@ fn samples(pool: &Value) -> u64 {
         .unwrap()
 }
 
-/// Shrinks a one-node pool under a running task with the given deallocation option and
-/// returns the task once the node is gone.
-async fn shrink_under_a_running_task(option: &str) -> Value {
-    let h = fast_harness().await;
+/// A one-node autoscale pool running one task that ends only when the file this
+/// returns is created, then a formula that shrinks the pool to nothing with the given
+/// deallocation option.
+async fn shrink_under_a_running_task(h: &Harness, option: &str) -> std::path::PathBuf {
     let (status, body) = h
         .post(
             "/pools",
@@ -361,10 +361,15 @@ async fn shrink_under_a_running_task(option: &str) -> Value {
     h.wait_idle("down", 1).await;
     h.post("/jobs", json!({"id": "j", "poolInfo": {"poolId": "down"}}))
         .await;
+    let release = h.dir.path().join("release");
+    let command = format!(
+        "/bin/sh -c 'while [ ! -e {} ]; do sleep 0.02; done'",
+        release.display()
+    );
     let (status, body) = h
         .post(
             "/jobs/j/tasks",
-            json!({"id": "long", "commandLine": "/bin/sh -c 'sleep 1.5'"}),
+            json!({"id": "long", "commandLine": command}),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -383,6 +388,10 @@ async fn shrink_under_a_running_task(option: &str) -> Value {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    release
+}
+
+async fn node_gone(h: &Harness) {
     h.wait_for(
         "/pools/down/nodes",
         "the node to leave",
@@ -390,17 +399,41 @@ async fn shrink_under_a_running_task(option: &str) -> Value {
         |b| b["value"].as_array().is_some_and(Vec::is_empty),
     )
     .await;
-    h.get("/jobs/j/tasks/long").await.1
 }
 
 #[tokio::test]
-async fn shrinking_honours_the_formulas_deallocation_option() {
-    // taskcompletion: the node leaves only after its task ends, and the task succeeds.
-    let task = shrink_under_a_running_task("taskcompletion").await;
+async fn shrinking_with_taskcompletion_waits_for_the_running_task() {
+    let h = fast_harness().await;
+    let release = shrink_under_a_running_task(&h, "taskcompletion").await;
+    // The shrink is decided: the node is leaving, but stays while its task runs (the
+    // task cannot end before the release below).
+    let nodes = h
+        .wait_for(
+            "/pools/down/nodes",
+            "the node to start leaving",
+            Duration::from_secs(30),
+            |b| b["value"][0]["state"] == "leavingpool",
+        )
+        .await;
+    assert_eq!(nodes["value"].as_array().unwrap().len(), 1, "{nodes}");
+    let (_, task) = h.get("/jobs/j/tasks/long").await;
+    assert_eq!(task["state"], "running", "{task}");
+    std::fs::write(&release, "").unwrap();
+    node_gone(&h).await;
+    let (_, task) = h.get("/jobs/j/tasks/long").await;
     assert_eq!(task["state"], "completed", "{task}");
     assert_eq!(task["executionInfo"]["exitCode"], 0, "{task}");
-    // requeue: the task is stopped and queued again (no node is left to run it).
-    let task = shrink_under_a_running_task("requeue").await;
+    assert_eq!(task["executionInfo"]["requeueCount"], 0, "{task}");
+}
+
+#[tokio::test]
+async fn shrinking_with_requeue_stops_the_running_task() {
+    let h = fast_harness().await;
+    // Never released: the task can only end by being stopped.
+    let _release = shrink_under_a_running_task(&h, "requeue").await;
+    node_gone(&h).await;
+    let (_, task) = h.get("/jobs/j/tasks/long").await;
+    // Queued again, with no node left to run it.
     assert_eq!(task["state"], "active", "{task}");
     assert_eq!(task["executionInfo"]["requeueCount"], 1, "{task}");
 }
