@@ -121,9 +121,9 @@ pub struct Price {
 
 /// Where node prices come from: one call, plugged in by the caller.
 pub trait PriceBook {
-    /// The price of one node of `vm_size` for an hour, dedicated or spot; `None` when
-    /// unknown (never an estimate).
-    fn hourly(&self, vm_size: &str, spot: bool) -> Option<Price>;
+    /// The price of one node of `pool` (of `vm_size`) for an hour, dedicated or spot;
+    /// `None` when unknown (never an estimate).
+    fn hourly(&self, pool: &str, vm_size: &str, spot: bool) -> Option<Price>;
     /// Where the prices come from and their date, for output.
     fn source(&self) -> String;
 }
@@ -132,7 +132,7 @@ pub trait PriceBook {
 pub struct NoPrices;
 
 impl PriceBook for NoPrices {
-    fn hourly(&self, _vm_size: &str, _spot: bool) -> Option<Price> {
+    fn hourly(&self, _pool: &str, _vm_size: &str, _spot: bool) -> Option<Price> {
         None
     }
     fn source(&self) -> String {
@@ -167,8 +167,8 @@ pub fn cost(sim: &Simulation, prices: &dyn PriceBook) -> Cost {
     let mut total = Some(0.0);
     let mut currency: Option<String> = None;
     for p in &sim.pools {
-        let dedicated = prices.hourly(&p.vm_size, false);
-        let spot = prices.hourly(&p.vm_size, true);
+        let dedicated = prices.hourly(&p.id, &p.vm_size, false);
+        let spot = prices.hourly(&p.id, &p.vm_size, true);
         let part = |hours: f64, price: &Option<Price>| -> Option<f64> {
             if hours == 0.0 {
                 Some(0.0)

@@ -242,7 +242,7 @@ fn a_pool_with_no_nodes_never_finishes_and_says_so() {
 struct TestPrices;
 
 impl PriceBook for TestPrices {
-    fn hourly(&self, vm_size: &str, spot: bool) -> Option<Price> {
+    fn hourly(&self, _pool: &str, vm_size: &str, spot: bool) -> Option<Price> {
         (vm_size == "Standard_D2s_v5").then(|| Price {
             per_hour: if spot { 0.02 } else { 0.1 },
             currency: "USD".into(),

@@ -385,6 +385,10 @@ pub struct SimulateArgs {
     /// (RFC 3339) [default: now].
     #[arg(long, value_name = "TIME")]
     pub start: Option<String>,
+    /// The Azure region to price the run in, e.g. eastus [default: the region of
+    /// --account-url; without either, the cost is "price unknown"].
+    #[arg(long, env = "BATCHYARD_REGION", value_name = "REGION")]
+    pub region: Option<String>,
     /// Where `--duration measured` reads the previous run.
     #[command(flatten)]
     pub target: TargetArgs,

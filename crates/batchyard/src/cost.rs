@@ -114,7 +114,7 @@ fn url_host(url: &str) -> Option<String> {
     Some(host.to_ascii_lowercase())
 }
 
-fn os_of(os: OsType) -> Os {
+pub fn os_of(os: OsType) -> Os {
     match os {
         OsType::Linux => Os::Linux,
         OsType::Windows => Os::Windows,

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use batchyard_batch::ListOptions;
+use batchyard_cost::{PriceKey, Prices, PricesOptions, Priority};
 use batchyard_simulate::{
-    BootModel, Cost, DurationModel, NoPrices, Options, PriceBook, Simulation, WorkloadError,
+    BootModel, Cost, DurationModel, NoPrices, Options, Price, PriceBook, Simulation, WorkloadError,
 };
 use futures::TryStreamExt as _;
 use miette::miette;
@@ -82,8 +83,9 @@ pub fn run(args: &SimulateArgs) -> miette::Result<Exit> {
         start,
         ..Options::default()
     };
-    let sim = batchyard_simulate::run(&workload, &options);
-    let prices = price_book();
+    let mut sim = batchyard_simulate::run(&workload, &options);
+    let (prices, price_notes) = price_book(args, &desired)?;
+    sim.notes.extend(price_notes);
     let cost = batchyard_simulate::cost(&sim, prices.as_ref());
     let model = ModelInfo {
         durations: durations.describe(),
@@ -113,9 +115,74 @@ pub fn run(args: &SimulateArgs) -> miette::Result<Exit> {
     })
 }
 
-/// The prices the cost is computed with.
-fn price_book() -> Box<dyn PriceBook> {
-    Box::new(NoPrices)
+/// Prices resolved per pool before the simulation, from `batchyard-cost` (the Retail
+/// Prices API, the user's cache, or the shipped snapshot, as `plan` prices).
+struct PoolPrices {
+    by_pool: HashMap<(String, bool), Option<Price>>,
+    source: String,
+}
+
+impl PriceBook for PoolPrices {
+    fn hourly(&self, pool: &str, _vm_size: &str, spot: bool) -> Option<Price> {
+        self.by_pool
+            .get(&(pool.to_string(), spot))
+            .cloned()
+            .flatten()
+    }
+    fn source(&self) -> String {
+        self.source.clone()
+    }
+}
+
+/// The prices the cost is computed with: none without a region.
+fn price_book(
+    args: &SimulateArgs,
+    desired: &batchyard_compile::Desired,
+) -> miette::Result<(Box<dyn PriceBook>, Vec<String>)> {
+    let Some(region) =
+        crate::cost::region(args.region.as_deref(), args.target.account_url.as_deref())
+    else {
+        return Ok((
+            Box::new(NoPrices),
+            vec![
+                "no region to price in: give --region (or BATCHYARD_REGION), or an --account-url"
+                    .into(),
+            ],
+        ));
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| miette!("{e}"))?;
+    Ok(rt.block_on(async {
+        let mut prices = Prices::new(PricesOptions::from_env());
+        let mut by_pool = HashMap::new();
+        for pool in &desired.pools {
+            let os = crate::cost::os_of(pool.facts.os_type);
+            for (spot, priority) in [(false, Priority::Dedicated), (true, Priority::Spot)] {
+                let key = PriceKey::new(&pool.payload.vm_size, &region, os, priority);
+                let price = prices.get(&key).await.price().map(|p| Price {
+                    per_hour: p.per_hour,
+                    currency: p.currency.clone(),
+                });
+                by_pool.insert((pool.id.clone(), spot), price);
+            }
+        }
+        let mut sources: Vec<String> = prices
+            .sources()
+            .iter()
+            .map(|s| format!("{} of {}", s.origin, s.date))
+            .collect();
+        if sources.is_empty() {
+            sources.push("no source answered".into());
+        }
+        let source = format!("region {region}: {}", sources.join("; "));
+        let notes = prices.notes().to_vec();
+        (
+            Box::new(PoolPrices { by_pool, source }) as Box<dyn PriceBook>,
+            notes,
+        )
+    }))
 }
 
 fn boot_description(boot: &BootModel) -> String {
