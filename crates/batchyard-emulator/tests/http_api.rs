@@ -605,3 +605,36 @@ async fn mount_points_exist_as_local_directories() {
     assert_eq!(task["executionInfo"]["exitCode"], 0, "{task}");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn supported_images_carry_batch_end_of_life_dates() {
+    let h = Harness::start().await;
+    let (status, body) = h.get("/supportedimages").await;
+    assert_eq!(status, 200, "{body}");
+    let images = body["value"].as_array().unwrap();
+    let find = |agent: &str, sku: &str| {
+        images
+            .iter()
+            .find(|i| i["nodeAgentSKUId"] == agent && i["imageReference"]["sku"] == sku)
+            .unwrap_or_else(|| panic!("{agent} {sku} not listed: {body}"))
+    };
+    // As the Batch service dates them: CentOS 7 in the recorded answer, Ubuntu 22.04 per
+    // Microsoft's announcement (Azure/Batch#200); Ubuntu 24.04 has no end date.
+    assert_eq!(
+        find("batch.node.centos 7", "7_9")["batchSupportEndOfLife"],
+        "2024-06-30T00:00:00Z"
+    );
+    assert_eq!(
+        find("batch.node.ubuntu 22.04", "22_04-lts-gen2")["batchSupportEndOfLife"],
+        "2027-06-30T00:00:00Z"
+    );
+    assert!(
+        find("batch.node.ubuntu 24.04", "server")
+            .get("batchSupportEndOfLife")
+            .is_none()
+    );
+    assert!(
+        images.iter().all(|i| i.get("source").is_none()),
+        "the data file's sources are not part of the answer"
+    );
+}

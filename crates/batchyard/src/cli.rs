@@ -190,6 +190,12 @@ pub struct PlanArgs {
     /// How long the pools will run, e.g. 90m, 12h: the plan then shows the expected cost.
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<String>,
+    /// The Batch account's Azure resource id
+    /// (/subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Batch/batchAccounts/NAME):
+    /// plan then reads its core quotas through the management API and warns when the
+    /// pools do not fit.
+    #[arg(long, env = "BATCHYARD_ACCOUNT_RESOURCE_ID", value_name = "ID")]
+    pub account_resource_id: Option<String>,
 }
 
 /// Flags shared by the commands that change things.

@@ -8,6 +8,7 @@ mod exit;
 mod input;
 mod local;
 mod output;
+mod preflight;
 mod prepared;
 mod progress;
 mod recipe;

@@ -255,3 +255,135 @@ fn a_plan_without_a_region_shows_no_cost_and_duration_asks_for_one() {
     assert_eq!(code, 2, "a usage error: {text}");
     assert!(text.contains("--region"), "{text}");
 }
+
+/// `plan` with stdout and stderr apart.
+fn plan_split(
+    recipe: &str,
+    url: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
+    let mut cmd = batchyard();
+    cmd.args(["plan", recipe, "--account-url", url]).args(extra);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn plan_warns_of_an_image_near_its_batch_end_of_life() {
+    let (dir, recipe) = recipe_dir(SMALL);
+    let served = Served::start(&dir.path().join("served.db"));
+    let r = recipe.to_str().unwrap();
+    // The served emulator lists ubuntu 22.04 with batchSupportEndOfLife 2027-06-30, as
+    // Microsoft announced it (Azure/Batch#200).
+    let (code, _out, err) = plan_split(r, &served.url, &[], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: pool cpu: Batch support for image canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2 with node agent `batch.node.ubuntu 22.04` end")
+            && err.contains("2027-06-30"),
+        "{err}"
+    );
+    let (_, out, _) = plan_split(r, &served.url, &["--output", "json"], &[]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["preflight"]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("2027-06-30")
+    );
+
+    // Ubuntu 24.04 has no end date: nothing to say.
+    let (dir2, recipe2) = recipe_dir(&SMALL.replace("ubuntu-22.04", "ubuntu-24.04"));
+    let served2 = Served::start(&dir2.path().join("served.db"));
+    let (code, _out, err) = plan_split(recipe2.to_str().unwrap(), &served2.url, &[], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("Batch support for image"), "{err}");
+}
+
+#[test]
+fn plan_reads_core_quotas_through_the_management_api_and_says_when_it_may_not() {
+    let (dir, recipe) = recipe_dir(SMALL);
+    let served = Served::start(&dir.path().join("served.db"));
+    let r = recipe.to_str().unwrap();
+    // A server in the management API's shape: the account GET answers the quotas, or 403
+    // for a principal without read access, as Azure Resource Manager does.
+    let management = FakeHttp::start(|target| {
+        if target.contains("/batchAccounts/readable?api-version=") {
+            let body = json!({
+                "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/readable",
+                "name": "readable", "type": "Microsoft.Batch/batchAccounts", "location": "westeurope",
+                "properties": {
+                    "accountEndpoint": "readable.westeurope.batch.azure.com",
+                    "poolAllocationMode": "BatchService",
+                    "dedicatedCoreQuotaPerVMFamilyEnforced": true,
+                    "dedicatedCoreQuotaPerVMFamily": [{"name": "standardDSv3Family", "coreQuota": 4}],
+                    "dedicatedCoreQuota": 4, "lowPriorityCoreQuota": 100, "poolQuota": 100
+                }
+            });
+            (200, body.to_string())
+        } else {
+            let body = json!({"error": {"code": "AuthorizationFailed", "message": "The client does not have authorization to perform action 'Microsoft.Batch/batchAccounts/read'"}});
+            (403, body.to_string())
+        }
+    });
+    let env = [("BATCHYARD_MANAGEMENT_URL", management.url.as_str())];
+    let id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts";
+
+    // Three Standard_D2s_v3 nodes need 6 dedicated cores; the account has 4.
+    let readable = format!("{id}/readable");
+    let args = [
+        "--var",
+        "vm=Standard_D2s_v3",
+        "--var",
+        "nodes=3",
+        "--account-resource-id",
+        readable.as_str(),
+    ];
+    let (code, _out, err) = plan_split(r, &served.url, &args, &env);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: dedicated core quota: the recipe's pools need 6 cores (pool cpu 6), the account's quota is 4"),
+        "{err}"
+    );
+    assert!(err.contains("standardDSv3Family 4"), "{err}");
+    assert!(
+        management
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|t| t.starts_with(&format!("{readable}?api-version="))),
+        "the account GET"
+    );
+
+    // Two nodes fit: no quota warning.
+    let args = [
+        "--var",
+        "vm=Standard_D2s_v3",
+        "--var",
+        "nodes=2",
+        "--account-resource-id",
+        readable.as_str(),
+    ];
+    let (_, _out, err) = plan_split(r, &served.url, &args, &env);
+    assert!(!err.contains("core quota:"), "{err}");
+
+    // A principal that may not read the account: plan says so and goes on.
+    let hidden = format!("{id}/hidden");
+    let args = ["--account-resource-id", hidden.as_str(), "--output", "json"];
+    let (code, out, err) = plan_split(r, &served.url, &args, &env);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let notes = v["preflight"]["notes"].to_string();
+    assert!(
+        notes.contains("may not read the Batch account through the management API (HTTP 403 AuthorizationFailed)"),
+        "{notes}"
+    );
+}

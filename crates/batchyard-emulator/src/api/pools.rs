@@ -514,19 +514,29 @@ pub async fn node_counts(State(state): State<Shared>) -> ApiResult<Response> {
     Ok(axum::Json(json!({ "value": out })).into_response())
 }
 
+/// The images `GET /supportedimages` lists, from `data/supported_images.json`: entries
+/// copied from a recorded answer of the real service, with `batchSupportEndOfLife` as the
+/// service or Microsoft's announcement dates it (each entry names its source).
+const SUPPORTED_IMAGES: &str = include_str!("../../data/supported_images.json");
+
 pub async fn supported_images() -> Response {
-    let image = |offer: &str, sku: &str, agent: &str| {
-        json!({
-            "nodeAgentSKUId": agent,
-            "imageReference": {"publisher": "canonical", "offer": offer, "sku": sku, "version": "latest"},
-            "osType": "linux",
-            "capabilities": ["DockerCompatible"],
-            "verificationType": "verified",
+    let data: Value = serde_json::from_str(SUPPORTED_IMAGES).unwrap_or(Value::Null);
+    let value: Vec<Value> = data["value"]
+        .as_array()
+        .map(|images| {
+            images
+                .iter()
+                .map(|image| {
+                    let mut image = image.clone();
+                    if let Some(map) = image.as_object_mut() {
+                        // Where the entry comes from is for readers of the file, not a
+                        // field of the service's answer.
+                        map.remove("source");
+                    }
+                    image
+                })
+                .collect()
         })
-    };
-    axum::Json(json!({"value": [
-        image("0001-com-ubuntu-server-jammy", "22_04-lts", "batch.node.ubuntu 22.04"),
-        image("ubuntu-24_04-lts", "server", "batch.node.ubuntu 24.04"),
-    ]}))
-    .into_response()
+        .unwrap_or_default();
+    axum::Json(json!({ "value": value })).into_response()
 }

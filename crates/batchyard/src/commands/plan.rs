@@ -34,6 +34,13 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
             data,
         } = prepared::prepare(&args.file, &args.vars, &args.target, Access::Read).await?;
         let plan = batchyard_reconcile::diff(&intent, &observed, Mode::Apply);
+        let preflight = crate::preflight::check(
+            &target.client,
+            &target.info,
+            args.account_resource_id.as_deref(),
+            &intent,
+        )
+        .await;
         let cost = match &region {
             Some(r) => Some(
                 crate::cost::estimate(
@@ -52,6 +59,13 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
         std::mem::forget((intent, observed));
         let info = target.info.clone();
         target.close().await;
+        // Warnings go to stderr, as the recipe's own diagnostics do: stdout stays the plan.
+        for w in &preflight.warnings {
+            eprintln!("warning: {w}");
+        }
+        for n in &preflight.notes {
+            eprintln!("note: {n}");
+        }
         match args.output {
             Output::Human => {
                 print_human(&info, &plan);
@@ -69,6 +83,12 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
                 let mut v = to_json(&info, &plan);
                 if let (Some(d), Some(map)) = (&data, v.as_object_mut()) {
                     map.insert("data".into(), d.to_json());
+                }
+                if let (false, Some(map)) = (preflight.is_empty(), v.as_object_mut()) {
+                    map.insert(
+                        "preflight".into(),
+                        serde_json::to_value(&preflight).unwrap_or(Value::Null),
+                    );
                 }
                 if let (Some(c), Some(map)) = (&cost, v.as_object_mut()) {
                     map.insert(
