@@ -3,7 +3,7 @@
 //! `NextPageLink` (<https://learn.microsoft.com/rest/api/cost-management/retail-prices/azure-retail-prices>).
 //!
 //! One request per VM size and region returns all of that size's meters there: Linux and
-//! Windows, pay-as-you-go, Spot, Low Priority, Dev/Test and reservations. [`select`] keeps
+//! Windows, pay-as-you-go, Spot, Low Priority, Dev/Test and reservations. `select` keeps
 //! the ones a Batch node is billed on.
 
 use std::time::Duration;
