@@ -93,7 +93,7 @@ pub fn open(recipe: &Recipe, target: &Target) -> miette::Result<Option<Storage>>
             } else if let Some(key) = &s.key {
                 let account = account_of(url).ok_or_else(|| {
                     miette!(
-                        help = "write the endpoint as https://NAME.blob.core.windows.net",
+                        help = "write the endpoint as https://NAME.blob.core.windows.net (or http://127.0.0.1:PORT/NAME for a local emulator)",
                         "cannot tell the storage account's name from {url}"
                     )
                 })?;
@@ -167,6 +167,12 @@ fn decode_key(text: &str) -> miette::Result<Vec<u8>> {
 fn account_of(url: &str) -> Option<String> {
     let rest = url.split("://").nth(1)?;
     let host = rest.split(['/', ':']).next()?;
+    // Path-style, as storage emulators are addressed (Azurite, the local service):
+    // `http://127.0.0.1:10000/ACCOUNT`.
+    if host == "localhost" || host.parse::<std::net::IpAddr>().is_ok() {
+        let account = rest.split('/').nth(1)?;
+        return (!account.is_empty()).then(|| account.to_owned());
+    }
     let label = host.split('.').next()?;
     (host.contains('.') && !label.is_empty() && label.parse::<u8>().is_err())
         .then(|| label.to_owned())
@@ -408,7 +414,13 @@ mod tests {
             account_of("https://acct.blob.core.windows.net").as_deref(),
             Some("acct")
         );
-        assert_eq!(account_of("http://127.0.0.1:1/x"), None);
+        assert_eq!(account_of("http://127.0.0.1:1/x").as_deref(), Some("x"));
+        assert_eq!(
+            account_of("http://localhost:10000/devstoreaccount1/").as_deref(),
+            Some("devstoreaccount1")
+        );
+        assert_eq!(account_of("http://127.0.0.1:1"), None);
+        assert_eq!(account_of("http://127.0.0.1:1/"), None);
         assert_eq!(bytes(320), "320 B");
         assert_eq!(bytes(1_500_000), "1.5 MB");
     }
