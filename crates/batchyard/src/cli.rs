@@ -77,6 +77,10 @@ pub enum Command {
     /// Exit status: 0 when every task completed in the simulation, 1 when some never
     /// could (a pool without nodes, a dependency never met) or on an error.
     Simulate(SimulateArgs),
+    /// Write a job's run report: one self-contained HTML file with a node x time timeline
+    /// of its tasks, their outcomes and exit codes, the slowest and failed tasks, node
+    /// utilization and node-hours.
+    Report(ReportArgs),
     /// Manage the local Batch service of a state folder (started by apply and run).
     Local {
         /// What to do with it.
@@ -395,12 +399,31 @@ pub struct SimulateArgs {
     /// --account-url; without either, the cost is "price unknown"].
     #[arg(long, env = "BATCHYARD_REGION", value_name = "REGION")]
     pub region: Option<String>,
+    /// Also write a self-contained HTML report of the simulated run here.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Where `--duration measured` reads the previous run.
     #[command(flatten)]
     pub target: TargetArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
+}
+
+/// `batchyard report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The job.
+    pub job: String,
+    /// Write the report here [default: JOB-report.html].
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The recipe whose local state to read (.batchyard beside it).
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
+    /// The target.
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// Formats of `render`.

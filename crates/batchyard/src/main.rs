@@ -12,6 +12,7 @@ mod preflight;
 mod prepared;
 mod progress;
 mod recipe;
+mod report;
 mod runtime;
 mod target;
 
@@ -42,6 +43,7 @@ fn main() -> std::process::ExitCode {
         Command::Outputs(args) => commands::outputs::run(&args),
         Command::Render(args) => commands::render::run(&args),
         Command::Simulate(args) => commands::simulate::run(&args),
+        Command::Report(args) => commands::report::run(&args),
         Command::Local { command } => commands::local::run(command),
         Command::Emulator { command } => commands::emulator::run(command),
         Command::Import {

@@ -50,6 +50,23 @@ fn quickstart_makespan_is_boot_plus_two_waves() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("makespan   1m 40s"), "{text}");
     assert!(text.contains("price unknown"), "{text}");
+    // --report writes the simulated run's timeline: one bar per task run.
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("sim.html");
+    batchyard()
+        .args([
+            "simulate",
+            recipe.to_str().unwrap(),
+            "--duration",
+            "30s",
+            "--report",
+        ])
+        .arg(&page)
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(html.matches("<rect class=\"bar succeeded\"").count(), 5);
+    assert!(html.contains("summary") && !html.contains("<script"));
 }
 
 #[test]

@@ -11,6 +11,7 @@ pub mod logs;
 pub mod outputs;
 pub mod plan;
 pub mod render;
+pub mod report;
 pub mod retry;
 pub mod run;
 pub mod schema;

@@ -94,6 +94,15 @@ pub fn run(args: &SimulateArgs) -> miette::Result<Exit> {
         seed: args.seed,
         start: start.format(&Rfc3339).unwrap_or_default(),
     };
+    if let Some(path) = &args.report {
+        let timeline = timeline(&desired.recipe, &workload, &sim, &cost);
+        fs_err::write(path, crate::report::html(&timeline)).map_err(|e| {
+            miette!(
+                help = "give a writable path to --report",
+                "cannot write the report: {e}"
+            )
+        })?;
+    }
     match args.output {
         Output::Json => {
             let doc = Document {
@@ -510,5 +519,58 @@ fn clock(secs: f64) -> String {
         format!("{h}h {m:02}m {s:02}s")
     } else {
         format!("{m}m {s:02}s")
+    }
+}
+
+/// The report's timeline of a simulated run: nodes from request to removal, every run.
+fn timeline(
+    recipe: &str,
+    workload: &batchyard_simulate::Workload,
+    sim: &Simulation,
+    cost: &Cost,
+) -> crate::report::Timeline {
+    use crate::report::{NodeRow, TaskBar, Timeline};
+    let secs = |ms: u64| ms as f64 / 1000.0;
+    let nodes = sim
+        .nodes
+        .iter()
+        .map(|n| NodeRow {
+            id: n.id.clone(),
+            pool: workload.pools[n.pool as usize].id.clone(),
+            from: Some(secs(n.requested_ms)),
+            to: n.gone_ms.map(secs),
+        })
+        .collect();
+    let mut tasks: Vec<TaskBar> = sim
+        .runs
+        .iter()
+        .map(|r| {
+            let t = r.task as usize;
+            let outcome = match r.outcome {
+                batchyard_simulate::RunOutcome::Succeeded => "succeeded",
+                batchyard_simulate::RunOutcome::Requeued => "requeued",
+                batchyard_simulate::RunOutcome::Terminated => "failed",
+            };
+            TaskBar {
+                id: workload.tasks.ids[t].to_string(),
+                job: workload.jobs[workload.tasks.job[t] as usize].id.clone(),
+                node: Some(r.node as usize),
+                start: secs(r.start_ms),
+                end: secs(r.end_ms),
+                exit_code: None,
+                outcome: outcome.into(),
+            }
+        })
+        .collect();
+    tasks.sort_by(|a, b| a.start.total_cmp(&b.start));
+    Timeline {
+        title: format!("simulated run of {recipe}"),
+        origin: "simulation in virtual time (batchyard simulate): no process ran; exit codes are not simulated".into(),
+        nodes,
+        tasks,
+        cost: match (cost.total, &cost.currency) {
+            (Some(v), Some(c)) => format!("{v:.2} {c} ({})", cost.source),
+            _ => format!("price unknown ({})", cost.source),
+        },
     }
 }
