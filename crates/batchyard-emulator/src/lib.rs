@@ -18,17 +18,21 @@
 //!
 //! `server` binds axum to the `api` router. Every request passes `api`'s gate first:
 //! request id, Shared Key (or the keyless checks of a local service), `api-version`,
-//! injected faults ([`FaultConfig`]), body size. Its handler then reads or writes Batch
-//! JSON documents through the `store`, one transaction per change, and answers with the
-//! service's shapes (OData paging, `$filter`/`$select`, ETags, Batch error bodies).
+//! injected faults ([`FaultConfig`]), body size. Its handler then runs on Tokio's blocking
+//! pool, never on the async workers that accept connections and stream bodies (the store
+//! is synchronous SQLite behind one lock), reads or writes Batch JSON documents through the
+//! `store`, one transaction per change, and answers with the service's shapes (OData
+//! paging, `$filter`/`$select`, ETags, Batch error bodies).
 //! Handlers write only the documents they are asked to write (a task added, a pool
 //! resized) and wake the engine; they never start processes or move nodes or tasks
 //! through their states themselves.
 //!
 //! # The engine loop
 //!
-//! `engine` is one tokio task that owns everything that changes without a request. It
-//! wakes on its tick, on a handler's wake-up, on a finished process, or on a command
+//! `engine` is one loop, on a thread and single-threaded runtime of its own (as is the
+//! autoscaler), that owns everything that changes without a request: its transactions
+//! never hold up a worker serving requests. It wakes on its tick, on a handler's wake-up,
+//! on a finished process, or on a command
 //! (stop a task). Each step moves node lifecycles (resize, boot, start task, removal),
 //! then places active tasks on free slots (dependencies, job
 //! preparation, multi-instance), and hands each placed run to the supervisor. Ends that

@@ -123,17 +123,17 @@ impl Emulator {
                     auto_storage: Some(blob.auto_storage()),
                 },
             );
-            let autoscale = tokio::spawn(autoscaler.clone().run(
-                store.clone(),
-                handle.clone(),
-                config.tick,
-                stop_rx.clone(),
-            ));
+            let autoscale = own_thread(
+                "batchyard-autoscale",
+                autoscaler
+                    .clone()
+                    .run(store.clone(), handle.clone(), config.tick, stop_rx.clone()),
+            );
             // The lock lives as long as the engine and the server, which are the ones
             // touching the state, even when the handle is dropped without a shutdown.
             let engine_lock = lock.clone();
             let engine_stop = stop_rx.clone();
-            let engine = tokio::spawn(async move {
+            let engine = own_thread("batchyard-engine", async move {
                 engine.run(engine_stop).await;
                 drop(engine_lock);
             });
@@ -233,6 +233,48 @@ impl RunningEmulator {
             _ = term.recv() => {}
         }
         self.shutdown().await
+    }
+}
+
+/// Runs `work` on a thread of its own, with a single-threaded runtime. The engine and
+/// the autoscaler write the store synchronously; on the async workers their
+/// transactions would hold up the connections those workers serve. The returned
+/// handle ends when `work` does.
+fn own_thread(
+    name: &str,
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()> {
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    // Handed over through a slot, so the work is still here if no thread starts.
+    let slot = Arc::new(std::sync::Mutex::new(Some(work)));
+    let theirs = slot.clone();
+    let started = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .and_then(|runtime| {
+            std::thread::Builder::new()
+                .name(name.to_string())
+                .spawn(move || {
+                    let work = theirs.lock().ok().and_then(|mut w| w.take());
+                    if let Some(work) = work {
+                        runtime.block_on(work);
+                    }
+                    let _ = done.send(());
+                })
+        });
+    match started {
+        Ok(_) => tokio::spawn(async move {
+            let _ = finished.await;
+        }),
+        Err(error) => {
+            tracing::warn!(%error, thread = name, "no thread of its own; running on the shared runtime");
+            let work = slot.lock().ok().and_then(|mut w| w.take());
+            tokio::spawn(async move {
+                if let Some(work) = work {
+                    work.await;
+                }
+            })
+        }
     }
 }
 

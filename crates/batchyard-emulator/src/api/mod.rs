@@ -10,6 +10,7 @@ mod gate;
 mod jobs;
 mod keyless;
 mod odata;
+mod offload;
 mod pools;
 mod projection;
 pub mod shared_key;
@@ -131,6 +132,9 @@ pub fn router(state: Shared) -> Router {
             get(files::get_file).delete(files::delete_file),
         )
         .fallback(gate::not_found)
+        // Inner to the gate: handlers (and their SQLite work) run on the blocking
+        // pool once the gate has admitted the request and read its body.
+        .layer(axum::middleware::from_fn(offload::offload))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gate::gate,
