@@ -197,6 +197,7 @@ impl<'a> Data<'a> {
         let (container, dir) = split_remote(&remote);
         let mut m = Map::new();
         let from = if let Some(ing) = self.ingressed(&link, &container, &dir) {
+            claim_for_uploads(ctx, ing);
             let local = ingress_glob(ing);
             m.set("local", s(&local)).comment(format!(
                 "Shipyard: data ingress to {remote}, then input_data from it."
@@ -369,6 +370,7 @@ impl<'a> Data<'a> {
         let mut f = Map::new();
         let (path, name, stem, full) = if let Some(ing) = self.ingressed(&link, &container, &dir) {
             // The ingressed folder is local: one task per local file, uploaded by apply.
+            claim_for_uploads(ctx, ing);
             let mut g = Map::new();
             g.set("glob", s(factory_glob(ing)));
             f.set("files", Y::Map(g)).comment(format!(
@@ -476,6 +478,17 @@ impl<'a> Data<'a> {
         m.set("key", key)
             .comment("The key itself is not copied: set the variable.");
         Some(m)
+    }
+}
+
+/// Local inputs need the recipe's storage, whichever container it is: the ingress's own
+/// account and container when no other is claimed yet.
+fn claim_for_uploads(ctx: &mut Ctx, ing: &Ingress) {
+    if ctx.storage.is_none() {
+        ctx.storage = Some(StorageUse {
+            link: ing.link.clone(),
+            container: ing.container.clone(),
+        });
     }
 }
 

@@ -161,9 +161,15 @@ global_resources:
         r["jobs"][0]["tasks"][0]["inputs"],
         json!([{"local": "inputs/*.dat", "to": "in/"}])
     );
-    // Nothing reads blobs, so the recipe needs no storage of its own account: the
-    // target's storage holds the uploads.
-    assert!(r.get("storage").is_none(), "{r:#}");
+    // Local inputs need the recipe's storage: the account and container of the ingress.
+    assert_eq!(
+        r["storage"],
+        json!({
+            "account_url": "https://acct.blob.core.windows.net",
+            "container": "data",
+            "key": {"env": "STORAGE_KEY_SA"}
+        })
+    );
     let ingress = out
         .findings
         .iter()
@@ -254,6 +260,7 @@ global_resources:
         json!([{"local": "{{ item.path }}", "to": "{{ item.path }}"}])
     );
     assert_eq!(task["command"], json!("render {{ item.path }}"));
+    assert_eq!(r["storage"]["container"], json!("work"));
 }
 
 #[test]
