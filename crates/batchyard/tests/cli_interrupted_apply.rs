@@ -4,8 +4,12 @@
 //! condition is set only at the end, the pool's and job's desired-payload hashes are the
 //! recipe's, and (last trial) the plan after it is empty.
 //!
-//! The seed is printed; `BATCHYARD_KILL_SEED` replays a run, `BATCHYARD_KILL_TRIALS`
-//! changes the number of trials (default 10).
+//! A kill point is a number of task adds, not a time: the local service apply starts
+//! appends every task add it receives to its add log (`BATCHYARD_EMULATOR_ADD_LOG`), and
+//! the test kills apply once the log holds that many. The same seed gives the same kill
+//! points on any machine. The seed is fixed (`DEFAULT_SEED`) and printed;
+//! `BATCHYARD_KILL_SEED` chooses another, `BATCHYARD_KILL_TRIALS` changes the number of
+//! trials (default 10).
 #![allow(clippy::unwrap_used)]
 
 mod e2e;
@@ -20,12 +24,14 @@ use futures::TryStreamExt as _;
 use rand::{Rng as _, SeedableRng as _};
 
 const TASKS: usize = 1500;
+const DEFAULT_SEED: u64 = 20_261_203;
 
 /// What a killed apply left: pools, jobs, tasks in the job.
 #[derive(Debug, Clone, Copy)]
 #[allow(dead_code)] // Read through Debug, in the report of the kills.
 struct Left {
-    after_ms: u64,
+    /// Adds seen in the add log when the kill was sent.
+    after_adds: usize,
     pools: usize,
     jobs: usize,
     tasks: usize,
@@ -91,23 +97,18 @@ jobs:
     let seed: u64 = std::env::var("BATCHYARD_KILL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
+        .unwrap_or(DEFAULT_SEED);
     let trials: u64 = std::env::var("BATCHYARD_KILL_TRIALS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
     eprintln!("BATCHYARD_KILL_SEED={seed} BATCHYARD_KILL_TRIALS={trials}");
 
-    // How long one uninterrupted apply works here, from its first line of output (the
-    // plan, printed once the live state is read: nothing is written before it) to its
-    // end, so the kills land inside the writes.
+    // One uninterrupted apply: the reference for the desired pool and job.
     let (_timing_dir, timing_recipe) = recipe_dir(&text);
-    let (child, first_line) = spawn_apply(&timing_recipe);
-    let work = Instant::now();
+    let (child, _) = spawn_apply(&timing_recipe, &_timing_dir.path().join("adds.log"));
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
-    let work = u64::try_from(work.elapsed().as_millis()).unwrap();
-    eprintln!("one apply: {first_line:?} then {work} ms of writes");
 
     // The desired pool and job as that apply left them: their metadata carries the
     // hash of the desired payload (`batchyard.spec`), compared after every trial.
@@ -121,13 +122,14 @@ jobs:
     let mut kills = Vec::new();
     for trial in 0..trials {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed.wrapping_add(trial));
-        let after_ms = rng.random_range(0..work);
+        // Every task add, then the job's end condition after the last one.
+        let after_adds = rng.random_range(0..=TASKS + 1);
         let left = trial_once(
             &text,
             &reference,
             seed,
             trial,
-            after_ms,
+            after_adds,
             trial + 1 == trials,
         );
         kills.push((trial, left));
@@ -145,12 +147,14 @@ jobs:
     );
 }
 
-/// `batchyard apply --yes RECIPE` with stdout piped; returns once it printed a line.
-fn spawn_apply(recipe: &Path) -> (Child, String) {
+/// `batchyard apply --yes RECIPE` with stdout piped, its local service logging task adds
+/// to `add_log`; returns once it printed a line.
+fn spawn_apply(recipe: &Path, add_log: &Path) -> (Child, String) {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("batchyard"))
         .args(["apply", "--yes"])
         .arg(recipe)
         .env("NO_COLOR", "1")
+        .env("BATCHYARD_EMULATOR_ADD_LOG", add_log)
         .env_remove("AZURE_BATCH_ENDPOINT")
         .env_remove("AZURE_BATCH_ACCOUNT")
         .env_remove("AZURE_BATCH_ACCESS_KEY")
@@ -166,7 +170,13 @@ fn spawn_apply(recipe: &Path) -> (Child, String) {
     (child, line.trim().to_owned())
 }
 
-/// One trial on a fresh state: apply killed `after_ms` into its writes, then applied
+/// Lines in the add log: the task adds the service has received so far.
+fn adds(add_log: &Path) -> usize {
+    std::fs::read(add_log).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+}
+
+/// One trial on a fresh state: apply killed once its service received `after_adds` task
+/// adds (or at its end, if it never does), then applied
 /// again; the result is checked against the recipe (and, with `plan`, against an empty
 /// plan). Returns what the kill left.
 fn trial_once(
@@ -174,13 +184,21 @@ fn trial_once(
     reference: &serde_json::Value,
     seed: u64,
     trial: u64,
-    after_ms: u64,
+    after_adds: usize,
     plan: bool,
 ) -> Left {
     let (dir, recipe) = recipe_dir(text);
     let state = dir.path().join(".batchyard/emulator.db");
-    let (mut child, _) = spawn_apply(&recipe);
-    std::thread::sleep(Duration::from_millis(after_ms));
+    let add_log = dir.path().join("adds.log");
+    let (mut child, _) = spawn_apply(&recipe, &add_log);
+    let started = Instant::now();
+    while adds(&add_log) < after_adds && child.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "seed {seed}, trial {trial}: apply stalled before {after_adds} adds"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
     // SIGKILL: no cleanup of any kind runs.
     child.kill().unwrap();
     child.wait().unwrap();
@@ -192,7 +210,7 @@ fn trial_once(
     let client = served.client();
     let jobs_left = jobs(&client);
     let left = Left {
-        after_ms,
+        after_adds,
         pools: pools(&client).len(),
         jobs: jobs_left.len(),
         tasks: if jobs_left.is_empty() {
