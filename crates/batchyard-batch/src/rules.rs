@@ -234,6 +234,14 @@ pub const JOB_RELEASE_DEFAULTS: &str = r#"{
     "userIdentity": {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}
 }"#;
 
+/// What the service fills into a pool's image reference (recording: test_batch_create_pools,
+/// GET /pools/{id}: `"version": "latest"`).
+pub const IMAGE_REFERENCE_DEFAULTS: &str = r#"{"version": "latest"}"#;
+
+/// What the service fills into each data disk of a pool (recording: test_batch_create_pools,
+/// GET /pools/{id}).
+pub const DATA_DISK_DEFAULTS: &str = r#"{"caching": "none", "storageAccountType": "standard_lrs"}"#;
+
 /// Properties the service accepts but never returns (`x-ms-secret` in the spec): a
 /// `GET` leaves them out, so they can be neither read back nor compared.
 pub const WRITE_ONLY: &[&str] = &["password", "accountKey", "sasKey", "sshPrivateKey"];

@@ -330,13 +330,14 @@ fn walk(
             "properties": {
                 "creationTime": time(meta.created().or_else(|_| meta.modified())),
                 "lastModified": time(meta.modified()),
-                "contentLength": if meta.is_dir() { 0 } else { meta.len() },
+                // An int64 is a string in Batch's JSON (recording: test_batch_files).
+                "contentLength": if meta.is_dir() { 0 } else { meta.len() }.to_string(),
                 "contentType": "application/octet-stream",
                 "fileMode": if meta.is_dir() { "040755" } else { "0100644" },
             },
         });
         if meta.is_dir() {
-            item["properties"]["contentLength"] = json!(0);
+            item["properties"]["contentLength"] = json!("0");
         }
         out.push(item);
         // The entry's own metadata: a link to a directory is listed, not followed.
@@ -381,7 +382,9 @@ fn listing(root: &FsPath, params: &Params, base: &str) -> Response {
     if !root.as_os_str().is_empty() {
         walk(root, root, recursive, 0, base, &mut out);
     }
-    let mut response = axum::Json(json!({ "value": out })).into_response();
+    let mut response =
+        axum::Json(json!({"odata.metadata": super::odata::context("files"), "value": out}))
+            .into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json;odata=minimalmetadata"),

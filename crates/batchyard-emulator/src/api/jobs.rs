@@ -346,7 +346,10 @@ pub async fn prep_and_release_status(
         }
         out.push(item);
     }
-    let mut body = json!({ "value": out });
+    let mut body = json!({
+        "odata.metadata": odata::context("jobpreparationandreleasetaskstatuslist"),
+        "value": out,
+    });
     odata::absolute_urls(&mut body);
     Ok(axum::Json(body).into_response())
 }

@@ -69,6 +69,10 @@ pub fn router(state: Shared) -> Router {
                 .delete(pools::delete)
                 .patch(pools::patch),
         )
+        .route(
+            "/pools/{pool}/updateproperties",
+            post(pools::replace_properties),
+        )
         .route("/pools/{pool}/resize", post(pools::resize))
         .route("/pools/{pool}/stopresize", post(pools::stop_resize))
         .route("/pools/{pool}/removenodes", post(pools::remove_nodes))

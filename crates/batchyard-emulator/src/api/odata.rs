@@ -146,14 +146,30 @@ fn select_fields(params: &Params) -> Option<Vec<String>> {
     })
 }
 
+/// The OData context URL the service puts first in every JSON answer
+/// (`odata.metadata`, e.g. `https://acct.region.batch.azure.com/$metadata#pools/@Element`).
+pub fn context(kind: &str) -> String {
+    let base = BASE_URL.try_with(Clone::clone).unwrap_or_default();
+    format!("{base}/$metadata#{kind}")
+}
+
+/// The context of a single resource, from its path (`/pools/p/nodes/n` is a `nodes`
+/// element).
+fn element_context(doc: &Value) -> Option<String> {
+    let url = doc.get("url")?.as_str()?;
+    let mut parts = url.trim_start_matches('/').rsplit('/');
+    parts.next()?;
+    Some(context(&format!("{}/@Element", parts.next()?)))
+}
+
 /// A JSON answer with the resource's entity tag.
 pub fn doc_response(doc: &Value, params: &Params) -> Response {
     let fields = select_fields(params);
-    let mut response = (
-        StatusCode::OK,
-        axum::Json(select(public(doc), fields.as_deref())),
-    )
-        .into_response();
+    let mut body = select(public(doc), fields.as_deref());
+    if let (Some(context), Some(map)) = (element_context(doc), body.as_object_mut()) {
+        map.insert("odata.metadata".into(), Value::String(context));
+    }
+    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
     set_json(&mut response);
     set_tags(response.headers_mut(), doc);
     response
@@ -274,7 +290,9 @@ pub fn list(
     let base = BASE_URL.try_with(Clone::clone).unwrap_or_default();
     // The page is written straight into the response text; a document is parsed
     // only when a filter must look into it or its text cannot be copied.
-    let mut body = String::from("{\"value\":[");
+    let mut body = String::from("{\"odata.metadata\":");
+    body.push_str(&serde_json::to_string(&context(table.name())).map_err(StoreError::from)?);
+    body.push_str(",\"value\":[");
     let mut count = 0;
     let mut more = false;
     let mut last_seq = 0;

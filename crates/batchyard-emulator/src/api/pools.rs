@@ -91,6 +91,19 @@ pub async fn create(State(state): State<Shared>, body: Bytes) -> ApiResult<Respo
             map.entry(k).or_insert(v);
         }
     }
+    if let Some(image) = doc.pointer_mut("/virtualMachineConfiguration/imageReference")
+        && image.get("virtualMachineImageId").is_none()
+    {
+        rules::fill_defaults(image, rules::IMAGE_REFERENCE_DEFAULTS);
+    }
+    if let Some(disks) = doc
+        .pointer_mut("/virtualMachineConfiguration/dataDisks")
+        .and_then(Value::as_array_mut)
+    {
+        for disk in disks {
+            rules::fill_defaults(disk, rules::DATA_DISK_DEFAULTS);
+        }
+    }
     let slots = int(&doc, "taskSlotsPerNode", 1);
     if !(1..=256).contains(&slots) {
         return Err(ApiError::invalid_property(
@@ -217,6 +230,49 @@ pub async fn patch(
     Ok(odata::written(StatusCode::OK, &doc))
 }
 
+/// `Pools_ReplacePoolProperties` (`POST /pools/{id}/updateproperties`): every property of
+/// `BatchPoolReplaceOptions` is replaced, and one left out is removed (a start task left
+/// out is gone afterwards; recording: test_batch_update_pools).
+pub async fn replace_properties(
+    State(state): State<Shared>,
+    Path(pool): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let replace = odata::body_object(&body)?;
+    odata::check_model::<batchyard_batch::models::BatchPoolReplaceOptions>(&replace)?;
+    odata::check_metadata(&replace)?;
+    for required in [
+        "certificateReferences",
+        "applicationPackageReferences",
+        "metadata",
+    ] {
+        if replace.get(required).is_none() {
+            return Err(ApiError::missing_property(required));
+        }
+    }
+    change_pool(&state, &pool, &headers, |doc| {
+        for field in [
+            "startTask",
+            "certificateReferences",
+            "applicationPackageReferences",
+            "metadata",
+            "targetNodeCommunicationMode",
+        ] {
+            match replace.get(field) {
+                Some(value) => doc[field] = value.clone(),
+                None => {
+                    if let Some(map) = doc.as_object_mut() {
+                        map.remove(field);
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 pub async fn resize(
     State(state): State<Shared>,
     Path(pool): Path<String>,
@@ -250,6 +306,10 @@ pub async fn resize(
             other => other,
         };
         private(doc)["deallocation"] = json!(option);
+        // resizeErrors are those of the last resize.
+        if let Some(map) = doc.as_object_mut() {
+            map.remove("resizeErrors");
+        }
         doc["allocationState"] = json!("resizing");
         doc["allocationStateTransitionTime"] = json!(clock::now());
         Ok(())
@@ -264,12 +324,30 @@ pub async fn stop_resize(
 ) -> ApiResult<Response> {
     change_pool(&state, &pool, &headers, |doc| {
         if text(doc, "allocationState") == "resizing" {
-            // The nodes already allocated stay; the target follows them.
+            // As the service answers (recording: test_batch_scale_pools): the nodes
+            // already allocated stay, the targets stay as they were asked for, and the
+            // shortfall is reported as a `ResizeStopped` resize error per kind of node.
             doc["allocationState"] = json!("steady");
-            let d = int(doc, "currentDedicatedNodes", 0);
-            let l = int(doc, "currentLowPriorityNodes", 0);
-            doc["targetDedicatedNodes"] = json!(d);
-            doc["targetLowPriorityNodes"] = json!(l);
+            doc["allocationStateTransitionTime"] = json!(clock::now());
+            let mut errors = Vec::new();
+            for (current, target, kind) in [
+                ("currentDedicatedNodes", "targetDedicatedNodes", "dedicated"),
+                (
+                    "currentLowPriorityNodes",
+                    "targetLowPriorityNodes",
+                    "low priority",
+                ),
+            ] {
+                if int(doc, current, 0) < int(doc, target, 0) {
+                    errors.push(json!({
+                        "code": "ResizeStopped",
+                        "message": format!("Desired number of {kind} nodes could not be allocated due to a stop resize operation"),
+                    }));
+                }
+            }
+            if !errors.is_empty() {
+                doc["resizeErrors"] = json!(errors);
+            }
         }
         Ok(())
     })?;
@@ -418,7 +496,10 @@ pub async fn evaluate_autoscale(
         .autoscale
         .ensure_sampled(&state.store, &pool, Some(&formula))?;
     let result = state.autoscale.evaluate(&doc, &formula);
-    let run = autoscale::run_json(&result, &clock::now());
+    let mut run = autoscale::run_json(&result, &clock::now());
+    run["odata.metadata"] = json!(odata::context(
+        "Microsoft.Azure.Batch.Protocol.Entities.AutoScaleRun"
+    ));
     Ok(axum::Json(run).into_response())
 }
 
@@ -511,7 +592,10 @@ pub async fn node_counts(State(state): State<Shared>) -> ApiResult<Response> {
         let [dedicated, low] = counts;
         out.push(json!({"poolId": id, "dedicated": dedicated, "lowPriority": low}));
     }
-    Ok(axum::Json(json!({ "value": out })).into_response())
+    Ok(
+        axum::Json(json!({"odata.metadata": odata::context("poolnodecounts"), "value": out}))
+            .into_response(),
+    )
 }
 
 /// The images `GET /supportedimages` lists, from `data/supported_images.json`: entries
@@ -538,5 +622,6 @@ pub async fn supported_images() -> Response {
                 .collect()
         })
         .unwrap_or_default();
-    axum::Json(json!({ "value": value })).into_response()
+    axum::Json(json!({"odata.metadata": odata::context("supportedimages"), "value": value}))
+        .into_response()
 }

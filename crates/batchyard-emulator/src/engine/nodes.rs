@@ -86,8 +86,24 @@ fn new_node(pool: &Value, dedicated: bool) -> Value {
         "totalTasksSucceeded": 0,
         "isDedicated": dedicated,
         "nodeAgentInfo": {"version": "1.11.0-batchyard", "lastUpdateTime": now},
+        // As the service reports them (recording: test_batch_compute_nodes): the image
+        // the node runs, with its exact version, and the pool's certificates.
+        "virtualMachineInfo": {"imageReference": node_image(pool)},
+        "certificateReferences": pool.get("certificateReferences").cloned().unwrap_or(json!([])),
         "_emulator": {"since": now_ms(), "pool": pool_id},
     })
+}
+
+/// The pool's image reference, with the exact version the node was made from (a local
+/// node has no image of its own: the version asked for).
+fn node_image(pool: &Value) -> Value {
+    let mut image = pool
+        .pointer("/virtualMachineConfiguration/imageReference")
+        .cloned()
+        .unwrap_or(json!({}));
+    let version = image["version"].as_str().unwrap_or("latest").to_owned();
+    image["exactVersion"] = json!(version);
+    image
 }
 
 fn resize(engine: &mut Engine, pool: &Value) -> Result<(), StoreError> {

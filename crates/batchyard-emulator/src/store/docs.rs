@@ -23,7 +23,7 @@ pub enum Table {
 }
 
 impl Table {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Table::Pools => "pools",
             Table::Nodes => "nodes",
