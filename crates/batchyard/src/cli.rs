@@ -258,6 +258,9 @@ pub struct RunArgs {
     /// At the end, download the tasks' outputs into DIR/JOB/TASK/...
     #[arg(long, value_name = "DIR")]
     pub download: Option<PathBuf>,
+    /// At the end, write the HTML run report of the jobs here (as `batchyard report`).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Summary format.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,

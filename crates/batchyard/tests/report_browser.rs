@@ -86,8 +86,17 @@ fn report_of_a_local_run_draws_one_bar_per_task_in_chromium() {
         return;
     };
     let (dir, recipe) = recipe_dir(RECIPE);
-    // One task fails: run exits 1 and the report shows it.
-    batchyard().arg("run").arg(&recipe).assert().code(1);
+    // One task fails: run exits 1 and its report shows it.
+    let run_page = dir.path().join("run.html");
+    batchyard()
+        .arg("run")
+        .arg(&recipe)
+        .arg("--report")
+        .arg(&run_page)
+        .assert()
+        .code(1);
+    let run_html = std::fs::read_to_string(&run_page).unwrap();
+    assert_eq!(run_html.matches("<rect class=\"bar ").count(), 5);
     let page = dir.path().join("report.html");
     batchyard()
         .args(["report", "work", "--recipe"])

@@ -21,7 +21,13 @@ pub fn run(args: &ReportArgs) -> miette::Result<Exit> {
             target::connect(&args.target, args.recipe.as_deref(), target::Access::Read).await?;
         let local = target.info.kind == "local";
         let origin = target.info.to_string();
-        let result = collect(&target.client, &args.job, local, origin).await;
+        let result = collect(
+            &target.client,
+            std::slice::from_ref(&args.job),
+            local,
+            origin,
+        )
+        .await;
         target.close().await;
         let timeline = result?;
         let path = args
@@ -48,55 +54,66 @@ fn parse(t: Option<&String>) -> Option<OffsetDateTime> {
     t.and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
 }
 
-async fn collect(
+/// The timeline of `jobs`: their tasks and the nodes of their pools, on one clock.
+pub async fn collect(
     client: &batchyard_batch::BatchClient,
-    job_id: &str,
+    jobs: &[String],
     local: bool,
     origin: String,
 ) -> miette::Result<Timeline> {
-    let job = client.get_job(job_id).await.map_err(|e| {
-        if e.is_not_found() {
-            miette!(
-                help = "`batchyard status` lists the jobs at this target",
-                "no job `{job_id}` at this target"
+    let mut tasks = Vec::new();
+    let mut nodes = Vec::new();
+    let mut pools_seen: Vec<String> = Vec::new();
+    for job_id in jobs {
+        let job = client.get_job(job_id).await.map_err(|e| {
+            if e.is_not_found() {
+                miette!(
+                    help = "`batchyard status` lists the jobs at this target",
+                    "no job `{job_id}` at this target"
+                )
+            } else {
+                miette!("cannot read job {job_id}: {e}")
+            }
+        })?;
+        let pool_id = job.pool_info.pool_id.unwrap_or_default();
+        let listed: Vec<_> = client
+            .list_tasks(
+                job_id,
+                &ListOptions {
+                    select: Some("id,executionInfo,nodeInfo".into()),
+                    ..ListOptions::default()
+                },
             )
-        } else {
-            miette!("cannot read job {job_id}: {e}")
-        }
-    })?;
-    let pool_id = job.pool_info.pool_id.unwrap_or_default();
-    let tasks: Vec<_> = client
-        .list_tasks(
-            job_id,
-            &ListOptions {
-                select: Some("id,executionInfo,nodeInfo".into()),
-                ..ListOptions::default()
-            },
-        )
-        .try_collect()
-        .await
-        .map_err(|e| miette!("cannot list the tasks of job {job_id}: {e}"))?;
-    let nodes: Vec<_> = if pool_id.is_empty() {
-        Vec::new()
-    } else {
-        match client
-            .list_nodes(&pool_id, &ListOptions::default())
             .try_collect()
             .await
+            .map_err(|e| miette!("cannot list the tasks of job {job_id}: {e}"))?;
+        tasks.extend(
+            listed
+                .into_iter()
+                .map(|t| (job_id.clone(), pool_id.clone(), t)),
+        );
+        if pool_id.is_empty() || pools_seen.contains(&pool_id) {
+            continue;
+        }
+        pools_seen.push(pool_id.clone());
+        match client
+            .list_nodes(&pool_id, &ListOptions::default())
+            .try_collect::<Vec<_>>()
+            .await
         {
-            Ok(n) => n,
+            Ok(n) => nodes.extend(n.into_iter().map(|n| (pool_id.clone(), n))),
             // The pool may be gone; the tasks still name their nodes.
-            Err(e) if e.is_not_found() => Vec::new(),
+            Err(e) if e.is_not_found() => {}
             Err(e) => return Err(miette!("cannot list the nodes of pool {pool_id}: {e}")),
         }
-    };
+    }
     let now = OffsetDateTime::now_utc();
     let starts = tasks
         .iter()
-        .filter_map(|t| parse(t.execution_info.as_ref()?.start_time.as_ref()));
+        .filter_map(|(_, _, t)| parse(t.execution_info.as_ref()?.start_time.as_ref()));
     let allocations = nodes
         .iter()
-        .filter_map(|n| parse(n.allocation_time.as_ref()));
+        .filter_map(|(_, n)| parse(n.allocation_time.as_ref()));
     let zero = starts.chain(allocations).min().unwrap_or(now);
     let secs = |t: OffsetDateTime| {
         let since: time::Duration = t - zero;
@@ -105,7 +122,7 @@ async fn collect(
 
     let mut rows: Vec<NodeRow> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for n in &nodes {
+    for (pool_id, n) in &nodes {
         let id = n.id.clone().unwrap_or_default();
         index.insert(id.clone(), rows.len());
         rows.push(NodeRow {
@@ -116,7 +133,7 @@ async fn collect(
         });
     }
     let mut bars = Vec::new();
-    for t in &tasks {
+    for (job_id, pool_id, t) in &tasks {
         let Some(info) = &t.execution_info else {
             continue;
         };
@@ -146,7 +163,7 @@ async fn collect(
         };
         bars.push(TaskBar {
             id: t.id.clone().unwrap_or_default(),
-            job: job_id.to_string(),
+            job: job_id.clone(),
             node,
             start: secs(start),
             end: secs(end.unwrap_or(now)),
@@ -169,7 +186,11 @@ async fn collect(
         )
     };
     Ok(Timeline {
-        title: format!("job {job_id}"),
+        title: format!(
+            "job{} {}",
+            if jobs.len() == 1 { "" } else { "s" },
+            jobs.join(", ")
+        ),
         origin,
         nodes: rows,
         tasks: bars,

@@ -61,6 +61,13 @@ pub fn run(args: &RunArgs) -> miette::Result<Exit> {
                     }
                     (s, _) => s,
                 };
+                let summary = match (summary, &args.report) {
+                    (Ok(s), Some(path)) => {
+                        let ids: Vec<String> = jobs.iter().map(|(id, _)| id.clone()).collect();
+                        write_report(&prepared, &ids, path).await.map(|()| s)
+                    }
+                    (s, _) => s,
+                };
                 (plan, outcome, Some(summary))
             };
             tokio::select! {
@@ -155,6 +162,28 @@ async fn interrupted(prepared: &Prepared, file: &std::path::Path) {
          watch with `batchyard status {f}`, or stop everything with `batchyard destroy {f}`."
     ));
     eprintln!("{}", lines.join("\n"));
+}
+
+/// Writes the HTML run report of the jobs (`--report`).
+async fn write_report(
+    prepared: &crate::prepared::Prepared,
+    jobs: &[String],
+    path: &std::path::Path,
+) -> miette::Result<()> {
+    let target = &prepared.target;
+    let timeline = super::report::collect(
+        &target.client,
+        jobs,
+        target.info.kind == "local",
+        target.info.to_string(),
+    )
+    .await?;
+    fs_err::write(path, crate::report::html(&timeline)).map_err(|e| {
+        miette!(
+            help = "give a writable path to --report",
+            "cannot write the report: {e}"
+        )
+    })
 }
 
 /// The run summary on stdout.
