@@ -21,6 +21,9 @@ pub struct Prepared {
     pub observed: Observed,
     /// The uploads apply will make, when the recipe has `storage`.
     pub data: Option<crate::data::DataStep>,
+    /// The recipe's warnings (a retired VM size or image, ...), for `--output json`; they
+    /// were printed on stderr already.
+    pub warnings: Vec<batchyard_recipe::report::JsonDiagnostic>,
 }
 
 /// Loads and compiles `file` (its problems end the command before any connection), then
@@ -33,6 +36,7 @@ pub async fn prepare(
     access: Access,
 ) -> miette::Result<Prepared> {
     let (loaded, mut desired) = recipe::load_and_compile(file, vars)?;
+    let warnings = loaded.json_diagnostics();
     target::check_local_support(args, &desired)?;
     let target = target::connect(args, Some(file), access).await?;
     let storage = match attach_storage(&loaded, &mut desired, &target).await {
@@ -78,6 +82,7 @@ pub async fn prepare(
             intent,
             observed,
             data,
+            warnings,
         }),
         Err(report) => {
             target.close().await;

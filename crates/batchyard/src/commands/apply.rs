@@ -2,6 +2,7 @@
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
+use batchyard_recipe::report::JsonDiagnostic;
 use batchyard_reconcile::{ApplyOptions, ApplyReport, Mode, Plan, PoolWait};
 use miette::miette;
 use serde_json::{Value, json};
@@ -27,7 +28,14 @@ pub fn run(args: &ApplyArgs) -> miette::Result<Exit> {
         progress.finish();
         let info = prepared.target.info.clone();
         prepared.target.close().await;
-        finish(args.output, "apply", &info, &plan, outcome)
+        finish(
+            args.output,
+            "apply",
+            &info,
+            &plan,
+            &prepared.warnings,
+            outcome,
+        )
     })
 }
 
@@ -38,20 +46,23 @@ pub fn finish(
     command: &str,
     info: &TargetInfo,
     plan: &Plan,
+    warnings: &[JsonDiagnostic],
     outcome: miette::Result<Option<ApplyReport>>,
 ) -> miette::Result<Exit> {
     if output == Output::Json {
         let mut doc = json!({ "format_version": 1, "command": command });
-        append(&mut doc, &applied_json(info, plan, &outcome));
+        append(&mut doc, &applied_json(info, plan, warnings, &outcome));
         outln!("{}", to_text(&doc));
     }
     outcome.map(|_| Exit::Success)
 }
 
-/// `plan`, `applied`, `result` and `error`: what apply, destroy and run print in JSON.
+/// `plan`, `applied`, `result`, `error` and `warnings`: what apply, destroy and run print
+/// in JSON. The warnings are the recipe's, at the top level as in plan's document.
 pub fn applied_json(
     info: &TargetInfo,
     plan: &Plan,
+    warnings: &[JsonDiagnostic],
     outcome: &miette::Result<Option<ApplyReport>>,
 ) -> Value {
     let (result, error) = match outcome {
@@ -66,15 +77,17 @@ pub fn applied_json(
         Ok(None) => (Value::Null, Value::Null),
         Err(e) => (Value::Null, json!(e.to_string())),
     };
-    let mut plan_doc = plan::to_json(info, plan);
+    let mut plan_doc = plan::to_json(info, plan, warnings);
     if let Some(map) = plan_doc.as_object_mut() {
         map.remove("format_version");
+        map.remove("warnings");
     }
     json!({
         "plan": plan_doc,
         "applied": matches!(outcome, Ok(Some(_))),
         "result": result,
         "error": error,
+        "warnings": warnings,
     })
 }
 
@@ -108,6 +121,7 @@ pub async fn plan_and_apply(
         intent,
         observed,
         data,
+        ..
     } = prepared;
     let plan = batchyard_reconcile::diff(intent, observed, mode);
     if output == Output::Human {

@@ -27,6 +27,13 @@ pub fn run(args: &DestroyArgs) -> miette::Result<Exit> {
         progress.finish();
         let info = prepared.target.info.clone();
         prepared.target.close().await;
-        finish(args.output, "destroy", &info, &plan, outcome)
+        finish(
+            args.output,
+            "destroy",
+            &info,
+            &plan,
+            &prepared.warnings,
+            outcome,
+        )
     })
 }

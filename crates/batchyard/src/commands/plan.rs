@@ -1,5 +1,6 @@
 //! `batchyard plan`: what apply would change, and why.
 
+use batchyard_recipe::report::JsonDiagnostic;
 use batchyard_reconcile::{Mode, Plan};
 use serde_json::{Value, json};
 
@@ -32,6 +33,7 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
             intent,
             observed,
             data,
+            warnings,
         } = prepared::prepare(&args.file, &args.vars, &args.target, Access::Read).await?;
         let plan = batchyard_reconcile::diff(&intent, &observed, Mode::Apply);
         let preflight = crate::preflight::check(
@@ -80,7 +82,7 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
                 }
             }
             Output::Json => {
-                let mut v = to_json(&info, &plan);
+                let mut v = to_json(&info, &plan, &warnings);
                 if let (Some(d), Some(map)) = (&data, v.as_object_mut()) {
                     map.insert("data".into(), d.to_json());
                 }
@@ -116,8 +118,9 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
     })
 }
 
-/// The documented `--output json` shape (see docs/cli.md).
-pub fn to_json(info: &TargetInfo, plan: &Plan) -> Value {
+/// The documented `--output json` shape (see docs/cli.md). `warnings` are the recipe's,
+/// in the shape of `validate --output json`'s diagnostics.
+pub fn to_json(info: &TargetInfo, plan: &Plan, warnings: &[JsonDiagnostic]) -> Value {
     let actions: Vec<Value> = plan
         .actions
         .iter()
@@ -146,6 +149,7 @@ pub fn to_json(info: &TargetInfo, plan: &Plan) -> Value {
         "blocking": plan.blocking(),
         "actions": actions,
         "notes": plan.notes,
+        "warnings": warnings,
     })
 }
 

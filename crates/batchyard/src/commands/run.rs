@@ -89,7 +89,10 @@ pub fn run(args: &RunArgs) -> miette::Result<Exit> {
         };
         if args.output == Output::Json {
             let mut doc = json!({ "format_version": 1, "command": "run" });
-            append(&mut doc, &applied_json(&info, &plan, &outcome));
+            append(
+                &mut doc,
+                &applied_json(&info, &plan, &prepared.warnings, &outcome),
+            );
             let jobs = summary
                 .as_ref()
                 .ok()
