@@ -99,6 +99,7 @@ pub mod config;
 pub(crate) mod engine;
 pub mod ids;
 pub mod listen;
+pub mod private_dir;
 mod server;
 pub mod state_lock;
 pub(crate) mod store;

@@ -151,7 +151,7 @@ fn idle_timeout(args: &TargetArgs) -> miette::Result<Duration> {
 fn local_client(url: &str, key: &str) -> miette::Result<BatchClient> {
     let credential = SharedKeyCredential::new(local::folder::ACCOUNT, key).map_err(|e| {
         miette!(
-            help = "delete service.key in the state folder to have a new one generated",
+            help = "delete service.key in the local service's private folder (under ~/.local/state/batchyard/local/) to have a new one generated",
             "{e}"
         )
     })?;

@@ -111,13 +111,18 @@ fn apply_returns_the_tasks_finish_in_the_background_and_the_idle_service_stops()
         job_status(&recipe, "hello")["succeeded"] == 5
     });
 
-    // The folder is owner-only, ignored by git, and its key is never printed.
+    // The folder is owner-only and ignored by git; its key is kept outside it, in the
+    // state's private folder, owner-only, and is never printed.
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&state), 0o700);
-    assert_eq!(mode(&state.join("service.key")), 0o600);
+    assert!(!state.join("service.key").exists());
+    let private = batchyard_emulator::private_dir::for_state(&state.join("emulator.db")).unwrap();
+    assert!(!private.starts_with(&state));
+    assert_eq!(mode(&private), 0o700);
+    assert_eq!(mode(&private.join("service.key")), 0o600);
     let ignore = std::fs::read_to_string(state.join(".gitignore")).unwrap();
     assert!(ignore.lines().any(|l| l == "*"), "{ignore}");
-    let key = std::fs::read_to_string(state.join("service.key")).unwrap();
+    let key = std::fs::read_to_string(private.join("service.key")).unwrap();
     let printed = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

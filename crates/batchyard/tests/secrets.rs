@@ -1,9 +1,9 @@
 //! Secrets never leak: with unique markers as the registry password and the Shared Key, every
 //! everyday command run with `-vv` against a served emulator that verifies signatures prints
 //! neither marker, and no file the CLI writes holds one. The emulator's state lives in the
-//! recipe's folder, inside what is checked: its database is the one file allowed to hold the
-//! registry password (the service needs it to log in to the registry), so it and its folder
-//! must be owner-only (0600 / 0700).
+//! recipe's folder, inside what is checked: its database keeps the registry password only
+//! sealed (with a key outside the folder), and it and its folder are owner-only (0600 /
+//! 0700).
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
@@ -162,7 +162,6 @@ fn no_command_prints_or_stores_a_secret() {
                 .is_some_and(|n| n.starts_with("emulator.db") && !n.ends_with(".lock"));
         if database {
             assert_eq!(mode(&path), 0o600, "{} is owner-only", path.display());
-            continue;
         }
         let bytes = std::fs::read(&path).unwrap();
         let text = String::from_utf8_lossy(&bytes);
@@ -207,11 +206,10 @@ fn mount_keys_sas_and_passwords_stay_out_of_plans_and_status() {
     exercise_local_secrets(false);
 }
 
-/// The same, and no file of the state folder holds one either. Ignored while the local
-/// service's database (`.batchyard/emulator.db`) stores pool payloads as given, registry
-/// password and mount credentials included: that is the emulator's storage to change.
+/// The same, and no file of the state folder holds one either: the local service seals
+/// the secret fields of its database with a key kept outside the folder, where its own
+/// Shared Key is kept too.
 #[test]
-#[ignore = "the local service's emulator.db keeps pool secrets in clear (emulator storage)"]
 fn the_state_folder_holds_no_secret() {
     exercise_local_secrets(true);
 }
@@ -310,19 +308,34 @@ fn exercise_local_secrets(check_state_folder: bool) {
     if !check_state_folder {
         return;
     }
+    let state = work.path().join(".batchyard");
+    // The local service's own Shared Key, from the private folder it is kept in.
+    let private = batchyard_emulator::private_dir::for_state(&state.join("emulator.db")).unwrap();
+    let service_key = std::fs::read_to_string(private.join("service.key")).unwrap();
+    let service_key = service_key.trim();
+    assert!(service_key.len() >= 16);
     let mut files = Vec::new();
-    files_under(&work.path().join(".batchyard"), &mut files);
+    files_under(&state, &mut files);
     assert!(!files.is_empty());
+    let mut sealed = false;
     for path in files {
         let Ok(bytes) = std::fs::read(&path) else {
             continue;
         };
         let text = String::from_utf8_lossy(&bytes);
+        // The pool's secrets are in the database (or its log), sealed.
+        sealed |= path.to_string_lossy().contains("emulator.db") && text.contains("sealed:v1:");
         assert!(
             leaks_any(&text).is_none(),
             "{} holds a secret ({:?})",
             path.display(),
             leaks_any(&text)
         );
+        assert!(
+            !text.contains(service_key),
+            "{} holds the service key",
+            path.display()
+        );
     }
+    assert!(sealed, "the database keeps the pool's secrets sealed");
 }

@@ -9,7 +9,7 @@ pub mod filter;
 mod gate;
 mod jobs;
 mod keyless;
-mod odata;
+pub(crate) mod odata;
 mod offload;
 mod pools;
 mod projection;

@@ -89,6 +89,17 @@ fn task_columns(doc: &Value) -> (Option<&str>, i64) {
     )
 }
 
+/// The document text as stored: with its secret properties sealed (see
+/// [`super::sealed`]). Only texts that name one go through SQLite's `batchyard_seal`.
+fn seal(conn: &Connection, text: String) -> Result<String, StoreError> {
+    if !crate::api::odata::may_hold_secret(&text) {
+        return Ok(text);
+    }
+    Ok(conn
+        .prepare_cached("SELECT batchyard_seal(?1)")?
+        .query_row([&text], |r| r.get(0))?)
+}
+
 fn decode(seq: i64, text: &str) -> Result<Doc, StoreError> {
     Ok(Doc {
         seq,
@@ -125,7 +136,7 @@ pub fn insert(
     id: &str,
     doc: &Value,
 ) -> Result<bool, StoreError> {
-    let text = serde_json::to_string(doc)?;
+    let text = seal(conn, serde_json::to_string(doc)?)?;
     let changed = if table == Table::Tasks {
         let (result, slots) = task_columns(doc);
         conn.prepare_cached(
@@ -158,7 +169,7 @@ pub fn put(
     id: &str,
     doc: &Value,
 ) -> Result<bool, StoreError> {
-    let text = serde_json::to_string(doc)?;
+    let text = seal(conn, serde_json::to_string(doc)?)?;
     let changed = if table == Table::Tasks {
         let (result, slots) = task_columns(doc);
         conn.prepare_cached(

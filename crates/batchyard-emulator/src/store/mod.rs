@@ -6,6 +6,7 @@
 
 pub mod attempts;
 pub mod docs;
+pub mod sealed;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -13,6 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, Transaction};
 
 pub use docs::{Doc, Table};
+pub use sealed::Sealer;
 
 /// The schema version this build writes; stored in SQLite's `user_version`.
 pub const SCHEMA_VERSION: i64 = 4;
@@ -26,6 +28,14 @@ pub enum StoreError {
     /// A stored document is not valid JSON; the file was edited or corrupted.
     #[error("a stored document is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The key that seals the state's secret fields could not be read or made.
+    #[error("cannot read or make the key that seals the secrets of the emulator state {}: {source}", state.display())]
+    SecretsKey {
+        /// The state file.
+        state: std::path::PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
     /// The file was written by a newer emulator whose schema this build does not know.
     #[error(
         "the state file has schema version {found}, newer than {supported} known to this build; use a newer batchyard or another state file"
@@ -55,8 +65,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the state file and brings its schema up to date.
+    /// Opens (creating if needed) the state file and brings its schema up to date; its
+    /// secret fields are sealed with the key of its private folder
+    /// ([`crate::private_dir::for_state`]).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let sealer = Sealer::for_state(path).map_err(|source| StoreError::SecretsKey {
+            state: path.to_path_buf(),
+            source,
+        })?;
+        Self::open_sealed(path, &sealer)
+    }
+
+    /// [`Store::open`] with the secret fields sealed by `sealer`.
+    pub fn open_sealed(path: &Path, sealer: &Sealer) -> Result<Self, StoreError> {
         private_files(path)?;
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -70,6 +91,7 @@ impl Store {
         // cached statements would evict them and prepare them again and again.
         conn.set_prepared_statement_cache_capacity(128);
         migrate(&conn)?;
+        sealer.register(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use miette::{IntoDiagnostic as _, miette};
 
+/// The service key's file name (in the private folder).
+const KEY_FILE: &str = "service.key";
+
 /// The account name the local service verifies Shared Key signatures against.
 pub const ACCOUNT: &str = "local";
 
@@ -89,44 +92,49 @@ impl StateFolder {
         self.dir.join("service.log")
     }
 
-    fn key_path(&self) -> PathBuf {
-        self.dir.join("service.key")
+    /// The folder outside the state folder that keeps this state's keys (the service's,
+    /// and the one sealing the secrets in its database): see
+    /// `batchyard_emulator::private_dir`.
+    pub fn private_dir(&self) -> miette::Result<PathBuf> {
+        batchyard_emulator::private_dir::for_state(&self.database()).map_err(|e| {
+            miette!(
+                help = "set XDG_STATE_HOME (or HOME) to a folder you can write",
+                "cannot make the local service's private folder: {e}"
+            )
+        })
     }
 
     /// The service's key, generated on first use: 32 random bytes, base64, in an
-    /// owner-only file. The service verifies every request against it, so no
-    /// unauthenticated endpoint exists on this machine.
+    /// owner-only file of the private folder (never in the state folder, which may sit in
+    /// a recipe's folder). The service verifies every request against it, so no
+    /// unauthenticated endpoint exists on this machine. A key left in the state folder by
+    /// an older batchyard is moved out.
     pub fn key(&self) -> miette::Result<String> {
-        let path = self.key_path();
-        let replace = match fs_err::read_to_string(&path) {
-            Ok(text) if valid_key(text.trim()) => return Ok(text.trim().to_owned()),
-            Ok(_) => {
-                tracing::warn!(path = %path.display(), "the local service key is not base64; generating a new one");
-                true
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-            Err(e) => return Err(miette!("cannot read the local service key: {e}")),
-        };
-        let bytes: [u8; 32] = rand::random();
-        let key = base64::engine::general_purpose::STANDARD.encode(bytes);
-        if replace {
-            write_private(&path, key.as_bytes())?;
-            return Ok(key);
+        let private = self.private_dir()?;
+        let legacy = self.dir.join(KEY_FILE);
+        let old = fs_err::read_to_string(&legacy)
+            .ok()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| valid_key(t));
+        let key = batchyard_emulator::private_dir::read_or_make(
+            &private,
+            KEY_FILE,
+            |bytes| std::str::from_utf8(bytes).is_ok_and(|t| valid_key(t.trim())),
+            || match &old {
+                Some(old) => old.clone().into_bytes(),
+                None => {
+                    let bytes: [u8; 32] = rand::random();
+                    base64::engine::general_purpose::STANDARD
+                        .encode(bytes)
+                        .into_bytes()
+                }
+            },
+        )
+        .map_err(|e| miette!("cannot read or write the local service key: {e}"))?;
+        if legacy.exists() {
+            fs_err::remove_file(&legacy).into_diagnostic()?;
         }
-        // Two commands may start on a new folder at once: the first key to land is the
-        // key, and the other command reads it.
-        let tmp = path.with_extension(format!("new-{:016x}", rand::random::<u64>()));
-        write_private(&tmp, key.as_bytes())?;
-        let linked = std::fs::hard_link(&tmp, &path);
-        let _ = std::fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => Ok(key),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let text = fs_err::read_to_string(&path).into_diagnostic()?;
-                Ok(text.trim().to_owned())
-            }
-            Err(e) => Err(miette!("cannot write {}: {e}", path.display())),
-        }
+        Ok(String::from_utf8_lossy(&key).trim().to_owned())
     }
 
     /// Opens (creating) a lock file, owner-only.
@@ -181,7 +189,10 @@ mod tests {
         assert!(ignore.lines().any(|l| l == "*"), "{ignore}");
         let key = folder.key().unwrap();
         assert!(valid_key(&key));
-        assert_eq!(mode(&dir.join("service.key")), 0o600);
+        let private = folder.private_dir().unwrap();
+        assert!(!private.starts_with(tmp.path()), "{}", private.display());
+        assert_eq!(mode(&private.join(KEY_FILE)), 0o600);
+        assert!(!dir.join(KEY_FILE).exists(), "no key in the state folder");
         assert_eq!(folder.key().unwrap(), key, "the key is generated once");
         // Commands starting together on a new folder all end up with one key.
         let fresh = StateFolder::prepare(&tmp.path().join("b")).unwrap();
