@@ -150,16 +150,28 @@ pub fn recipe_schema_text() -> String {
     text
 }
 
+/// The draft 7 schema the recipe is checked against, generated once.
+fn strict_schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(validation_schema)
+}
+
 fn validator() -> Option<&'static jsonschema::Validator> {
     static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
     VALIDATOR
-        .get_or_init(|| jsonschema::validator_for(&validation_schema()).ok())
+        .get_or_init(|| jsonschema::validator_for(strict_schema()).ok())
         .as_ref()
 }
 
 /// Checks `value` against the schema. `skip` tells which paths hold unrendered templates
 /// (factory task fields), where a string standing for a later value is not an error.
+///
+/// A value the schema walk finds valid has nothing to report, and the validator, whose
+/// compile costs more than the rest of `validate`, is not built (see [`crate::schema_verdict`]).
 pub fn validate(value: &Value, skip: &dyn Fn(&str, &Value) -> bool) -> Vec<Diagnostic> {
+    if crate::schema_verdict::Walk::new(strict_schema()).verdict(value) == Some(true) {
+        return Vec::new();
+    }
     let Some(validator) = validator() else {
         return vec![Diagnostic::error("", "the recipe schema failed to compile")];
     };
@@ -490,6 +502,142 @@ fn description(root: &Value, tokens: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every recipe in the repository (good and bad ones, templates unrendered), and copies
+    /// of the good ones broken at each place in many ways: wherever the schema walk gives a
+    /// verdict, it is the compiled validator's.
+    #[test]
+    fn fast_verdicts_agree_with_the_compiled_validator() {
+        let validator = validator().unwrap();
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let mut files = Vec::new();
+        for dir in [
+            "recipes",
+            "recipes/quickstart",
+            "recipes/seed-examples",
+            "bench/recipes",
+            "crates/batchyard-recipe/tests/bad",
+            "crates/batchyard/tests/bad_recipes",
+            "crates/batchyard-compile/tests/recipes",
+        ] {
+            let Ok(entries) = std::fs::read_dir(format!("{root}/{dir}")) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "yaml") {
+                    files.push(path);
+                }
+            }
+            for sub in std::fs::read_dir(format!("{root}/{dir}"))
+                .unwrap()
+                .flatten()
+            {
+                let recipe = sub.path().join("recipe.yaml");
+                if recipe.is_file() {
+                    files.push(recipe);
+                }
+            }
+        }
+        assert!(files.len() > 60, "{} recipes found", files.len());
+        let (mut decided, mut valid, mut invalid) = (0, 0, 0);
+        let mut walk = crate::schema_verdict::Walk::new(strict_schema());
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            let Ok(tree) = crate::source::parse(&text) else {
+                continue;
+            };
+            let value = tree.to_value();
+            let mut variants = vec![value.clone()];
+            variants.extend(broken(&value));
+            for variant in &variants {
+                let expected = validator.is_valid(variant);
+                let fast = walk.verdict(variant);
+                if let Some(fast) = fast {
+                    assert_eq!(fast, expected, "{}: {variant}", file.display());
+                    decided += 1;
+                    if fast {
+                        valid += 1;
+                    } else {
+                        invalid += 1;
+                    }
+                }
+            }
+        }
+        assert!(
+            decided > 5000 && valid > 100 && invalid > 3000,
+            "{decided} decided, {valid} valid, {invalid} invalid"
+        );
+    }
+
+    /// Copies of `value`, each with one place broken (or, by chance, still valid).
+    fn broken(value: &Value) -> Vec<Value> {
+        let mut pointers = Vec::new();
+        collect_pointers(value, String::new(), &mut pointers);
+        let replacements = [
+            serde_json::json!("text"),
+            serde_json::json!(""),
+            serde_json::json!("/abs"),
+            serde_json::json!("0755"),
+            serde_json::json!("https://x"),
+            serde_json::json!("x-y"),
+            serde_json::json!(0),
+            serde_json::json!(7),
+            serde_json::json!(-2),
+            serde_json::json!(100_000),
+            serde_json::json!(5_000_000_000_u64),
+            serde_json::json!(1.5),
+            serde_json::json!(true),
+            serde_json::json!(null),
+            serde_json::json!([]),
+            serde_json::json!(["a"]),
+            serde_json::json!({}),
+            serde_json::json!({"repeat": 2}),
+            serde_json::json!({"notAField": 1}),
+        ];
+        let mut out = Vec::new();
+        for pointer in &pointers {
+            for replacement in &replacements {
+                let mut copy = value.clone();
+                if let Some(slot) = copy.pointer_mut(pointer) {
+                    *slot = replacement.clone();
+                    out.push(copy);
+                }
+            }
+            let mut added = value.clone();
+            if let Some(object) = added.pointer_mut(pointer).and_then(Value::as_object_mut) {
+                object.insert("not_a_field".into(), serde_json::json!(1));
+                out.push(added);
+            }
+            let mut removed = value.clone();
+            if let Some(object) = removed.pointer_mut(pointer).and_then(Value::as_object_mut)
+                && let Some(first) = object.keys().next().cloned()
+            {
+                object.remove(&first);
+                out.push(removed);
+            }
+        }
+        out
+    }
+
+    fn collect_pointers(value: &Value, at: String, out: &mut Vec<String>) {
+        if !at.is_empty() {
+            out.push(at.clone());
+        }
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    collect_pointers(v, format!("{at}/{}", escape_token(k)), out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    collect_pointers(v, format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
 
     #[test]
     fn valid_keys_follow_refs() {

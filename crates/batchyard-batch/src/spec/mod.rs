@@ -18,14 +18,16 @@
 //! - Enums are closed: a value not in the spec's list is rejected, even though the
 //!   models keep such values when they come from a server.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use jsonschema::error::ValidationErrorKind;
+
+mod verdict;
 use serde_json::{Map, Value, json};
 
 /// The embedded spec, the one the models were generated from.
-pub const BATCH_SERVICE_JSON: &str = include_str!("../spec/BatchService.json");
+pub const BATCH_SERVICE_JSON: &str = include_str!("../../spec/BatchService.json");
 
 /// The API version the spec describes and the client sends.
 pub const API_VERSION: &str = "2025-06-01.21.0";
@@ -66,26 +68,22 @@ pub struct SpecError {
 /// Checks `json` against the definition `definition` of `BatchService.json`
 /// (e.g. `"BatchPoolCreateOptions"`), reporting every violation found.
 ///
-/// Compiling the whole spec costs about 0.2 s, so it is never done: a validator is compiled
+/// A valid value is recognised by walking the definitions (see [`verdict`]), with nothing to
+/// compile. Only a value that walk does not accept goes to a JSON Schema validator, which
+/// words the errors: compiling the whole spec costs about 0.2 s, so a validator is compiled
 /// for the definitions this value can reach (see [`reached_definitions`]) and cached for the
 /// process, so values of the same shape reuse it.
 pub fn validate_against_spec(definition: &str, json: &Value) -> Result<(), Vec<SpecError>> {
-    let definitions = match definitions() {
-        Ok(definitions) => definitions,
-        Err(message) => {
-            return Err(vec![SpecError {
-                path: String::new(),
-                kind: SpecErrorKind::Other,
-                message: message.clone(),
-            }]);
-        }
-    };
+    let definitions = definitions();
     if !definitions.contains_key(definition) {
         return Err(vec![SpecError {
             path: String::new(),
             kind: SpecErrorKind::UnknownDefinition,
             message: format!("BatchService.json has no definition named {definition:?}."),
         }]);
+    }
+    if verdict::verdict(definitions, definition, json) == Some(true) {
+        return Ok(());
     }
     let reached = reached_definitions(definitions, definition, json);
     let validator = match validator_for(definitions, definition, reached) {
@@ -111,9 +109,7 @@ pub fn validate_against_spec(definition: &str, json: &Value) -> Result<(), Vec<S
 
 /// Names of all definitions in the spec, in the spec's order.
 pub fn definition_names() -> Vec<String> {
-    definitions()
-        .map(|defs| defs.keys().cloned().collect())
-        .unwrap_or_default()
+    definitions().names().map(str::to_owned).collect()
 }
 
 fn to_spec_error(error: &jsonschema::ValidationError<'_>) -> SpecError {
@@ -135,27 +131,67 @@ fn to_spec_error(error: &jsonschema::ValidationError<'_>) -> SpecError {
     }
 }
 
-/// The spec's swagger definitions, parsed once.
-fn definitions() -> Result<&'static Map<String, Value>, &'static String> {
-    static DEFINITIONS: OnceLock<Result<Map<String, Value>, String>> = OnceLock::new();
-    DEFINITIONS
-        .get_or_init(|| {
-            #[derive(serde::Deserialize)]
-            struct Spec {
-                definitions: Map<String, Value>,
-            }
-            serde_json::from_str::<Spec>(BATCH_SERVICE_JSON)
-                .map(|spec| spec.definitions)
-                .map_err(|e| format!("The embedded BatchService.json does not parse: {e}."))
-        })
-        .as_ref()
+/// The spec's swagger definitions, each parsed from the embedded text on first use: a
+/// process checks a handful of payload shapes, which reach a few dozen of the spec's 250
+/// definitions, and parsing the whole file cost more than everything else `validate` does.
+/// `build.rs` records where each definition lies in the text.
+pub struct Definitions {
+    ranges: &'static [(&'static str, usize, usize)],
+    index: HashMap<&'static str, usize>,
+    parsed: Vec<OnceLock<Value>>,
+}
+
+impl Definitions {
+    fn new() -> Self {
+        const RANGES: &[(&str, usize, usize)] =
+            include!(concat!(env!("OUT_DIR"), "/definition_ranges.rs"));
+        Self {
+            ranges: RANGES,
+            index: RANGES
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _, _))| (*name, i))
+                .collect(),
+            parsed: RANGES.iter().map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The definition of this name, as the spec writes it.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        let &i = self.index.get(name)?;
+        let (_, start, end) = self.ranges[i];
+        Some(self.parsed[i].get_or_init(|| {
+            // build.rs parsed the whole file and took these ranges from it, so each is a
+            // complete JSON value; `Null` would fail the validator's compile, never pass.
+            BATCH_SERVICE_JSON
+                .get(start..end)
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or(Value::Null)
+        }))
+    }
+
+    /// Whether the spec has a definition of this name.
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    /// Every definition name, in the spec's order.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.ranges.iter().map(|(name, _, _)| *name)
+    }
+}
+
+/// The spec's definitions (parsed lazily, see [`Definitions`]).
+pub fn definitions() -> &'static Definitions {
+    static DEFINITIONS: OnceLock<Definitions> = OnceLock::new();
+    DEFINITIONS.get_or_init(Definitions::new)
 }
 
 /// A validator of `definition` compiled from the definitions in `reached` (every other
 /// definition is accepted as anything), cached. A cached validator compiled from a superset
 /// serves as well: a definition it holds in full checks exactly what the spec says.
 fn validator_for(
-    definitions: &Map<String, Value>,
+    definitions: &Definitions,
     definition: &str,
     reached: BTreeSet<String>,
 ) -> Result<Arc<jsonschema::Validator>, String> {
@@ -189,7 +225,7 @@ fn validator_for(
 /// A draft 7 document validating `definition`: the definitions in `reached` converted in
 /// full, and an empty schema (anything goes) for each other definition they refer to.
 fn json_schema_for(
-    definitions: &Map<String, Value>,
+    definitions: &Definitions,
     definition: &str,
     reached: &BTreeSet<String>,
 ) -> Value {
@@ -219,7 +255,7 @@ fn json_schema_for(
 /// does not have, so leaving it out cannot change the outcome. The walk over-approximates:
 /// every `$ref` it cannot follow precisely brings in everything it can lead to.
 pub fn reached_definitions(
-    definitions: &Map<String, Value>,
+    definitions: &Definitions,
     definition: &str,
     instance: &Value,
 ) -> BTreeSet<String> {
@@ -234,7 +270,7 @@ pub fn reached_definitions(
 const MAX_REF_CHAIN: usize = 32;
 
 fn walk(
-    definitions: &Map<String, Value>,
+    definitions: &Definitions,
     schema: &Value,
     instance: &Value,
     reached: &mut BTreeSet<String>,
@@ -313,7 +349,7 @@ fn walk(
 }
 
 /// Adds `name` and every definition reachable from it.
-fn closure(definitions: &Map<String, Value>, name: &str, reached: &mut BTreeSet<String>) {
+fn closure(definitions: &Definitions, name: &str, reached: &mut BTreeSet<String>) {
     let mut pending = vec![name.to_owned()];
     while let Some(name) = pending.pop() {
         let Some(def) = definitions.get(&name) else {
@@ -404,12 +440,28 @@ mod tests {
         assert!(definition_names().len() >= 240);
     }
 
+    /// Each definition read from its recorded range is the definition the whole file holds,
+    /// and no definition is missing or extra.
+    #[test]
+    fn lazily_read_definitions_equal_the_whole_spec() {
+        let spec: Value = serde_json::from_str(BATCH_SERVICE_JSON).unwrap();
+        let whole = spec["definitions"].as_object().unwrap();
+        let defs = definitions();
+        let names: Vec<&str> = defs.names().collect();
+        assert_eq!(names, whole.keys().map(String::as_str).collect::<Vec<_>>());
+        for (name, def) in whole {
+            assert_eq!(defs.get(name), Some(def), "{name}");
+        }
+        assert!(!defs.contains_key("NoSuchThing"));
+        assert_eq!(defs.get("NoSuchThing"), None);
+    }
+
     /// Validators for every definition of the spec, compiled all together as one document.
     fn whole_spec_validators() -> jsonschema::ValidatorMap {
-        let all: Map<String, Value> = definitions()
-            .unwrap()
-            .iter()
-            .map(|(name, def)| (name.clone(), convert(def)))
+        let defs = definitions();
+        let all: Map<String, Value> = defs
+            .names()
+            .map(|name| (name.to_owned(), convert(defs.get(name).unwrap())))
             .collect();
         let schema = json!({
             "$schema": "http://json-schema.org/draft-07/schema#",
@@ -433,7 +485,7 @@ mod tests {
     /// for error, as against the whole spec.
     #[test]
     fn partial_validators_agree_with_the_whole_spec() {
-        let definitions = definitions().unwrap();
+        let definitions = definitions();
         let map = whole_spec_validators();
         let cases = [
             (
@@ -471,9 +523,142 @@ mod tests {
                 .err()
                 .unwrap_or_default();
             assert_eq!(partial, whole, "{definition}: {value}");
+            // A float where an integer belongs is left to the validator (`None`).
+            let fast = verdict::verdict(definitions, definition, &value);
+            assert!(
+                fast.is_none_or(|valid| valid == whole.is_empty()),
+                "{definition}: {value}"
+            );
             assert_eq!(whole.is_empty(), i == 0, "{whole:?}");
             let reached = reached_definitions(definitions, definition, &value);
-            assert!(reached.len() < definitions.len() / 4, "{reached:?}");
+            assert!(
+                reached.len() < definitions.names().count() / 4,
+                "{reached:?}"
+            );
+        }
+    }
+
+    /// Values derived from the spec's own request examples, each broken in every way a
+    /// payload can be (wrong type, unknown enum value, unknown or missing field, out-of-range
+    /// int32, malformed int64, fractions): wherever the walk gives a verdict, it is the
+    /// verdict of the validator compiled from the whole spec.
+    #[test]
+    fn fast_verdicts_agree_with_the_compiled_validator() {
+        let map = whole_spec_validators();
+        let defs = definitions();
+        let examples: [(&str, &str, &str); 5] = [
+            ("Jobs_CreateJob_Basic.json", "job", "BatchJobCreateOptions"),
+            (
+                "Pools_CreatePool_VirtualMachineConfiguration.json",
+                "pool",
+                "BatchPoolCreateOptions",
+            ),
+            (
+                "Pools_CreatePool_VirtualMachineConfigurationWithContainers.json",
+                "pool",
+                "BatchPoolCreateOptions",
+            ),
+            (
+                "Pools_CreatePool_VirtualMachineConfigurationWithExtensions.json",
+                "pool",
+                "BatchPoolCreateOptions",
+            ),
+            (
+                "Tasks_CreateTask_ContainerSettings.json",
+                "task",
+                "BatchTaskCreateOptions",
+            ),
+        ];
+        let (mut decided, mut invalid) = (0, 0);
+        for (file, param, definition) in examples {
+            let path = format!("{}/spec/examples/{file}", env!("CARGO_MANIFEST_DIR"));
+            let example: Value =
+                serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            let body = example["parameters"][param].clone();
+            assert!(body.is_object(), "{file}");
+            let validator = map.get(&format!("#/definitions/{definition}")).unwrap();
+            let mut variants = vec![body.clone()];
+            variants.extend(broken(&body));
+            for value in variants {
+                let expected = validator.is_valid(&value);
+                if let Some(fast) = verdict::verdict(defs, definition, &value) {
+                    decided += 1;
+                    invalid += usize::from(!fast);
+                    assert_eq!(fast, expected, "{definition}: {value}");
+                }
+                let errors = validate_against_spec(definition, &value)
+                    .err()
+                    .unwrap_or_default();
+                assert_eq!(errors.is_empty(), expected, "{definition}: {value}");
+            }
+        }
+        // The walk decides nearly all of them, broken ones included.
+        assert!(
+            decided > 500 && invalid > 300,
+            "{decided} decided, {invalid} invalid"
+        );
+    }
+
+    /// Copies of `value`, each with one place broken.
+    fn broken(value: &Value) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut pointers = Vec::new();
+        collect_pointers(value, String::new(), &mut pointers);
+        let replacements = [
+            json!("text"),
+            json!(7),
+            json!(-1),
+            json!(3_000_000_000_u64),
+            json!(1.5),
+            json!(2.0),
+            json!(true),
+            json!(null),
+            json!([]),
+            json!({}),
+            json!({"odata.kind": 1}),
+            json!({"notAField": 1}),
+            json!("12"),
+            json!("-4x"),
+        ];
+        for pointer in &pointers {
+            for replacement in &replacements {
+                let mut copy = value.clone();
+                *copy.pointer_mut(pointer).unwrap() = replacement.clone();
+                out.push(copy);
+            }
+            let mut added = value.clone();
+            if let Some(object) = added.pointer_mut(pointer).and_then(Value::as_object_mut) {
+                object.insert("notAField".into(), json!(1));
+                object.insert("odata.metadata".into(), json!("m"));
+                out.push(added);
+            }
+            let mut removed = value.clone();
+            if let Some(object) = removed.pointer_mut(pointer).and_then(Value::as_object_mut)
+                && let Some(first) = object.keys().next().cloned()
+            {
+                object.remove(&first);
+                out.push(removed);
+            }
+        }
+        out
+    }
+
+    fn collect_pointers(value: &Value, at: String, out: &mut Vec<String>) {
+        if !at.is_empty() {
+            out.push(at.clone());
+        }
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    collect_pointers(v, format!("{at}/{k}"), out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    collect_pointers(v, format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
         }
     }
 
