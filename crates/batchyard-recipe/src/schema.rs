@@ -167,7 +167,7 @@ fn validator() -> Option<&'static jsonschema::Validator> {
 /// (factory task fields), where a string standing for a later value is not an error.
 ///
 /// A value the schema walk finds valid has nothing to report, and the validator, whose
-/// compile costs more than the rest of `validate`, is not built (see [`crate::schema_verdict`]).
+/// compile costs more than the rest of `validate`, is not built (see the `schema_verdict` module).
 pub fn validate(value: &Value, skip: &dyn Fn(&str, &Value) -> bool) -> Vec<Diagnostic> {
     if crate::schema_verdict::Walk::new(strict_schema()).verdict(value) == Some(true) {
         return Vec::new();

@@ -68,7 +68,7 @@ pub struct SpecError {
 /// Checks `json` against the definition `definition` of `BatchService.json`
 /// (e.g. `"BatchPoolCreateOptions"`), reporting every violation found.
 ///
-/// A valid value is recognised by walking the definitions (see [`verdict`]), with nothing to
+/// A valid value is recognised by walking the definitions (see the `verdict` module), with nothing to
 /// compile. Only a value that walk does not accept goes to a JSON Schema validator, which
 /// words the errors: compiling the whole spec costs about 0.2 s, so a validator is compiled
 /// for the definitions this value can reach (see [`reached_definitions`]) and cached for the
