@@ -178,15 +178,12 @@ impl<'a> Data<'a> {
     }
 
     fn input(&self, ctx: &mut Ctx, x: &V<'_>, level: Level) -> Option<Item> {
-        let link = x
-            .get("storage_account_settings")
-            .and_then(|v| v.text())
-            .unwrap_or_default();
-        let remote = x
-            .get("remote_path")
-            .and_then(|v| v.text())
-            .unwrap_or_default();
-        if x.get("is_file_share").and_then(|v| v.bool()) == Some(true) {
+        let StorageLocation {
+            link,
+            remote,
+            file_share,
+        } = StorageLocation::read(x);
+        if file_share {
             ctx.error(
                 x,
                 format!("input data from the Azure Files share `{remote}` cannot come across: Batch resource files come from blob storage or URLs"),
@@ -264,15 +261,12 @@ impl<'a> Data<'a> {
             .map(|v| v.items())
             .unwrap_or_default()
         {
-            let link = x
-                .get("storage_account_settings")
-                .and_then(|v| v.text())
-                .unwrap_or_default();
-            let remote = x
-                .get("remote_path")
-                .and_then(|v| v.text())
-                .unwrap_or_default();
-            if x.get("is_file_share").and_then(|v| v.bool()) == Some(true) {
+            let StorageLocation {
+                link,
+                remote,
+                file_share,
+            } = StorageLocation::read(&x);
+            if file_share {
                 ctx.error(
                     &x,
                     format!("output data to the Azure Files share `{remote}` cannot come across: Batch output files go to blob storage"),
@@ -346,15 +340,12 @@ impl<'a> Data<'a> {
             ctx.error(file, "the `file` task factory has no azure_storage", None);
             return None;
         };
-        let link = az
-            .get("storage_account_settings")
-            .and_then(|v| v.text())
-            .unwrap_or_default();
-        let remote = az
-            .get("remote_path")
-            .and_then(|v| v.text())
-            .unwrap_or_default();
-        if az.get("is_file_share").and_then(|v| v.bool()) == Some(true) {
+        let StorageLocation {
+            link,
+            remote,
+            file_share,
+        } = StorageLocation::read(&az);
+        if file_share {
             ctx.error(
                 &az,
                 format!("the `file` task factory over the Azure Files share `{remote}` cannot come across: batchyard lists blob containers"),
@@ -563,6 +554,25 @@ fn node_relative(path: &str) -> (String, bool) {
         parts.remove(0);
     }
     (parts.join("/"), moved)
+}
+
+/// Where one Shipyard `azure_storage` entry points: the storage account settings it names,
+/// its container path, and whether that path is an Azure Files share.
+struct StorageLocation {
+    link: String,
+    remote: String,
+    file_share: bool,
+}
+
+impl StorageLocation {
+    fn read(entry: &V<'_>) -> Self {
+        let text = |key: &str| entry.get(key).and_then(|v| v.text()).unwrap_or_default();
+        StorageLocation {
+            link: text("storage_account_settings"),
+            remote: text("remote_path"),
+            file_share: entry.get("is_file_share").and_then(|v| v.bool()) == Some(true),
+        }
+    }
 }
 
 #[cfg(test)]
