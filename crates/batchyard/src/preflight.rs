@@ -115,14 +115,19 @@ async fn end_of_life(client: &BatchClient, intent: &Intent, today: &str, out: &m
 }
 
 /// The account's quotas, as the management API's `Microsoft.Batch/batchAccounts` GET
-/// returns them under `properties`.
+/// returns them under `properties` (`BatchAccountProperties` in Azure/azure-rest-api-specs
+/// specification/batch/resource-manager/Microsoft.Batch/stable/2024-07-01/BatchManagement.json:
+/// all four are read-only and, for `UserSubscription` accounts, not returned; the
+/// per-family list may be null; when `dedicatedCoreQuotaPerVMFamilyEnforced` is true,
+/// dedicated cores are limited by both the family list and the total, otherwise by the
+/// total alone).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 struct AccountQuotas {
     dedicated_core_quota: Option<u64>,
     low_priority_core_quota: Option<u64>,
     #[serde(rename = "dedicatedCoreQuotaPerVMFamily")]
-    dedicated_core_quota_per_vm_family: Vec<FamilyQuota>,
+    dedicated_core_quota_per_vm_family: Option<Vec<FamilyQuota>>,
     #[serde(rename = "dedicatedCoreQuotaPerVMFamilyEnforced")]
     dedicated_core_quota_per_vm_family_enforced: bool,
 }
@@ -230,10 +235,10 @@ async fn get_account(url: &str, auth: &dyn Authenticator) -> Result<Account, Str
 }
 
 fn compare(q: &AccountQuotas, intent: &Intent, out: &mut Preflight) {
-    let mut dedicated_total = 0u64;
-    let mut spot_total = 0u64;
-    let mut parts_d = Vec::new();
-    let mut parts_s = Vec::new();
+    let mut dedicated = Need::default();
+    let mut spot = Need::default();
+    // Dedicated cores per quota family, keyed as `family_key` spells it.
+    let mut families: std::collections::BTreeMap<String, (String, Need)> = Default::default();
     for pool in &intent.pools {
         let p = &pool.payload;
         if p.enable_auto_scale == Some(true) {
@@ -253,57 +258,108 @@ fn compare(q: &AccountQuotas, intent: &Intent, out: &mut Preflight) {
         let n = |v: Option<i32>| v.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
         let d = n(p.target_dedicated_nodes) * u64::from(size.vcpus);
         let s = n(p.target_low_priority_nodes) * u64::from(size.vcpus);
-        dedicated_total += d;
-        spot_total += s;
-        if d > 0 {
-            parts_d.push(format!("pool {} {d}", pool.id));
+        dedicated.add(&pool.id, d);
+        spot.add(&pool.id, s);
+        if d == 0 || !q.dedicated_core_quota_per_vm_family_enforced {
+            continue;
         }
-        if s > 0 {
-            parts_s.push(format!("pool {} {s}", pool.id));
+        match &size.quota_family {
+            Some(family) => families
+                .entry(family_key(family))
+                .or_insert_with(|| (family.clone(), Need::default()))
+                .1
+                .add(&pool.id, d),
+            None => out.notes.push(format!(
+                "pool {}: batchyard does not know which VM family {} counts against, its cores were checked against the account's total only",
+                pool.id, size.name
+            )),
         }
     }
-    let short = |need: u64, have: u64, what: &str, parts: &[String]| {
-        format!(
-            "{what}: the recipe's pools need {need} cores ({}), the account's quota is {have}: nodes beyond it are not allocated (resize error AccountCoreQuotaReached); lower the node counts or ask for more quota",
-            parts.join(", ")
-        )
-    };
+    let advice = "nodes beyond it are not allocated (resize error AccountCoreQuotaReached); lower the node counts or ask for more quota";
     if let Some(have) = q.dedicated_core_quota
-        && dedicated_total > have
+        && dedicated.cores > have
     {
-        out.warnings.push(short(
-            dedicated_total,
-            have,
-            "dedicated core quota",
-            &parts_d,
+        out.warnings.push(format!(
+            "dedicated core quota: the recipe's pools need {} cores ({}), the account's quota is {have}: {advice}",
+            dedicated.cores,
+            dedicated.parts()
         ));
     }
     if let Some(have) = q.low_priority_core_quota
-        && spot_total > have
+        && spot.cores > have
     {
-        out.warnings.push(short(
-            spot_total,
-            have,
-            "spot (low-priority) core quota",
-            &parts_s,
+        out.warnings.push(format!(
+            "spot (low-priority) core quota: the recipe's pools need {} cores ({}), the account's quota is {have}: {advice}",
+            spot.cores,
+            spot.parts()
         ));
     }
-    if q.dedicated_core_quota_per_vm_family_enforced && dedicated_total > 0 {
-        // Batchyard's catalogue does not record which quota family a size counts against
-        // (Standard_D2s_v3 is standardDSv3Family, not its series' Dv3), so it does not
-        // guess: it says what the account has.
-        let families: Vec<String> = q
+    for (key, (name, need)) in &families {
+        let listed = q
             .dedicated_core_quota_per_vm_family
             .iter()
-            .map(|f| format!("{} {}", f.name, f.core_quota))
-            .collect();
-        out.notes.push(format!(
-            "the account also limits dedicated cores per VM family ({}); batchyard checked the total only, check the family of each pool's VM size",
-            if families.is_empty() {
-                "none listed".to_owned()
-            } else {
-                families.join(", ")
-            }
-        ));
+            .flatten()
+            .find(|f| family_key(&f.name) == *key);
+        match listed {
+            Some(f) if need.cores > f.core_quota => out.warnings.push(format!(
+                "dedicated core quota of VM family {}: the recipe's pools need {} cores ({}), the account's quota for the family is {}: {advice}",
+                f.name,
+                need.cores,
+                need.parts(),
+                f.core_quota
+            )),
+            Some(_) => {}
+            None => out.notes.push(format!(
+                "VM family {name}: the account enforces dedicated core quotas per VM family but lists none for it ({} cores needed: {}); check the account's quotas",
+                need.cores,
+                need.parts()
+            )),
+        }
+    }
+}
+
+/// Cores a set of pools needs, and which pools need them.
+#[derive(Debug, Default)]
+struct Need {
+    cores: u64,
+    pools: Vec<String>,
+}
+
+impl Need {
+    fn add(&mut self, pool: &str, cores: u64) {
+        if cores > 0 {
+            self.cores += cores;
+            self.pools.push(format!("pool {pool} {cores}"));
+        }
+    }
+
+    fn parts(&self) -> String {
+        self.pools.join(", ")
+    }
+}
+
+/// Azure spells one family `standardNCASv3_T4Family`, `StandardNCASv3_T4Family` or
+/// `Standard NCASv3_T4 Family` depending on the API: compare without case or spaces.
+fn family_key(name: &str) -> String {
+    name.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn family_names_match_however_azure_spells_them() {
+        assert_eq!(
+            family_key("Standard NCASv3_T4 Family"),
+            family_key("standardNCASv3_T4Family")
+        );
+        assert_ne!(
+            family_key("standardDSv5Family"),
+            family_key("standardDSv3Family")
+        );
     }
 }

@@ -314,20 +314,31 @@ fn plan_reads_core_quotas_through_the_management_api_and_says_when_it_may_not() 
     let r = recipe.to_str().unwrap();
     // A server in the management API's shape: the account GET answers the quotas, or 403
     // for a principal without read access, as Azure Resource Manager does.
-    let management = FakeHttp::start(|target| {
+    // Field names and meanings: BatchAccountProperties in Azure/azure-rest-api-specs
+    // specification/batch/resource-manager/Microsoft.Batch/stable/2024-07-01/BatchManagement.json.
+    let account = |name: &str, total: u64, family: u64, spot: u64| {
+        json!({
+            "id": format!("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/{name}"),
+            "name": name, "type": "Microsoft.Batch/batchAccounts", "location": "westeurope",
+            "properties": {
+                "accountEndpoint": format!("{name}.westeurope.batch.azure.com"),
+                "poolAllocationMode": "BatchService",
+                "dedicatedCoreQuotaPerVMFamilyEnforced": true,
+                "dedicatedCoreQuotaPerVMFamily": [
+                    {"name": "standardDSv3Family", "coreQuota": family},
+                    {"name": "standardDSv5Family", "coreQuota": 100}
+                ],
+                "dedicatedCoreQuota": total, "lowPriorityCoreQuota": spot, "poolQuota": 100
+            }
+        })
+        .to_string()
+    };
+    let management = FakeHttp::start(move |target| {
         if target.contains("/batchAccounts/readable?api-version=") {
-            let body = json!({
-                "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/readable",
-                "name": "readable", "type": "Microsoft.Batch/batchAccounts", "location": "westeurope",
-                "properties": {
-                    "accountEndpoint": "readable.westeurope.batch.azure.com",
-                    "poolAllocationMode": "BatchService",
-                    "dedicatedCoreQuotaPerVMFamilyEnforced": true,
-                    "dedicatedCoreQuotaPerVMFamily": [{"name": "standardDSv3Family", "coreQuota": 4}],
-                    "dedicatedCoreQuota": 4, "lowPriorityCoreQuota": 100, "poolQuota": 100
-                }
-            });
-            (200, body.to_string())
+            (200, account("readable", 4, 4, 100))
+        } else if target.contains("/batchAccounts/wide?api-version=") {
+            // A large total but a small family quota, and little spot quota.
+            (200, account("wide", 100, 4, 2))
         } else {
             let body = json!({"error": {"code": "AuthorizationFailed", "message": "The client does not have authorization to perform action 'Microsoft.Batch/batchAccounts/read'"}});
             (403, body.to_string())
@@ -352,7 +363,11 @@ fn plan_reads_core_quotas_through_the_management_api_and_says_when_it_may_not() 
         err.contains("warning: dedicated core quota: the recipe's pools need 6 cores (pool cpu 6), the account's quota is 4"),
         "{err}"
     );
-    assert!(err.contains("standardDSv3Family 4"), "{err}");
+    // Standard_D2s_v3 counts against standardDSv3Family, which holds 4 cores too.
+    assert!(
+        err.contains("warning: dedicated core quota of VM family standardDSv3Family: the recipe's pools need 6 cores (pool cpu 6), the account's quota for the family is 4"),
+        "{err}"
+    );
     assert!(
         management
             .seen
@@ -374,6 +389,44 @@ fn plan_reads_core_quotas_through_the_management_api_and_says_when_it_may_not() 
     ];
     let (_, _out, err) = plan_split(r, &served.url, &args, &env);
     assert!(!err.contains("core quota:"), "{err}");
+
+    // The total holds the pool but its family does not: only the family warns.
+    let wide = format!("{id}/wide");
+    let args = [
+        "--var",
+        "vm=Standard_D2s_v3",
+        "--var",
+        "nodes=3",
+        "--account-resource-id",
+        wide.as_str(),
+    ];
+    let (code, _out, err) = plan_split(r, &served.url, &args, &env);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(
+            "dedicated core quota of VM family standardDSv3Family: the recipe's pools need 6 cores"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("warning: dedicated core quota: "), "{err}");
+    // Standard_D2s_v5 counts against standardDSv5Family, which has room: no warning.
+    let args = ["--var", "nodes=3", "--account-resource-id", wide.as_str()];
+    let (_, _out, err) = plan_split(r, &served.url, &args, &env);
+    assert!(!err.contains("core quota"), "{err}");
+    // Spot nodes count against lowPriorityCoreQuota (2 cores here): two D2s_v5 need 4.
+    let (sdir, spot_recipe) = recipe_dir(&SMALL.replace(
+        r#"nodes: { dedicated: "{{ nodes }}" }"#,
+        r#"nodes: { dedicated: 0, spot: 2 }"#,
+    ));
+    let spot_served = Served::start(&sdir.path().join("served.db"));
+    let args = ["--account-resource-id", wide.as_str()];
+    let (code, _out, err) =
+        plan_split(spot_recipe.to_str().unwrap(), &spot_served.url, &args, &env);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: spot (low-priority) core quota: the recipe's pools need 4 cores (pool cpu 4), the account's quota is 2"),
+        "{err}"
+    );
 
     // A principal that may not read the account: plan says so and goes on.
     let hidden = format!("{id}/hidden");

@@ -25,6 +25,9 @@ pub struct VmSize {
     pub retired: Option<String>,
     /// Where the facts come from.
     pub source: String,
+    /// The VM family a Batch account's `dedicatedCoreQuotaPerVMFamily` counts this size's
+    /// cores against, e.g. `standardDSv5Family`; `None` where no public source was found.
+    pub quota_family: Option<String>,
 }
 
 impl VmSize {
@@ -95,6 +98,8 @@ struct SeriesEntry {
     generation: Generation,
     #[serde(default)]
     retired: Option<String>,
+    #[serde(default)]
+    quota_family: Option<String>,
     sizes: Vec<SizeEntry>,
 }
 
@@ -119,6 +124,8 @@ struct SizeEntry {
     rdma: Option<Rdma>,
     #[serde(default)]
     ib_devices: Option<u32>,
+    #[serde(default)]
+    quota_family: Option<String>,
 }
 
 struct Table {
@@ -166,6 +173,7 @@ fn parse(text: &str) -> Result<Vec<VmSize>, String> {
                 generation: series.generation,
                 retired: series.retired.clone(),
                 source: series.source.clone(),
+                quota_family: size.quota_family.or_else(|| series.quota_family.clone()),
             });
         }
     }
@@ -285,6 +293,21 @@ mod tests {
         assert_eq!(a.name, "Standard_NC24rs_v3");
         assert_eq!(vm_size("nc24rs_v3"), Some(a));
         assert!(vm_size("Standard_Nope").is_none());
+    }
+
+    #[test]
+    fn quota_families_come_from_the_series_or_the_size() {
+        let family = |n: &str| vm_size(n).unwrap().quota_family.as_deref();
+        // The sizes the shipped recipes use.
+        assert_eq!(family("Standard_D2s_v5"), Some("standardDSv5Family"));
+        assert_eq!(family("Standard_HB120rs_v3"), Some("standardHBv3Family"));
+        assert_eq!(
+            family("Standard_NC4as_T4_v3"),
+            Some("Standard NCASv3_T4 Family")
+        );
+        // Dv3 mixes families: the `s` sizes count against DSv3, the others are not recorded.
+        assert_eq!(family("Standard_D2s_v3"), Some("standardDSv3Family"));
+        assert_eq!(family("Standard_D2_v3"), None);
     }
 
     #[test]
