@@ -46,7 +46,8 @@ pub struct Entry {
     pub meter: Option<String>,
     /// The public page or API request the figure was copied from.
     pub source: String,
-    /// The date the source was read (or, for a dated page, its date), `YYYY-MM-DD`.
+    /// The figure's date, `YYYY-MM-DD`: the `effectiveStartDate` of the API item it was
+    /// copied from, or the date a page was read.
     pub source_date: String,
 }
 
@@ -94,10 +95,64 @@ impl Snapshot {
 mod tests {
     use super::*;
 
+    fn shipped_price(vm_size: &str, priority: Priority) -> Lookup {
+        shipped().lookup(&PriceKey::new(vm_size, "westus", Os::Linux, priority))
+    }
+
+    #[test]
+    fn cost_arithmetic_with_the_shipped_snapshot() {
+        use crate::money::{NodeMix, PoolRate, format_amount};
+        // Figures copied from the Retail Prices API's own output (see data/prices.json).
+        let d48 = shipped_price("Standard_D48_v4", Priority::Dedicated);
+        let d4_spot = shipped_price("standard_d4_V2", Priority::Spot);
+        let p = d48.price().expect("Standard_D48_v4 is in the snapshot");
+        assert_eq!((p.per_hour, p.date.as_str()), (2.688, "2021-11-01"));
+        assert_eq!(p.origin, Origin::Snapshot);
+        assert!(
+            p.source.contains("AzurePriceList_westus.csv"),
+            "{}",
+            p.source
+        );
+        assert_eq!(d4_spot.price().map(|p| p.per_hour), Some(0.113812));
+
+        // 2 dedicated D48_v4 and no spot: 2 x 2.688 = 5.376 an hour, 53.76 over 10 h.
+        let rate = PoolRate::of(
+            NodeMix::new(2, 0),
+            &d48,
+            &Lookup::Unknown { reason: "x".into() },
+        );
+        assert_eq!(rate.node_hours_per_hour, 2);
+        assert!((rate.per_hour.unwrap() - 5.376).abs() < 1e-12);
+        assert!((rate.over(10.0).unwrap() - 53.76).abs() < 1e-9);
+        assert_eq!(format_amount(rate.over(10.0), "USD"), "$53.76");
+
+        // 3 spot D4_v2 nodes: 3 x 0.113812 = 0.341436 an hour.
+        let unknown_dedicated = shipped_price("Standard_D4_v2", Priority::Dedicated);
+        assert!(
+            unknown_dedicated.price().is_none(),
+            "no dedicated D4_v2 figure was copied"
+        );
+        let rate = PoolRate::of(NodeMix::new(0, 3), &unknown_dedicated, &d4_spot);
+        assert!((rate.per_hour.unwrap() - 0.341436).abs() < 1e-12);
+        // One dedicated node at an unknown price makes the pool's price unknown.
+        let rate = PoolRate::of(NodeMix::new(1, 3), &unknown_dedicated, &d4_spot);
+        assert_eq!(rate.per_hour, None);
+        assert_eq!(format_amount(rate.over(10.0), "USD"), "price unknown");
+
+        // A size of the shipped recipes has no copied figure: unknown, with the reason.
+        match shipped_price("Standard_D2s_v5", Priority::Dedicated) {
+            Lookup::Unknown { reason } => {
+                assert!(reason.contains("Standard_D2s_v5 in westus"), "{reason}")
+            }
+            Lookup::Known(p) => panic!("no figure was copied for Standard_D2s_v5: {p:?}"),
+        }
+    }
+
     #[test]
     fn every_figure_is_sourced_dated_and_unique() {
         let s = shipped();
         assert_eq!(s.currency, "USD");
+        assert!(!s.prices.is_empty(), "the snapshot holds figures");
         assert!(!s.refresh.is_empty());
         let mut seen = std::collections::BTreeSet::new();
         for e in &s.prices {

@@ -261,6 +261,10 @@ pub struct RunArgs {
     /// At the end, write the HTML run report of the jobs here (as `batchyard report`).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// The Azure region to price the report's node-hours in, e.g. eastus [default: the
+    /// region of --account-url; the local service has none].
+    #[arg(long, env = "BATCHYARD_REGION", value_name = "REGION")]
+    pub region: Option<String>,
     /// Summary format.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
@@ -319,6 +323,10 @@ pub struct LogsArgs {
     /// The recipe whose local state to read (.batchyard beside it).
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
+    /// The Azure region to price the run's node-hours in, e.g. eastus [default: the
+    /// region of --account-url; the local service has none].
+    #[arg(long, env = "BATCHYARD_REGION", value_name = "REGION")]
+    pub region: Option<String>,
     /// The target.
     #[command(flatten)]
     pub target: TargetArgs,
@@ -424,6 +432,10 @@ pub struct ReportArgs {
     /// The recipe whose local state to read (.batchyard beside it).
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
+    /// The Azure region to price the run's node-hours in, e.g. eastus [default: the
+    /// region of --account-url; the local service has none].
+    #[arg(long, env = "BATCHYARD_REGION", value_name = "REGION")]
+    pub region: Option<String>,
     /// The target.
     #[command(flatten)]
     pub target: TargetArgs,

@@ -63,8 +63,14 @@ pub fn run(args: &RunArgs) -> miette::Result<Exit> {
                 };
                 let summary = match (summary, &args.report) {
                     (Ok(s), Some(path)) => {
+                        let region = crate::cost::region(
+                            args.region.as_deref(),
+                            args.target.account_url.as_deref(),
+                        );
                         let ids: Vec<String> = jobs.iter().map(|(id, _)| id.clone()).collect();
-                        write_report(&prepared, &ids, path).await.map(|()| s)
+                        write_report(&prepared, &ids, path, region.as_deref())
+                            .await
+                            .map(|()| s)
                     }
                     (s, _) => s,
                 };
@@ -172,6 +178,7 @@ async fn write_report(
     prepared: &crate::prepared::Prepared,
     jobs: &[String],
     path: &std::path::Path,
+    region: Option<&str>,
 ) -> miette::Result<()> {
     let target = &prepared.target;
     let timeline = super::report::collect(
@@ -179,6 +186,7 @@ async fn write_report(
         jobs,
         target.info.kind == "local",
         target.info.to_string(),
+        region,
     )
     .await?;
     fs_err::write(path, crate::report::html(&timeline)).map_err(|e| {
