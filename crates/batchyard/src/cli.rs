@@ -194,6 +194,14 @@ pub struct PlanArgs {
     /// How long the pools will run, e.g. 90m, 12h: the plan then shows the expected cost.
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<String>,
+    /// Estimated task durations, as `simulate --duration` takes them (90s,
+    /// uniform:30s..90s, normal:60s,10s, column:NAME, measured): the plan simulates the
+    /// run with them and shows its expected cost.
+    #[arg(long, value_name = "MODEL")]
+    pub task_durations: Option<String>,
+    /// For --task-durations column:NAME and measured: the model of tasks with no value.
+    #[arg(long, value_name = "MODEL", requires = "task_durations")]
+    pub fallback: Option<String>,
     /// The Batch account's Azure resource id
     /// (/subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Batch/batchAccounts/NAME):
     /// plan then reads its core quotas through the management API and warns when the

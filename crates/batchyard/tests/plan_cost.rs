@@ -175,6 +175,72 @@ fn plan_prices_pools_from_the_retail_prices_api_when_it_answers() {
     );
     assert!((cost["per_hour"].as_f64().unwrap() - 0.345).abs() < 1e-9);
     assert!((cost["expected_cost"].as_f64().unwrap() - 3.45).abs() < 1e-9);
+
+    // With task duration estimates the plan simulates the run and prices it. Hand
+    // computation: 12 tasks of 60 s on 3 nodes of 2 slots run in ceil(12 / 6) = 2 waves,
+    // so the makespan is 120 s plus the boot time (16 s to 44 s, the simulator's default);
+    // the 3 nodes are billed for the whole makespan at 0.115 an hour each.
+    let (code, text) = plan(
+        r,
+        &served.url,
+        &[
+            "--region",
+            "westeurope",
+            "--task-durations",
+            "60s",
+            "--var",
+            "nodes=3",
+            "--var",
+            "tasks=12",
+            "--output",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(code, 0, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let run = &v["expected_run"];
+    let makespan = run["makespan_secs"].as_f64().unwrap();
+    assert!((136.0..=164.0).contains(&makespan), "{run}");
+    let node_hours = run["node_hours"].as_f64().unwrap();
+    assert!((node_hours - 3.0 * makespan / 3600.0).abs() < 1e-9, "{run}");
+    assert!(
+        (run["cost"].as_f64().unwrap() - node_hours * 0.115).abs() < 1e-9,
+        "{run}"
+    );
+    assert_eq!(run["currency"], "USD");
+    assert_eq!(run["finished"], true);
+    assert!(
+        run["prices"].as_str().unwrap().contains("westeurope"),
+        "{run}"
+    );
+
+    let (code, text) = plan(
+        r,
+        &served.url,
+        &[
+            "--region",
+            "westeurope",
+            "--task-durations",
+            "60s",
+            "--var",
+            "tasks=12",
+        ],
+        &env,
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("expected cost of the run with task durations "),
+        "{text}"
+    );
+
+    // Estimates need a region to price in.
+    let (code, text) = plan(r, &served.url, &["--task-durations", "60s"], &env);
+    assert_ne!(code, 0, "{text}");
+    assert!(
+        text.contains("--task-durations prices the run, but this target has no Azure region"),
+        "{text}"
+    );
 }
 
 #[test]

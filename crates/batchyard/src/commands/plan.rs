@@ -27,6 +27,24 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
             "--duration prices the run, but this target has no Azure region"
         ));
     }
+    // The simulation reads a measured run and prices with runtimes of its own: before ours.
+    let expected = match (&args.task_durations, &region) {
+        (Some(model), Some(r)) => Some(super::simulate::expected_run(
+            &args.file,
+            &args.vars,
+            &args.target,
+            model,
+            args.fallback.as_deref(),
+            r,
+        )?),
+        (Some(_), None) => {
+            return Err(miette::miette!(
+                help = "add --region REGION (e.g. --region eastus) to price the pools there",
+                "--task-durations prices the run, but this target has no Azure region"
+            ));
+        }
+        (None, _) => None,
+    };
     runtime::block_on(async {
         let Prepared {
             target,
@@ -77,6 +95,9 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
                         outln!("{line}");
                     }
                 }
+                if let Some(e) = &expected {
+                    outln!("{}", e.line());
+                }
                 if let Some(d) = &data {
                     outln!("{}", d.summary());
                 }
@@ -96,6 +117,12 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
                     map.insert(
                         "cost".into(),
                         serde_json::to_value(c).unwrap_or(Value::Null),
+                    );
+                }
+                if let (Some(e), Some(map)) = (&expected, v.as_object_mut()) {
+                    map.insert(
+                        "expected_run".into(),
+                        serde_json::to_value(e).unwrap_or(Value::Null),
                     );
                 }
                 outln!(

@@ -43,7 +43,14 @@ struct ModelInfo {
 pub fn run(args: &SimulateArgs) -> miette::Result<Exit> {
     crate::output::set_json_on_stdout(args.output == Output::Json);
     let (mut loaded, desired) = recipe::load_and_compile(&args.file, &args.vars)?;
-    let durations = duration_model(args, &desired)?;
+    let durations = duration_model(
+        &args.duration,
+        args.fallback.as_deref(),
+        "--duration",
+        &args.target,
+        &args.file,
+        &desired,
+    )?;
     let boot = match &args.boot {
         Some(text) => boot_model(text)?,
         None => BootModel::default(),
@@ -84,7 +91,8 @@ pub fn run(args: &SimulateArgs) -> miette::Result<Exit> {
         ..Options::default()
     };
     let mut sim = batchyard_simulate::run(&workload, &options);
-    let (prices, price_notes) = price_book(args, &desired)?;
+    let region = crate::cost::region(args.region.as_deref(), args.target.account_url.as_deref());
+    let (prices, price_notes) = price_book(region.as_deref(), &desired)?;
     sim.notes.extend(price_notes);
     let cost = batchyard_simulate::cost(&sim, prices.as_ref());
     let model = ModelInfo {
@@ -124,6 +132,98 @@ pub fn run(args: &SimulateArgs) -> miette::Result<Exit> {
     })
 }
 
+/// The expected run of a recipe that `plan --task-durations` shows: the simulation with
+/// its default boot times, no spot preemption and seed 0, priced in the region.
+#[derive(Debug, Serialize)]
+pub(crate) struct ExpectedRun {
+    /// The duration model, described.
+    pub task_durations: String,
+    /// First node request to the last task's end, in seconds.
+    pub makespan_secs: f64,
+    /// Node-hours of all pools (dedicated and spot).
+    pub node_hours: f64,
+    /// The cost; `None` when a price needed is unknown.
+    pub cost: Option<f64>,
+    /// The currency of `cost`.
+    pub currency: Option<String>,
+    /// Where the prices came from.
+    pub prices: String,
+    /// Whether every task completed in the simulation.
+    pub finished: bool,
+}
+
+impl ExpectedRun {
+    /// The plan's line.
+    pub fn line(&self) -> String {
+        let amount = match (self.cost, &self.currency) {
+            (Some(v), Some(c)) => batchyard_cost::money::format_value(v, c),
+            _ => "price unknown".into(),
+        };
+        let unfinished = if self.finished {
+            ""
+        } else {
+            " (some tasks never complete in the simulation: see batchyard simulate)"
+        };
+        format!(
+            "expected cost of the run with task durations {}: {amount} (simulated makespan {}, {:.2} node-hours; prices: {}){unfinished}",
+            self.task_durations,
+            clock(self.makespan_secs),
+            self.node_hours,
+            self.prices
+        )
+    }
+}
+
+/// Simulates the compiled recipe with task durations `model` (a `simulate --duration`
+/// model) and prices it, for `plan`. Call it outside an async runtime.
+pub(crate) fn expected_run(
+    file: &std::path::Path,
+    vars: &crate::cli::VarArgs,
+    target_args: &crate::cli::TargetArgs,
+    model: &str,
+    fallback: Option<&str>,
+    region: &str,
+) -> miette::Result<ExpectedRun> {
+    let (mut loaded, desired) = recipe::load_and_compile(file, vars)?;
+    let durations = duration_model(
+        model,
+        fallback,
+        "--task-durations",
+        target_args,
+        file,
+        &desired,
+    )?;
+    let workload = match batchyard_simulate::workload::build(&loaded, &desired, &durations, 0) {
+        Ok(w) => w,
+        Err(WorkloadError::Tasks(problems)) => {
+            return Err(recipe::report(&mut loaded, file, problems));
+        }
+        Err(WorkloadError::Other(text)) => {
+            return Err(miette!(help = "fix the recipe, then plan again", "{text}"));
+        }
+    };
+    let options = Options {
+        start: OffsetDateTime::now_utc(),
+        ..Options::default()
+    };
+    let sim = batchyard_simulate::run(&workload, &options);
+    let (prices, _notes) = price_book(Some(region), &desired)?;
+    let cost = batchyard_simulate::cost(&sim, prices.as_ref());
+    Ok(ExpectedRun {
+        task_durations: durations.describe(),
+        makespan_secs: sim.makespan_secs,
+        node_hours: sim
+            .pools
+            .iter()
+            .map(|p| p.dedicated_node_hours + p.spot_node_hours)
+            .sum(),
+        cost: cost.total,
+        currency: cost.currency.clone(),
+        prices: cost.source.clone(),
+        finished: sim.finished,
+    })
+}
+
 /// Prices resolved per pool before the simulation, from `batchyard-cost` (the Retail
 /// Prices API, the user's cache, or the shipped snapshot, as `plan` prices).
 struct PoolPrices {
@@ -145,12 +245,10 @@ impl PriceBook for PoolPrices {
 
 /// The prices the cost is computed with: none without a region.
 fn price_book(
-    args: &SimulateArgs,
+    region: Option<&str>,
     desired: &batchyard_compile::Desired,
 ) -> miette::Result<(Box<dyn PriceBook>, Vec<String>)> {
-    let Some(region) =
-        crate::cost::region(args.region.as_deref(), args.target.account_url.as_deref())
-    else {
+    let Some(region) = region else {
         return Ok((
             Box::new(NoPrices),
             vec![
@@ -169,7 +267,7 @@ fn price_book(
         for pool in &desired.pools {
             let os = crate::cost::os_of(pool.facts.os_type);
             for (spot, priority) in [(false, Priority::Dedicated), (true, Priority::Spot)] {
-                let key = PriceKey::new(&pool.payload.vm_size, &region, os, priority);
+                let key = PriceKey::new(&pool.payload.vm_size, region, os, priority);
                 let price = prices.get(&key).await.price().map(|p| Price {
                     per_hour: p.per_hour,
                     currency: p.currency.clone(),
@@ -205,16 +303,22 @@ fn boot_description(boot: &BootModel) -> String {
     }
 }
 
-fn duration_model(
-    args: &SimulateArgs,
+/// The duration model `text` names (`flag` is the option that gave it, for messages);
+/// `measured` reads the last run of the recipe `file` from `target_args`.
+pub(crate) fn duration_model(
+    text: &str,
+    fallback_text: Option<&str>,
+    flag: &str,
+    target_args: &crate::cli::TargetArgs,
+    file: &std::path::Path,
     desired: &batchyard_compile::Desired,
 ) -> miette::Result<DurationModel> {
-    let text = args.duration.trim();
+    let text = text.trim();
     let fallback = || -> miette::Result<Box<DurationModel>> {
-        let Some(f) = &args.fallback else {
+        let Some(f) = fallback_text else {
             return Err(miette!(
                 help = "add e.g. --fallback 60s: it is used for tasks with no value",
-                "--duration {text} needs --fallback"
+                "{flag} {text} needs --fallback"
             ));
         };
         Ok(Box::new(base_model(f)?))
@@ -227,19 +331,19 @@ fn duration_model(
     }
     if text == "measured" {
         let fallback = fallback()?;
-        let by_task = measured(args, desired)?;
+        let by_task = measured(target_args, file, desired)?;
         if by_task.is_empty() {
             return Err(miette!(
-                help = "run the recipe first (batchyard run FILE), or give --duration a time",
+                help = format!("run the recipe first (batchyard run FILE), or give {flag} a time"),
                 "no completed task of this recipe's jobs was found on the target to measure"
             ));
         }
         return Ok(DurationModel::Measured { by_task, fallback });
     }
-    if args.fallback.is_some() {
+    if fallback_text.is_some() {
         return Err(miette!(
-            help = "drop --fallback, or use --duration column:NAME or measured",
-            "--fallback applies only to --duration column:NAME and measured"
+            help = format!("drop --fallback, or use {flag} column:NAME or measured"),
+            "--fallback applies only to {flag} column:NAME and measured"
         ));
     }
     base_model(text)
@@ -320,7 +424,8 @@ fn seconds(text: &str) -> miette::Result<f64> {
 
 /// The durations of the completed tasks of the recipe's jobs on the target, by (job, task).
 fn measured(
-    args: &SimulateArgs,
+    target_args: &crate::cli::TargetArgs,
+    file: &std::path::Path,
     desired: &batchyard_compile::Desired,
 ) -> miette::Result<HashMap<(String, String), f64>> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -328,7 +433,7 @@ fn measured(
         .build()
         .map_err(|e| miette!("{e}"))?;
     rt.block_on(async {
-        let target = target::connect(&args.target, Some(&args.file), target::Access::Read).await?;
+        let target = target::connect(target_args, Some(file), target::Access::Read).await?;
         let mut out = HashMap::new();
         let mut result = Ok(());
         for job in &desired.jobs {
