@@ -137,3 +137,64 @@ fn measured_durations_come_from_the_last_local_run() {
     let makespan = doc["simulation"]["makespan_secs"].as_f64().unwrap();
     assert!(makespan > 0.0 && makespan < 100.0, "{makespan}");
 }
+
+#[test]
+fn simulated_cost_and_report_use_the_snapshot_price_with_its_source() {
+    // Two spot nodes of Standard_D4_v2 (8 slots each), whose westus Spot price is in
+    // batchyard's snapshot (0.113812 per node-hour): 16 tasks of 60 s run in one wave,
+    // so the makespan is the 40 s boot plus 60 s, and each node is billed 100 s.
+    let (dir, recipe) = recipe_dir(
+        r#"
+recipe: spotsim
+pools:
+  - id: cpu
+    vm_size: Standard_D4_v2
+    os: ubuntu-22.04
+    nodes: { dedicated: 0, spot: 2 }
+    task_slots_per_node: 8
+jobs:
+  - id: work
+    pool: cpu
+    tasks:
+      - id: "t-{{ index }}"
+        command: /bin/true
+        factory: { repeat: 16 }
+"#,
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let page = dir.path().join("sim.html");
+    let out = batchyard()
+        .arg("simulate")
+        .arg(&recipe)
+        .args(["--duration", "60s", "--boot", "40s", "--region", "westus"])
+        .args(["--output", "json", "--report"])
+        .arg(&page)
+        .env("BATCHYARD_RETAIL_PRICES_URL", "off")
+        .env("BATCHYARD_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["simulation"]["makespan_secs"], 100.0);
+    let expected = 2.0 * 100.0 / 3600.0 * 0.113812;
+    let total = doc["cost"]["total"].as_f64().unwrap();
+    assert!((total - expected).abs() < 1e-9, "{doc}");
+    assert_eq!(doc["cost"]["currency"], "USD");
+    let source = doc["cost"]["source"].as_str().unwrap();
+    assert!(
+        source.contains("westus") && source.contains("snapshot"),
+        "{source}"
+    );
+    // The report carries the same figure and its source.
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains(&format!(
+            "<td>{expected:.2} USD (region westus: batchyard&#39;s price snapshot"
+        )),
+        "{html}"
+    );
+}
