@@ -17,8 +17,8 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
-use batchyard_recipe::Diagnostic;
 use batchyard_recipe::model::{Input, Output, OutputUpload};
+use batchyard_recipe::{Code, Diagnostic};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -260,7 +260,7 @@ impl TaskData {
             } else {
                 format!("{path}/inputs")
             };
-            return Err(Diagnostic::error(at, "inputs and outputs need a `storage` section")
+            return Err(Diagnostic::error(Code::NoStorage, at, "inputs and outputs need a `storage` section")
                 .with_help("add `storage: {}` to use the target's own storage (the local service has one), or `storage: {account_url: https://NAME.blob.core.windows.net}`"));
         }
         let storage = self
@@ -316,12 +316,12 @@ impl TaskData {
             input.url.is_some(),
         ];
         if sources.iter().filter(|s| **s).count() != 1 {
-            return Err(Diagnostic::error(at, "an input needs exactly one source")
+            return Err(Diagnostic::error(Code::InputSource, at, "an input needs exactly one source")
                 .with_help("give one of `local` (a file, folder or glob), `blob` (a prefix in the storage container) or `url`"));
         }
         let to = match &input.to {
             Some(to) => Some(node_path(to).map_err(|m| {
-                Diagnostic::error(format!("{at}/to"), m)
+                Diagnostic::error(Code::InvalidDataPath, format!("{at}/to"), m)
                     .with_help("write a path relative to the task's working directory")
             })?),
             None => None,
@@ -345,8 +345,12 @@ impl TaskData {
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned)
                     .ok_or_else(|| {
-                        Diagnostic::error(format!("{at}/url"), "the URL names no file")
-                            .with_help("add `to: NAME` for the file's path on the node")
+                        Diagnostic::error(
+                            Code::UrlWithoutFile,
+                            format!("{at}/url"),
+                            "the URL names no file",
+                        )
+                        .with_help("add `to: NAME` for the file's path on the node")
                     })?,
             };
             let mut rf = Map::new();
@@ -389,7 +393,7 @@ impl TaskData {
         at: &str,
     ) -> Result<Vec<(String, LocalFile)>, Diagnostic> {
         let err = |m: String| {
-            Diagnostic::error(format!("{at}/local"), m)
+            Diagnostic::error(Code::InvalidDataPath, format!("{at}/local"), m)
                 .with_help("local inputs are relative to the recipe's folder; check the path")
         };
         let written = node_path(local).map_err(|m| err(m.to_owned()))?;
@@ -535,7 +539,7 @@ fn output_file(
     let prefix = outputs_prefix(job, task);
     let to = match &o.to {
         Some(t) => node_path(t).map_err(|m| {
-            Diagnostic::error(format!("{at}/to"), m)
+            Diagnostic::error(Code::InvalidDataPath, format!("{at}/to"), m)
                 .with_help("write a path below the task's output folder")
         })?,
         None => String::new(),

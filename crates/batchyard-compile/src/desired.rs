@@ -6,7 +6,7 @@ use std::sync::Arc;
 use batchyard_batch::models::{BatchJobCreateOptions, BatchPoolCreateOptions};
 use batchyard_batch::validate_against_spec;
 use batchyard_recipe::model::{RawBatch, Recipe};
-use batchyard_recipe::{Diagnostic, Severity};
+use batchyard_recipe::{Code, Diagnostic, Severity};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -119,6 +119,7 @@ pub fn compile(recipe: &Recipe, options: &CompileOptions) -> Result<Desired, Vec
                 facts,
             }),
             Err(e) => diags.push(Diagnostic::error(
+                Code::PayloadModel,
                 at,
                 format!("the pool payload does not fit Batch's model: {e}"),
             )),
@@ -134,6 +135,7 @@ pub fn compile(recipe: &Recipe, options: &CompileOptions) -> Result<Desired, Vec
         else {
             if !recipe.pools.iter().any(|p| p.id == j.pool) {
                 diags.push(Diagnostic::error(
+                    Code::UnknownPool,
                     format!("{at}/pool"),
                     format!("no pool `{}` in this recipe", j.pool),
                 ));
@@ -179,6 +181,7 @@ pub fn compile(recipe: &Recipe, options: &CompileOptions) -> Result<Desired, Vec
                 },
             }),
             Err(e) => diags.push(Diagnostic::error(
+                Code::PayloadModel,
                 at,
                 format!("the job payload does not fit Batch's model: {e}"),
             )),
@@ -266,6 +269,7 @@ fn finalize(
         for e in errors {
             diags.push(
                 Diagnostic::error(
+                    Code::PayloadSchema,
                     &where_,
                     format!(
                         "the payload breaks the Batch API schema at `{}`: {}",

@@ -1,8 +1,8 @@
 //! What a pool's hardware and image offer, resolved from the catalogue and the recipe, with
 //! the GPU, RDMA and generation rules checked.
 
-use batchyard_recipe::Diagnostic;
 use batchyard_recipe::model::{Pool, Preinstalled as RecipePreinstalled, Toggle};
+use batchyard_recipe::{Code, Diagnostic};
 
 use crate::catalogue::{self, ContainerRuntime, Generation, GpuKind, MpiModules, OsType, Rdma};
 use crate::lifecycle;
@@ -47,6 +47,7 @@ pub fn resolve_on(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>, today: &str)
     match size {
         None => {
             let mut d = Diagnostic::warning(
+                Code::UnknownVmSize,
                 &vm_path,
                 format!(
                     "`{}` is not in batchyard's hardware catalogue",
@@ -67,6 +68,7 @@ pub fn resolve_on(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>, today: &str)
                 if toggle == Toggle::Auto {
                     out.push(
                         Diagnostic::error(
+                            Code::AutoNeedsCatalogue,
                             format!("{at}/{key}"),
                             format!("`{key}: auto` needs a VM size the catalogue knows"),
                         )
@@ -84,6 +86,7 @@ pub fn resolve_on(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>, today: &str)
                 };
                 out.push(
                     Diagnostic::warning(
+                        Code::RetiredSeries,
                         &vm_path,
                         format!("Azure retired the {} series{when}", s.series),
                     )
@@ -101,8 +104,11 @@ pub fn resolve_on(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>, today: &str)
         (Some(alias), _) => match catalogue::image(alias) {
             Some(img) => {
                 if img.deprecated {
-                    let mut d =
-                        Diagnostic::warning(format!("{at}/os"), format!("`{alias}` is deprecated"));
+                    let mut d = Diagnostic::warning(
+                        Code::DeprecatedOs,
+                        format!("{at}/os"),
+                        format!("`{alias}` is deprecated"),
+                    );
                     if let Some(r) = &img.replacement {
                         d = d.with_help(format!("use `{r}` instead"));
                     }
@@ -123,6 +129,7 @@ pub fn resolve_on(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>, today: &str)
             }
             None => {
                 let mut d = Diagnostic::error(
+                    Code::UnknownOs,
                     format!("{at}/os"),
                     format!("unknown OS image alias `{alias}`"),
                 );
@@ -169,6 +176,7 @@ pub fn resolve_on(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>, today: &str)
     if pool.gpu == Toggle::On && size.is_some() && size_gpu.is_none() {
         out.push(
             Diagnostic::error(
+                Code::NoGpu,
                 format!("{at}/gpu"),
                 format!("`{}` has no GPUs", pool.vm_size),
             )
@@ -182,6 +190,7 @@ pub fn resolve_on(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>, today: &str)
     if pool.rdma == Toggle::On && size.is_some() && matches!(size_rdma, Rdma::None) {
         out.push(
             Diagnostic::error(
+                Code::NoRdma,
                 format!("{at}/rdma"),
                 format!("`{}` has no RDMA network", pool.vm_size),
             )
@@ -201,6 +210,7 @@ pub fn resolve_on(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>, today: &str)
         if pool.inter_node_communication == Some(false) {
             out.push(
                 Diagnostic::error(
+                    Code::RdmaSetup,
                     format!("{at}/inter_node_communication"),
                     "an RDMA pool needs inter-node communication",
                 )
@@ -210,6 +220,7 @@ pub fn resolve_on(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>, today: &str)
         if pool.task_slots_per_node != 1 {
             out.push(
                 Diagnostic::error(
+                    Code::RdmaSetup,
                     format!("{at}/task_slots_per_node"),
                     "an RDMA pool runs one task per node",
                 )
@@ -224,6 +235,7 @@ pub fn resolve_on(pool: &Pool, at: &str, out: &mut Vec<Diagnostic>, today: &str)
     {
         out.push(
             Diagnostic::error(
+                Code::GenerationMismatch,
                 format!("{at}/os"),
                 format!(
                     "`{}` boots only Generation 2 images and this image is Generation 1",
@@ -327,13 +339,13 @@ fn check_container_image(
             (OsType::Linux, true) => fix_linux.to_string(),
             (OsType::Linux, false) => declared("container_runtime", fix_linux),
         };
-        out.push(Diagnostic::error(path, message).with_help(help));
+        out.push(Diagnostic::error(Code::NoContainerRuntime, path, message).with_help(help));
         return;
     }
     if gpu && !image.toolkit {
         if image.os_type == OsType::Windows {
             out.push(
-                Diagnostic::error(path, "Batch runs no GPU containers on Windows pools").with_help(
+                Diagnostic::error(Code::NoGpuContainers, path, "Batch runs no GPU containers on Windows pools").with_help(
                     "use a Linux pool with `os: ubuntu-hpc-24.04`, or run the tasks without containers",
                 ),
             );
@@ -347,6 +359,6 @@ fn check_container_image(
         } else {
             declared("nvidia_container_toolkit", fix_linux)
         };
-        out.push(Diagnostic::error(path, message).with_help(help));
+        out.push(Diagnostic::error(Code::NoGpuContainers, path, message).with_help(help));
     }
 }

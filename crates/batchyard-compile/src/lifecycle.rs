@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use batchyard_recipe::Diagnostic;
+use batchyard_recipe::{Code, Diagnostic};
 
 use crate::catalogue::Image;
 
@@ -43,7 +43,7 @@ pub fn end_of_life_warning(img: &Image, at: &str, today: &str) -> Option<Diagnos
         Some(r) => format!("move the pool to `os: {r}` before {date}"),
         None => format!("move the pool to a supported image before {date}"),
     };
-    Some(Diagnostic::warning(format!("{at}/os"), message).with_help(help))
+    Some(Diagnostic::warning(Code::DeprecatedOs, format!("{at}/os"), message).with_help(help))
 }
 
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date.

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use batchyard_batch::models::BatchTaskCreateOptions;
 use batchyard_batch::validate_against_spec;
 use batchyard_recipe::model::{DependsOn, Factory, Task, TaskSpec};
-use batchyard_recipe::{Diagnostic, Loaded, TaskTemplate};
+use batchyard_recipe::{Code, Diagnostic, Loaded, TaskTemplate};
 
 use crate::dependencies::{MergeBuilder, TaskDependencies};
 use crate::desired::{Desired, DesiredJob};
@@ -218,6 +218,7 @@ impl<'a> TaskStream<'a> {
                 n => format!(", nor {} other ids named here", n - 1),
             };
             let d = Diagnostic::error(
+                Code::UnknownDependency,
                 w.path,
                 format!(
                     "no task of job `{}` has the id `{}`{others} (the job has {total} task{})",
@@ -391,6 +392,7 @@ impl<'a> TaskStream<'a> {
                             }
                             Err(e) => {
                                 return Some(Start::Task(Err(Diagnostic::error(
+                                    Code::InvalidFactory,
                                     format!("{path}/factory"),
                                     e.to_string(),
                                 ))));
@@ -409,6 +411,7 @@ impl<'a> TaskStream<'a> {
             let path = self.path(i);
             if let Some(e) = self.ids.merge_error.take() {
                 return Some(Start::Task(Err(Diagnostic::error(
+                    Code::InvalidDependency,
                     format!("{path}/depends_on"),
                     e,
                 ))));
@@ -443,7 +446,11 @@ fn next_item(run: &mut Running<'_>, ids: &mut IdBook<'_>) -> Step {
             }
         }
         Some(Err(e)) => {
-            let d = Diagnostic::error(format!("{}/factory", run.path), e.to_string());
+            let d = Diagnostic::error(
+                Code::InvalidFactory,
+                format!("{}/factory", run.path),
+                e.to_string(),
+            );
             run.note(d, run.index)
         }
         None => Step::Done,
@@ -465,7 +472,11 @@ fn write_item(run: &mut Running<'_>, ids: &mut IdBook<'_>, out: &mut Vec<u8>) ->
     match run.rows.advance() {
         Some(Ok(())) => {}
         Some(Err(e)) => {
-            let d = Diagnostic::error(format!("{}/factory", run.path), e.to_string());
+            let d = Diagnostic::error(
+                Code::InvalidFactory,
+                format!("{}/factory", run.path),
+                e.to_string(),
+            );
             let index = run.index;
             return run.note(d, index);
         }
@@ -506,6 +517,7 @@ fn ordinary(
     let t = run.template.render(&run.rows.item(), i)?;
     if t.depends_on == Some(DependsOn::All) {
         return Err(Diagnostic::error(
+            Code::InvalidDependency,
             format!("{}/depends_on", run.path),
             "a factory task cannot be a merge task",
         )
@@ -522,7 +534,8 @@ impl IdBook<'_> {
         path: &str,
         merge_deps: Option<&TaskDependencies>,
     ) -> Result<BatchTaskCreateOptions, Diagnostic> {
-        check_id(&t.id).map_err(|e| Diagnostic::error(format!("{path}/id"), e.to_string()))?;
+        check_id(&t.id)
+            .map_err(|e| Diagnostic::error(Code::InvalidId, format!("{path}/id"), e.to_string()))?;
         if self.replay.is_none()
             && let Some(DependsOn::Tasks(deps)) = &t.depends_on
         {
@@ -566,6 +579,7 @@ impl IdBook<'_> {
         if seen != Seen::New {
             let id = String::from_utf8_lossy(id);
             return Err(Diagnostic::error(
+                Code::DuplicateTaskId,
                 format!("{path}/id"),
                 format!("task id `{id}` is used twice in job `{}`", self.job.id),
             )
@@ -662,12 +676,14 @@ fn payload(
             .collect::<Vec<_>>()
             .join("; ");
         return Err(Diagnostic::error(
+            Code::PayloadSchema,
             format!("{path}/batch"),
             format!("the task payload breaks the Batch API schema: {msg}"),
         ));
     }
     serde_json::from_value(value).map_err(|e| {
         Diagnostic::error(
+            Code::PayloadModel,
             path,
             format!("the task payload does not fit Batch's model: {e}"),
         )
@@ -675,8 +691,13 @@ fn payload(
 }
 
 fn write_task(task: &BatchTaskCreateOptions, out: &mut Vec<u8>) -> Result<(), Diagnostic> {
-    serde_json::to_writer(&mut *out, task)
-        .map_err(|e| Diagnostic::error("", format!("cannot write the task: {e}")))?;
+    serde_json::to_writer(&mut *out, task).map_err(|e| {
+        Diagnostic::error(
+            Code::PayloadWrite,
+            "",
+            format!("cannot write the task: {e}"),
+        )
+    })?;
     out.push(b'\n');
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
+use crate::code::Code;
 use crate::diagnostic::{Diagnostic, did_you_mean, pointer};
 use crate::template::{RESERVED_NAMES, is_template};
 
@@ -63,7 +64,7 @@ fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
 fn check_id(out: &mut Vec<Diagnostic>, path: &str, id: &str) {
     if let Some(problem) = id_problem(id) {
         out.push(
-            Diagnostic::error(path, problem)
+            Diagnostic::error(Code::InvalidId, path, problem)
                 .with_label("invalid id")
                 .with_help(ID_RULE),
         );
@@ -76,6 +77,7 @@ fn check_variables(out: &mut Vec<Diagnostic>, value: &Value) {
             if RESERVED_NAMES.contains(&name.as_str()) {
                 out.push(
                     Diagnostic::error(
+                        Code::ReservedName,
                         pointer(["variables", name]),
                         format!("`{name}` is a reserved template name"),
                     )
@@ -107,11 +109,15 @@ fn unique_ids<'a>(
         check_id(out, &id_path, id);
         match seen.get(id) {
             Some(first) => out.push(
-                Diagnostic::error(id_path, format!("duplicate {what} id `{id}`"))
-                    .with_label("used again here")
-                    .with_help(format!(
-                        "{what} ids must be unique; `{id}` is first used at {path}/{first}"
-                    )),
+                Diagnostic::error(
+                    Code::DuplicateId,
+                    id_path,
+                    format!("duplicate {what} id `{id}`"),
+                )
+                .with_label("used again here")
+                .with_help(format!(
+                    "{what} ids must be unique; `{id}` is first used at {path}/{first}"
+                )),
             ),
             None => {
                 seen.insert(id, i);
@@ -127,6 +133,7 @@ fn exactly_one(out: &mut Vec<Diagnostic>, path: &str, obj: &Value, a: &str, b: &
     if has_a && has_b {
         out.push(
             Diagnostic::error(
+                Code::ConflictingKeys,
                 format!("{path}/{b}"),
                 format!("`{a}` and `{b}` are both given"),
             )
@@ -135,8 +142,12 @@ fn exactly_one(out: &mut Vec<Diagnostic>, path: &str, obj: &Value, a: &str, b: &
         );
     } else if !has_a && !has_b {
         out.push(
-            Diagnostic::error(path, format!("neither `{a}` nor `{b}` is given"))
-                .with_help(format!("give one of them: {what}")),
+            Diagnostic::error(
+                Code::MissingOneOf,
+                path,
+                format!("neither `{a}` nor `{b}` is given"),
+            )
+            .with_help(format!("give one of them: {what}")),
         );
     }
 }
@@ -177,6 +188,7 @@ fn check_pool(out: &mut Vec<Diagnostic>, path: &str, pool: &Value, registries: &
         if custom && market > 0 {
             out.push(
                 Diagnostic::error(
+                    Code::InvalidImage,
                     format!("{path}/image/custom"),
                     "a custom image cannot also name a marketplace image",
                 )
@@ -186,6 +198,7 @@ fn check_pool(out: &mut Vec<Diagnostic>, path: &str, pool: &Value, registries: &
         } else if !custom && market < 3 {
             out.push(
                 Diagnostic::error(
+                    Code::InvalidImage,
                     format!("{path}/image"),
                     "a marketplace image needs `publisher`, `offer` and `sku`",
                 )
@@ -201,6 +214,7 @@ fn check_pool(out: &mut Vec<Diagnostic>, path: &str, pool: &Value, registries: &
             let Some(name) = reg.as_str() else { continue };
             if !registries.contains(&name) {
                 let mut d = Diagnostic::error(
+                    Code::UnknownRegistry,
                     format!("{path}/containers/registries/{i}"),
                     format!("registry `{name}` is not defined in `registries`"),
                 )
@@ -223,6 +237,7 @@ fn check_pool(out: &mut Vec<Diagnostic>, path: &str, pool: &Value, registries: &
     if pool.get("rdma") == Some(&Value::Bool(true)) && slots > 1 {
         out.push(
             Diagnostic::error(
+                Code::RdmaSetup,
                 format!("{path}/task_slots_per_node"),
                 "an RDMA pool runs one task per node",
             )
@@ -246,6 +261,7 @@ fn check_mounts(out: &mut Vec<Diagnostic>, path: &str, pool: &Value) {
             if dir.split('/').any(|part| part == "..") || dir.starts_with('/') {
                 out.push(
                     Diagnostic::error(
+                        Code::InvalidMount,
                         format!("{at}/path"),
                         format!("`{dir}` leaves the mounts directory"),
                     )
@@ -254,6 +270,7 @@ fn check_mounts(out: &mut Vec<Diagnostic>, path: &str, pool: &Value) {
             } else if let Some(first) = seen.insert(dir, i) {
                 out.push(
                     Diagnostic::error(
+                        Code::InvalidMount,
                         format!("{at}/path"),
                         format!("mount {first} already uses the directory `{dir}`"),
                     )
@@ -274,7 +291,7 @@ fn check_mounts(out: &mut Vec<Diagnostic>, path: &str, pool: &Value) {
                     format!("the blob mount gives {}", given.join(" and "))
                 };
                 out.push(
-                    Diagnostic::error(at, problem)
+                    Diagnostic::error(Code::InvalidMount, at, problem)
                         .with_help("give exactly one of `key`, `sas` and `identity`"),
                 );
             }
@@ -299,6 +316,7 @@ fn check_job(
     let pool = match job.get("pool").and_then(Value::as_str) {
         Some(pool_id) if !pool_ids.contains(&pool_id) => {
             let mut d = Diagnostic::error(
+                Code::UnknownPool,
                 format!("{path}/pool"),
                 format!("pool `{pool_id}` is not defined in this recipe"),
             )
@@ -336,9 +354,15 @@ fn check_job(
         check_id(out, &id_path, id);
         if let Some(first) = explicit.get(id) {
             out.push(
-                Diagnostic::error(id_path, format!("duplicate task id `{id}`"))
-                    .with_label("used again here")
-                    .with_help(format!("task ids must be unique in a job; `{id}` is first used at {tasks_path}/{first}")),
+                Diagnostic::error(
+                    Code::DuplicateTaskId,
+                    id_path,
+                    format!("duplicate task id `{id}`"),
+                )
+                .with_label("used again here")
+                .with_help(format!(
+                    "task ids must be unique in a job; `{id}` is first used at {tasks_path}/{first}"
+                )),
             );
         } else {
             explicit.insert(id, i);
@@ -354,15 +378,22 @@ fn check_job(
                 let dep_path = format!("{task_path}/depends_on/{j}");
                 if dep == own_id && task.get("factory").is_none() {
                     out.push(
-                        Diagnostic::error(dep_path, format!("task `{dep}` depends on itself"))
-                            .with_label("self-dependency"),
+                        Diagnostic::error(
+                            Code::SelfDependency,
+                            dep_path,
+                            format!("task `{dep}` depends on itself"),
+                        )
+                        .with_label("self-dependency"),
                     );
                 } else if !explicit.contains_key(dep)
                     && !patterns.iter().any(|p| matches_parts(p, dep))
                 {
-                    let mut d =
-                        Diagnostic::error(dep_path, format!("task `{dep}` is not defined in job"))
-                            .with_label("unknown task");
+                    let mut d = Diagnostic::error(
+                        Code::UnknownDependency,
+                        dep_path,
+                        format!("task `{dep}` is not defined in job"),
+                    )
+                    .with_label("unknown task");
                     d = match did_you_mean(dep, known.iter().copied()) {
                         Some(close) => d.with_help(format!(
                             "did you mean `{close}`? or write `depends_on: all` for a merge task"
@@ -382,6 +413,7 @@ fn check_job(
             {
                 out.push(
                     Diagnostic::error(
+                        Code::MpiTooFewNodes,
                         format!("{task_path}/mpi/instances"),
                         format!("{n} instances need {n} nodes, but the pool has {total}"),
                     )
@@ -398,6 +430,7 @@ fn check_job(
         {
             out.push(
                 Diagnostic::error(
+                    Code::TooManySlots,
                     format!("{task_path}/required_slots"),
                     format!("the task needs {req} slots but nodes of its pool have {slots}"),
                 )
@@ -415,7 +448,7 @@ fn check_job(
                 let step = axis.pointer("/range/2").and_then(Value::as_f64);
                 if step == Some(0.0) {
                     out.push(
-                        Diagnostic::error(
+                        Diagnostic::error(Code::InvalidFactory,
                             pointer(["jobs", &job_index(path), "tasks", &i.to_string(), "factory", kind, name, "range", "2"]),
                             "a range step of 0 never reaches the end",
                         )
@@ -429,7 +462,7 @@ fn check_job(
             && count > MAX_FACTORY_TASKS
         {
             out.push(
-                Diagnostic::error(
+                Diagnostic::error(Code::FactoryTooLarge,
                     format!("{task_path}/factory"),
                     format!("the factory makes {} tasks; the limit is {MAX_FACTORY_TASKS}", count_text(count)),
                 )
@@ -454,6 +487,7 @@ fn check_job(
             if n != 1 {
                 out.push(
                     Diagnostic::error(
+                        Code::ResourceFileSource,
                         format!("{task_path}/resource_files/{j}"),
                         "a resource file needs exactly one source",
                     )
@@ -634,6 +668,7 @@ fn check_cycles(
                             .unwrap_or("?");
                         out.push(
                             Diagnostic::error(
+                                Code::DependencyCycle,
                                 format!("{tasks_path}/{child}/depends_on"),
                                 format!("task `{id}` depends on itself through a cycle"),
                             )

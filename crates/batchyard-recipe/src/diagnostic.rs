@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::code::Code;
 use crate::source::{Span, Target};
 
 /// How bad a problem is.
@@ -21,6 +22,8 @@ pub enum Severity {
 /// template, or a YAML syntax error that has no path).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
+    /// The stable code of this kind of problem (see [`Code`]).
+    pub code: Code,
     /// JSON pointer to the value (or key) at fault.
     pub path: String,
     /// Error or warning.
@@ -42,9 +45,10 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    /// An error at `path`.
-    pub fn error(path: impl Into<String>, message: impl Into<String>) -> Self {
+    /// An error of kind `code` at `path`.
+    pub fn error(code: Code, path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
+            code,
             path: path.into(),
             severity: Severity::Error,
             message: message.into(),
@@ -55,11 +59,11 @@ impl Diagnostic {
         }
     }
 
-    /// A warning at `path`.
-    pub fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A warning of kind `code` at `path`.
+    pub fn warning(code: Code, path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Warning,
-            ..Self::error(path, message)
+            ..Self::error(code, path, message)
         }
     }
 

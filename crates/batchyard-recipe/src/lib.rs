@@ -7,6 +7,7 @@
 //! reports pointing at the exact YAML token.
 
 pub mod checks;
+pub mod code;
 pub mod diagnostic;
 pub mod load;
 pub mod model;
@@ -19,5 +20,6 @@ pub mod source;
 pub mod substitute;
 pub mod template;
 
+pub use code::Code;
 pub use diagnostic::{Diagnostic, Severity};
 pub use load::{Loaded, Source, TaskTemplate, load};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::code::Code;
 use crate::diagnostic::{Diagnostic, has_errors};
 use crate::model::{Recipe, Task};
 use crate::render::{Variables, context, render_tree, template_diagnostic};
@@ -65,7 +66,7 @@ pub fn load(name: &str, text: &str, overrides: &Variables) -> Loaded {
     };
     if text.len() > MAX_RECIPE_BYTES {
         loaded.diagnostics.push(
-            Diagnostic::error("", format!("the recipe is {} bytes; the limit is {MAX_RECIPE_BYTES}", text.len()))
+            Diagnostic::error(Code::RecipeTooLarge, "", format!("the recipe is {} bytes; the limit is {MAX_RECIPE_BYTES}", text.len()))
                 .with_help("a recipe describes pools and jobs, not data: generate many tasks with a `factory`, and keep long lists in a `table` file")
                 .for_file(),
         );
@@ -82,17 +83,21 @@ pub fn load(name: &str, text: &str, overrides: &Variables) -> Loaded {
                 "fix the YAML syntax: check indentation, quotes and brackets around this point"
             };
             loaded.diagnostics.push(
-                Diagnostic::error("", format!("invalid YAML: {}", err.message))
-                    .with_label("here")
-                    .with_help(help)
-                    .at_span(err.span),
+                Diagnostic::error(
+                    Code::YamlSyntax,
+                    "",
+                    format!("invalid YAML: {}", err.message),
+                )
+                .with_label("here")
+                .with_help(help)
+                .at_span(err.span),
             );
             return loaded;
         }
     };
     if !matches!(tree.kind, NodeKind::Map(_)) {
         loaded.diagnostics.push(
-            Diagnostic::error("", "a recipe must be a YAML mapping")
+            Diagnostic::error(Code::NotAMapping, "", "a recipe must be a YAML mapping")
                 .with_help("start with `recipe: NAME`, then `pools:` and `jobs:`; `batchyard init` writes a starter"),
         );
         return loaded;
@@ -107,6 +112,7 @@ pub fn load(name: &str, text: &str, overrides: &Variables) -> Loaded {
             variables.insert(name.clone(), value.clone());
         } else {
             let mut d = Diagnostic::error(
+                Code::UndeclaredVariable,
                 "/variables",
                 format!(
                     "`{name}` is set from the command line but the recipe declares no such variable"
@@ -178,7 +184,7 @@ fn typed_error(value: &Value, err: &serde_path_to_error::Error<serde_json::Error
         pointer.push_str(&to_pointer(&inner.path().to_string()));
         message = inner.inner().to_string();
     }
-    let mut d = Diagnostic::error(pointer, message).with_label("invalid value");
+    let mut d = Diagnostic::error(Code::InvalidValue, pointer, message).with_label("invalid value");
     if d.message.contains("duration") {
         d = d.with_help(crate::model::DurationError::help());
     }
@@ -386,6 +392,7 @@ impl TaskTemplate {
             // and names the first.
             let rendered = compiled.render_item(item, index).map_err(|e| {
                 let d = Diagnostic::error(
+                    Code::Template,
                     format!("{}{pointer}", self.base),
                     format!("template error: {}", e.message),
                 );
@@ -408,6 +415,7 @@ impl TaskTemplate {
         serde_path_to_error::deserialize::<_, Task>(&value).map_err(|err| {
             let pointer = to_pointer(&err.path().to_string());
             Diagnostic::error(
+                Code::InvalidGeneratedTask,
                 format!("{}{pointer}", self.base),
                 format!("the generated task is invalid: {}", err.into_inner()),
             )

@@ -3,6 +3,7 @@
 use indexmap::IndexMap;
 use serde_json::Value;
 
+use crate::code::Code;
 use crate::diagnostic::{Diagnostic, pointer};
 use crate::source::{Node, NodeKind, Span};
 use crate::template::{Engine, RESERVED_NAMES, TemplateError, is_template};
@@ -160,8 +161,12 @@ pub fn template_diagnostic(
     scalar: &Span,
     text: &str,
 ) -> Diagnostic {
-    let mut d = Diagnostic::error(path, format!("template error: {}", err.message))
-        .with_label(err.message.clone());
+    let mut d = Diagnostic::error(
+        Code::Template,
+        path,
+        format!("template error: {}", err.message),
+    )
+    .with_label(err.message.clone());
     if let Some(help) = &err.help {
         d = d.with_help(help.clone());
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
 use serde::Serialize;
 
+use crate::code::Code;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::load::Loaded;
 use crate::source::{Span, Target};
@@ -28,6 +29,10 @@ impl fmt::Display for Report {
 impl std::error::Error for Report {}
 
 impl miette::Diagnostic for Report {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.diagnostic.code))
+    }
+
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.diagnostic.severity {
             Severity::Error => miette::Severity::Error,
@@ -66,6 +71,8 @@ impl miette::Diagnostic for Report {
 /// A diagnostic as JSON for `--output json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JsonDiagnostic {
+    /// The stable code of this kind of problem (`batchyard::recipe::unknown_field`).
+    pub code: Code,
     /// JSON pointer into the recipe.
     pub path: String,
     /// The recipe file.
@@ -152,6 +159,7 @@ impl Loaded {
             .map(|d| {
                 let (line, column) = lines.line_column(self.span_of(d).start);
                 JsonDiagnostic {
+                    code: d.code,
                     path: d.path.clone(),
                     file: self.source.name.clone(),
                     line,

@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
+use crate::code::Code;
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::model::Recipe;
 use crate::source::escape_token;
@@ -173,13 +174,18 @@ pub fn validate(value: &Value, skip: &dyn Fn(&str, &Value) -> bool) -> Vec<Diagn
         return Vec::new();
     }
     let Some(validator) = validator() else {
-        return vec![Diagnostic::error("", "the recipe schema failed to compile")];
+        return vec![Diagnostic::error(
+            Code::SchemaBroken,
+            "",
+            "the recipe schema failed to compile",
+        )];
     };
     let mut out = Vec::new();
     for err in validator.iter_errors(value) {
         if out.len() >= MAX_SCHEMA_DIAGNOSTICS {
             out.push(
                 Diagnostic::error(
+                    Code::TooManyProblems,
                     "",
                     format!("more than {MAX_SCHEMA_DIAGNOSTICS} problems; the rest are not listed"),
                 )
@@ -244,6 +250,7 @@ fn to_diagnostics(
                     }
                     help.push_str(&format!("valid fields here are: {}", valid.join(", ")));
                     Diagnostic::error(
+                        Code::UnknownField,
                         format!("{path}/{}", escape_token(key)),
                         format!("unknown field `{key}`"),
                     )
@@ -255,8 +262,9 @@ fn to_diagnostics(
         }
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
-            let mut d = Diagnostic::error(path, format!("missing field `{name}`"))
-                .with_label(format!("`{name}` is required here"));
+            let mut d =
+                Diagnostic::error(Code::MissingField, path, format!("missing field `{name}`"))
+                    .with_label(format!("`{name}` is required here"));
             if let Some(desc) = description(root, &[tokens.clone(), vec![name.to_owned()]].concat())
             {
                 d = d.with_help(format!("`{name}`: {desc}"));
@@ -267,7 +275,7 @@ fn to_diagnostics(
             alternatives(path, &tokens, instance)
         }
         _ => {
-            let mut d = Diagnostic::error(path, tidy(text));
+            let mut d = Diagnostic::error(Code::InvalidValue, path, tidy(text));
             if let Some(desc) = description(root, &tokens) {
                 d = d.with_help(desc);
             }
@@ -300,6 +308,7 @@ fn alternatives(path: &str, tokens: &[String], instance: &Value) -> Vec<Diagnost
                 help.push_str(&format!("valid choices are: {}", tags.join(", ")));
                 return vec![
                     Diagnostic::error(
+                        Code::UnknownChoice,
                         format!("{path}/{}", escape_token(key)),
                         format!("unknown choice `{key}`"),
                     )
@@ -310,14 +319,22 @@ fn alternatives(path: &str, tokens: &[String], instance: &Value) -> Vec<Diagnost
             }
         } else {
             return vec![
-                Diagnostic::error(path, "exactly one choice must be given here")
-                    .with_help(format!("valid choices are: {}", tags.join(", "))),
+                Diagnostic::error(
+                    Code::NotOneChoice,
+                    path,
+                    "exactly one choice must be given here",
+                )
+                .with_help(format!("valid choices are: {}", tags.join(", "))),
             ];
         }
     }
     let shown = short(instance);
-    let mut d = Diagnostic::error(path, format!("{shown} is not a valid value here"))
-        .with_label("invalid value");
+    let mut d = Diagnostic::error(
+        Code::InvalidValue,
+        path,
+        format!("{shown} is not a valid value here"),
+    )
+    .with_label("invalid value");
     if let Some(desc) = description(root, tokens) {
         d = d.with_help(desc);
     }

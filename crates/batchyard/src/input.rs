@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use batchyard_recipe::Loaded;
 use batchyard_recipe::render::{Variables, parse_assignment, parse_vars_file};
-use miette::{Context, IntoDiagnostic, miette};
+use batchyard_recipe::{Code, Loaded};
+use miette::{IntoDiagnostic, miette};
 
 use crate::cli::VarArgs;
 
@@ -32,10 +32,10 @@ pub fn overrides(args: &VarArgs) -> miette::Result<Variables> {
 /// Reads and loads one recipe file.
 pub fn load(path: &Path, vars: &Variables) -> miette::Result<Loaded> {
     let bytes = fs_err::read(path)
-        .into_diagnostic()
-        .wrap_err("cannot read the recipe")?;
+        .map_err(|e| miette!(code = Code::RecipeUnreadable, "cannot read the recipe: {e}"))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         miette!(
+            code = Code::RecipeUnreadable,
             help = "save the recipe as UTF-8 text",
             "{} is not UTF-8 text (invalid byte at offset {})",
             path.display(),

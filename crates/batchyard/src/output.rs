@@ -92,6 +92,13 @@ pub fn print_error(err: &miette::Report) {
     eprintln!("{err:?}");
 }
 
+/// The stable code of an error (see `batchyard_recipe::Code`), for the `error_code` member
+/// that JSON documents carry beside `error`; `null` for an error without one.
+pub fn error_code(err: &miette::Report) -> serde_json::Value {
+    err.code()
+        .map_or(serde_json::Value::Null, |c| c.to_string().into())
+}
+
 /// Whether stdout gets colour.
 pub fn stdout_color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use batchyard_compile::{CompileOptions, Desired};
 use batchyard_recipe::render::Variables;
-use batchyard_recipe::{Diagnostic, Loaded};
+use batchyard_recipe::{Code, Diagnostic, Loaded};
 use batchyard_reconcile::Intent;
 use miette::miette;
 
@@ -152,6 +152,7 @@ fn invalid(path: &Path, loaded: &Loaded) -> miette::Report {
         ));
     }
     miette!(
+        code = Code::RecipeInvalid,
         "{} has {errors} error{}",
         path.display(),
         if errors == 1 { "" } else { "s" }
@@ -181,6 +182,7 @@ pub fn load_and_compile(path: &Path, vars: &VarArgs) -> miette::Result<(Loaded, 
 /// The error that ends a command on warnings under `--deny-warnings`.
 pub fn denied(path: &Path, warnings: usize) -> miette::Report {
     miette!(
+        code = Code::WarningsDenied,
         help = "fix what the warnings say, or run without --deny-warnings to accept them",
         "{} has {warnings} warning{}, and --deny-warnings makes warnings fail",
         path.display(),

@@ -1,7 +1,7 @@
 //! Pool payloads (`BatchPoolCreateOptions`).
 
 use batchyard_recipe::model::{Mount, Pool, PublicIp, Recipe, SchedulingPolicy};
-use batchyard_recipe::{Diagnostic, model::Secret};
+use batchyard_recipe::{Code, Diagnostic, model::Secret};
 use serde_json::{Map, Value, json};
 
 use super::common::{admin_identity, env, metadata, put_value, resource_files};
@@ -308,6 +308,7 @@ fn registries(
         {
             out.push(
                 Diagnostic::error(
+                    Code::UnknownRegistry,
                     format!("{at}/containers/registries/{i}"),
                     format!("no registry `{name}` in `registries`"),
                 )

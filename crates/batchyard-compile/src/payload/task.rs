@@ -1,7 +1,7 @@
 //! Task payloads (`BatchTaskCreateOptions`), one per task or factory item.
 
-use batchyard_recipe::Diagnostic;
 use batchyard_recipe::model::{Dependency, DependsOn, Mpi, MpiRuntime, Task};
+use batchyard_recipe::{Code, Diagnostic};
 use serde_json::{Map, Value, json};
 
 use super::common::{
@@ -37,6 +37,7 @@ pub fn build(
     let gpu = match task.gpu {
         Some(true) if !pool.gpu => {
             return Err(Diagnostic::error(
+                Code::PoolMismatch,
                 format!("{path}/gpu"),
                 format!("pool `{}` has no GPUs", pool.id),
             )
@@ -54,6 +55,7 @@ pub fn build(
     if let Some(m) = &task.mpi {
         if !pool.inter_node {
             return Err(Diagnostic::error(
+                Code::PoolMismatch,
                 format!("{path}/mpi"),
                 format!("pool `{}` has no inter-node communication", pool.id),
             )
@@ -63,6 +65,7 @@ pub fn build(
         }
         if in_container && m.runtime == MpiRuntime::Msmpi {
             return Err(Diagnostic::error(
+                Code::MsMpiInContainer,
                 format!("{path}/mpi/runtime"),
                 "MS-MPI tasks run on Windows hosts, not in containers",
             )
@@ -108,6 +111,7 @@ pub fn build(
     if let Some(image) = image {
         if !pool.containers {
             return Err(Diagnostic::error(
+                Code::PoolMismatch,
                 format!("{path}/image"),
                 format!("pool `{}` is not set up for containers", pool.id),
             )
@@ -199,8 +203,13 @@ fn explicit(list: &[Dependency], path: &str) -> Result<TaskDependencies, Diagnos
             }),
         }
     }
-    check_explicit(&d.task_ids)
-        .map_err(|e| Diagnostic::error(format!("{path}/depends_on"), e.to_string()))?;
+    check_explicit(&d.task_ids).map_err(|e| {
+        Diagnostic::error(
+            Code::InvalidDependency,
+            format!("{path}/depends_on"),
+            e.to_string(),
+        )
+    })?;
     Ok(d)
 }
 

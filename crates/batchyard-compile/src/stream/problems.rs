@@ -98,6 +98,7 @@ fn describe(item: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use batchyard_recipe::Code;
     use serde_json::json;
 
     #[test]
@@ -105,13 +106,18 @@ mod tests {
         let mut g = Grouped::default();
         for i in 0..500 {
             g.add(
-                Diagnostic::error("/jobs/0/tasks/0/command", "undefined value `y`"),
+                Diagnostic::error(
+                    Code::Template,
+                    "/jobs/0/tasks/0/command",
+                    "undefined value `y`",
+                ),
                 i,
                 || json!({"x": i + 1}),
             );
         }
         g.add(
             Diagnostic::error(
+                Code::DuplicateTaskId,
                 "/jobs/0/tasks/0/id",
                 "task id `t-7` is used twice in job `j`",
             ),
@@ -120,6 +126,7 @@ mod tests {
         );
         g.add(
             Diagnostic::error(
+                Code::DuplicateTaskId,
                 "/jobs/0/tasks/0/id",
                 "task id `t-9` is used twice in job `j`",
             ),
@@ -139,7 +146,11 @@ mod tests {
     #[test]
     fn items_without_values_show_their_index_only() {
         let mut g = Grouped::default();
-        g.add(Diagnostic::error("/p", "bad"), 3, || Value::Null);
+        g.add(
+            Diagnostic::error(Code::InvalidValue, "/p", "bad"),
+            3,
+            || Value::Null,
+        );
         let out: Vec<String> = g.finish(1).map(|d| d.message).collect();
         assert_eq!(out, ["bad (in 1 of 1 item, e.g. item 3)"]);
     }

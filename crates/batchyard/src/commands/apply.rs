@@ -65,7 +65,7 @@ pub fn applied_json(
     warnings: &[JsonDiagnostic],
     outcome: &miette::Result<Option<ApplyReport>>,
 ) -> Value {
-    let (result, error) = match outcome {
+    let (result, error, error_code) = match outcome {
         Ok(Some(report)) => (
             json!({
                 "actions": report.actions,
@@ -73,9 +73,14 @@ pub fn applied_json(
                 "tasks_present": report.tasks_present,
             }),
             Value::Null,
+            Value::Null,
         ),
-        Ok(None) => (Value::Null, Value::Null),
-        Err(e) => (Value::Null, json!(e.to_string())),
+        Ok(None) => (Value::Null, Value::Null, Value::Null),
+        Err(e) => (
+            Value::Null,
+            json!(e.to_string()),
+            crate::output::error_code(e),
+        ),
     };
     let mut plan_doc = plan::to_json(info, plan, warnings);
     if let Some(map) = plan_doc.as_object_mut() {
@@ -87,6 +92,7 @@ pub fn applied_json(
         "applied": matches!(outcome, Ok(Some(_))),
         "result": result,
         "error": error,
+        "error_code": error_code,
         "warnings": warnings,
     })
 }

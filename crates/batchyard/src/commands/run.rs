@@ -107,7 +107,10 @@ pub fn run(args: &RunArgs) -> miette::Result<Exit> {
                 .unwrap_or(Value::Null);
             append(&mut doc, &json!({ "jobs": jobs }));
             if let (Ok(_), Err(e)) = (&outcome, &summary) {
-                append(&mut doc, &json!({ "error": e.to_string() }));
+                append(
+                    &mut doc,
+                    &json!({ "error": e.to_string(), "error_code": crate::output::error_code(e) }),
+                );
             }
             outln!("{}", to_text(&doc));
         }

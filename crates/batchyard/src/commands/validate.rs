@@ -22,7 +22,11 @@ pub fn run(args: &ValidateArgs) -> miette::Result<Exit> {
                 if args.output == Output::Human {
                     output::print_error(&e);
                 }
-                unreadable.push((file.display().to_string(), format!("{e}")));
+                unreadable.push((
+                    file.display().to_string(),
+                    format!("{e}"),
+                    output::error_code(&e),
+                ));
             }
         }
     }
@@ -45,9 +49,11 @@ pub fn run(args: &ValidateArgs) -> miette::Result<Exit> {
                     })
                 })
                 .collect();
-            files.extend(unreadable.iter().map(
-                |(file, error)| serde_json::json!({ "file": file, "valid": false, "error": error }),
-            ));
+            files.extend(unreadable.iter().map(|(file, error, code)| {
+                serde_json::json!({
+                    "file": file, "valid": false, "error": error, "error_code": code,
+                })
+            }));
             let doc = serde_json::json!({
                 "format_version": 1,
                 "valid": !failed && unreadable.is_empty(),
