@@ -279,8 +279,12 @@ impl TaskData {
                     .enumerate()
                     .map(|(i, input)| (input, format!("{path}/inputs/{i}"))),
             );
+        let sources = InputSources {
+            base_dir: &self.base_dir,
+            index: &self.index,
+        };
         for (input, at) in all {
-            self.input(input, &at, &storage, &mut parts.resource_files, &mut keyed)?;
+            sources.input(input, &at, &storage, &mut parts.resource_files, &mut keyed)?;
         }
         if !keyed.is_empty() {
             keyed.sort();
@@ -301,7 +305,70 @@ impl TaskData {
         }
         Ok(parts)
     }
+}
 
+/// The resource files of a pool's `inputs`, for its start task; `at` is the pool's recipe
+/// path. Local files are registered in `index`, so apply uploads them with the tasks' own.
+pub fn pool_resource_files(
+    inputs: &[Input],
+    at: &str,
+    base_dir: &Path,
+    index: &ContentIndex,
+    storage: &StorageLocation,
+) -> Result<Vec<Value>, Diagnostic> {
+    let sources = InputSources { base_dir, index };
+    let mut files = Vec::new();
+    let mut keyed = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        sources.input(
+            input,
+            &format!("{at}/inputs/{i}"),
+            storage,
+            &mut files,
+            &mut keyed,
+        )?;
+    }
+    Ok(files)
+}
+
+/// Points resource files made for `from` at `to` instead (the target's own storage, known
+/// only once it is connected): the same blobs, in the other container.
+pub fn relocate_resource_files(files: &mut [Value], from: &StorageLocation, to: &StorageLocation) {
+    let old = from.container_url.trim_end_matches('/');
+    let new = to.container_url.trim_end_matches('/');
+    for rf in files {
+        let Some(rf) = rf.as_object_mut() else {
+            continue;
+        };
+        let mut ours = false;
+        for key in ["httpUrl", "storageContainerUrl"] {
+            if let Some(Value::String(url)) = rf.get_mut(key)
+                && (url == old || url.starts_with(&format!("{old}/")))
+            {
+                *url = format!("{new}{}", &url[old.len()..]);
+                ours = true;
+            }
+        }
+        if ours {
+            match &to.node_identity {
+                Some(id) => {
+                    rf.insert("identityReference".into(), json!({"resourceId": id}));
+                }
+                None => {
+                    rf.remove("identityReference");
+                }
+            }
+        }
+    }
+}
+
+/// Where inputs come from: local paths below the recipe's folder, hashed into `index`.
+struct InputSources<'a> {
+    base_dir: &'a Path,
+    index: &'a ContentIndex,
+}
+
+impl InputSources<'_> {
     fn input(
         &self,
         input: &Input,

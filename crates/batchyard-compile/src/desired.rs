@@ -60,6 +60,16 @@ pub struct DesiredPool {
     pub secrets: Vec<SecretSlot>,
     /// The resolved hardware facts.
     pub facts: PoolFacts,
+    /// Where the pool's `inputs` point (`None` without inputs): the start task's resource
+    /// files from `first` on, made for `storage`.
+    pub(crate) inputs: Option<PoolInputFiles>,
+}
+
+/// The part of a pool's start task that its `inputs` make.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolInputFiles {
+    pub(crate) storage: crate::data::StorageLocation,
+    pub(crate) first: usize,
 }
 
 /// One job to create or keep.
@@ -93,7 +103,8 @@ pub fn compile(recipe: &Recipe, options: &CompileOptions) -> Result<Desired, Vec
         let at = format!("/pools/{i}");
         let errors_before = error_count(&diags);
         let facts = hardware::resolve(p, &at, &mut diags);
-        let (value, secrets) = pool::build(recipe, p, &facts, &at, &mut diags);
+        let (input_files, inputs) = pool_inputs(recipe, p, &at, options, &mut diags);
+        let (value, secrets) = pool::build(recipe, p, &facts, input_files, &at, &mut diags);
         // A pool already in error (an unknown OS alias leaves the payload without an image)
         // would only add schema complaints that follow from that error.
         if error_count(&diags) > errors_before {
@@ -117,6 +128,7 @@ pub fn compile(recipe: &Recipe, options: &CompileOptions) -> Result<Desired, Vec
                 spec_hash: hash,
                 secrets,
                 facts,
+                inputs,
             }),
             Err(e) => diags.push(Diagnostic::error(
                 Code::PayloadModel,
@@ -169,11 +181,7 @@ pub fn compile(recipe: &Recipe, options: &CompileOptions) -> Result<Desired, Vec
                         job_inputs: j.inputs.clone(),
                         job_path: at.clone(),
                         base_dir: options.base_dir.clone(),
-                        storage: options.storage.clone().or_else(|| {
-                            recipe.storage.as_ref().map(|s| {
-                                crate::data::StorageLocation::local_placeholder(&s.container)
-                            })
-                        }),
+                        storage: storage_of(recipe, options),
                         has_storage: recipe.storage.is_some(),
                         index: options.content.clone(),
                         blob_listings: options.blob_listings.clone(),
@@ -199,6 +207,56 @@ pub fn compile(recipe: &Recipe, options: &CompileOptions) -> Result<Desired, Vec
     })
 }
 
+/// The container the recipe's data goes to as far as known at compile time: the one in the
+/// options, or a stand-in for the recipe's `storage` until the target's is known.
+fn storage_of(recipe: &Recipe, options: &CompileOptions) -> Option<crate::data::StorageLocation> {
+    options.storage.clone().or_else(|| {
+        recipe
+            .storage
+            .as_ref()
+            .map(|s| crate::data::StorageLocation::local_placeholder(&s.container))
+    })
+}
+
+/// The resource files of a pool's `inputs` and where they start in its start task.
+fn pool_inputs(
+    recipe: &Recipe,
+    pool: &batchyard_recipe::model::Pool,
+    at: &str,
+    options: &CompileOptions,
+    diags: &mut Vec<Diagnostic>,
+) -> (Vec<Value>, Option<PoolInputFiles>) {
+    if pool.inputs.is_empty() {
+        return (Vec::new(), None);
+    }
+    let Some(storage) = storage_of(recipe, options) else {
+        diags.push(
+            Diagnostic::error(format!("{at}/inputs"), "inputs need a `storage` section")
+                .with_help("add `storage: {}` to use the target's own storage (the local service has one), or `storage: {account_url: https://NAME.blob.core.windows.net}`"),
+        );
+        return (Vec::new(), None);
+    };
+    match crate::data::pool_resource_files(
+        &pool.inputs,
+        at,
+        &options.base_dir,
+        &options.content,
+        &storage,
+    ) {
+        Ok(files) => {
+            let first = pool
+                .start_task
+                .as_ref()
+                .map_or(0, |st| st.resource_files.len());
+            (files, Some(PoolInputFiles { storage, first }))
+        }
+        Err(d) => {
+            diags.push(d);
+            (Vec::new(), None)
+        }
+    }
+}
+
 fn error_count(diags: &[Diagnostic]) -> usize {
     diags.iter().filter(|d| d.is_error()).count()
 }
@@ -210,6 +268,9 @@ impl Desired {
         self.options.storage = Some(storage.clone());
         for job in &mut self.jobs {
             job.context.data.storage = Some(storage.clone());
+        }
+        for pool in &mut self.pools {
+            pool.relocate_inputs(&storage);
         }
     }
 
@@ -225,6 +286,36 @@ impl Desired {
     /// The options the recipe was compiled with.
     pub fn options(&self) -> &CompileOptions {
         &self.options
+    }
+}
+
+impl DesiredPool {
+    /// Points the start task's copies of the pool's `inputs` at `storage`, and hashes the
+    /// payload again.
+    fn relocate_inputs(&mut self, storage: &crate::data::StorageLocation) {
+        let Some(inputs) = &mut self.inputs else {
+            return;
+        };
+        if inputs.storage == *storage {
+            return;
+        }
+        let Ok(mut value) = serde_json::to_value(&self.payload) else {
+            return;
+        };
+        if let Some(files) = value
+            .pointer_mut("/startTask/resourceFiles")
+            .and_then(Value::as_array_mut)
+            && let Some(ours) = files.get_mut(inputs.first..)
+        {
+            crate::data::relocate_resource_files(ours, &inputs.storage, storage);
+        }
+        let hash = add_spec_hash(&mut value);
+        // The payload came from this type and only URLs changed: it reads back.
+        if let Ok(payload) = serde_json::from_value(value) {
+            self.payload = payload;
+            self.spec_hash = hash;
+            inputs.storage = storage.clone();
+        }
     }
 }
 
@@ -256,10 +347,7 @@ fn finalize(
             items.push(json!({"name": METADATA_RECIPE, "value": recipe}));
         }
     }
-    let hash = spec_hash(&value);
-    if let Some(items) = value.get_mut("metadata").and_then(Value::as_array_mut) {
-        items.push(json!({"name": METADATA_SPEC, "value": hash}));
-    }
+    let hash = add_spec_hash(&mut value);
     if let Err(errors) = validate_against_spec(definition, &value) {
         let where_ = if raw.is_some() {
             format!("{at}/batch")
@@ -284,6 +372,18 @@ fn finalize(
         return None;
     }
     Some((value, hash))
+}
+
+/// Hashes a payload without its `batchyard.spec` tag and tags it with the hash.
+fn add_spec_hash(value: &mut Value) -> String {
+    if let Some(items) = value.get_mut("metadata").and_then(Value::as_array_mut) {
+        items.retain(|m| m.get("name").and_then(Value::as_str) != Some(METADATA_SPEC));
+    }
+    let hash = spec_hash(value);
+    if let Some(items) = value.get_mut("metadata").and_then(Value::as_array_mut) {
+        items.push(json!({"name": METADATA_SPEC, "value": hash}));
+    }
+    hash
 }
 
 /// A stable hash of a payload: SHA-256 of its JSON text (keys in the order the compiler

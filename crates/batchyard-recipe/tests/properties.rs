@@ -62,6 +62,7 @@ fn pool(pool_id: String) -> impl Strategy<Value = Pool> {
                     resource_files: vec![],
                     image: None,
                 }),
+                inputs: vec![],
                 network: None,
                 mounts: vec![],
                 application_packages: vec![],

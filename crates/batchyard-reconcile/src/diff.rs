@@ -269,6 +269,29 @@ fn comparable(mut value: Value) -> Map<String, Value> {
     }
 }
 
+/// The pool with the SAS tokens of its start task's resource files cut off: apply signs the
+/// URLs of the recipe's container with a fresh token each time, so the token is neither a
+/// change nor something a plan may show.
+fn without_signatures(pool: &mut Map<String, Value>) {
+    let Some(files) = pool
+        .get_mut("startTask")
+        .and_then(|st| st.get_mut("resourceFiles"))
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for rf in files.iter_mut().filter_map(Value::as_object_mut) {
+        for key in ["httpUrl", "storageContainerUrl"] {
+            if let Some(Value::String(url)) = rf.get_mut(key)
+                && let Some((bare, query)) = url.split_once('?')
+                && query.split('&').any(|p| p.starts_with("sig="))
+            {
+                *url = bare.to_owned();
+            }
+        }
+    }
+}
+
 fn diff_pool(
     intent: &Intent,
     pool: &DesiredPool,
@@ -296,7 +319,8 @@ fn diff_pool(
         out.push(conflict);
         return;
     }
-    let observed = to_object(&live.pool);
+    let mut observed = to_object(&live.pool);
+    without_signatures(&mut observed);
     let state = observed.get("state").and_then(Value::as_str).unwrap_or("");
     if state.eq_ignore_ascii_case("deleting") {
         out.push(Action::new(
@@ -308,7 +332,8 @@ fn diff_pool(
         ));
         return;
     }
-    let compared = comparable_pool(pool, &desired);
+    let mut compared = comparable_pool(pool, &desired);
+    without_signatures(&mut compared);
     let mut fields: Vec<&str> = desired.keys().map(String::as_str).collect();
     for f in POOL_FIELDS {
         if !fields.contains(f) {

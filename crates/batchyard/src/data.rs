@@ -332,19 +332,29 @@ impl DataStep {
         let base = store.container_url();
         let ours =
             |url: &str| !url.contains('?') && (url == base || url.starts_with(&format!("{base}/")));
+        let sign_read = |rf: &mut batchyard_batch::models::ResourceFile| {
+            for url in [&mut rf.http_url, &mut rf.storage_container_url]
+                .into_iter()
+                .flatten()
+            {
+                if ours(url) {
+                    url.push('?');
+                    url.push_str(&read);
+                }
+            }
+        };
+        // A pool's inputs come with its start task, which nodes that join later run too.
+        for pool in &mut signed.pools {
+            if let Some(st) = &mut pool.payload.start_task {
+                st.resource_files.iter_mut().flatten().for_each(&sign_read);
+            }
+        }
         for job in &mut signed.jobs {
             for task in &mut job.tasks {
-                for rf in task.resource_files.iter_mut().flatten() {
-                    for url in [&mut rf.http_url, &mut rf.storage_container_url]
-                        .into_iter()
-                        .flatten()
-                    {
-                        if ours(url) {
-                            url.push('?');
-                            url.push_str(&read);
-                        }
-                    }
-                }
+                task.resource_files
+                    .iter_mut()
+                    .flatten()
+                    .for_each(&sign_read);
                 for of in task.output_files.iter_mut().flatten() {
                     if let Some(c) = &mut of.destination.container
                         && ours(&c.container_url)

@@ -17,11 +17,13 @@ pub struct SecretSlot {
     pub secret: Secret,
 }
 
-/// Builds the pool payload (before the `batch:` merge). Problems go to `out`.
+/// Builds the pool payload (before the `batch:` merge). `input_files` are the resource
+/// files of the pool's `inputs`, which its start task delivers. Problems go to `out`.
 pub fn build(
     recipe: &Recipe,
     pool: &Pool,
     facts: &PoolFacts,
+    input_files: Vec<Value>,
     at: &str,
     out: &mut Vec<Diagnostic>,
 ) -> (Value, Vec<SecretSlot>) {
@@ -63,7 +65,11 @@ pub fn build(
     if let Some(st) = &pool.start_task {
         let mut s = Map::new();
         s.insert("commandLine".into(), json!(st.command));
-        put_value(&mut s, "resourceFiles", resource_files(&st.resource_files));
+        let mut files = resource_files(&st.resource_files);
+        if let Value::Array(list) = &mut files {
+            list.extend(input_files);
+        }
+        put_value(&mut s, "resourceFiles", files);
         put_value(&mut s, "environmentSettings", env(&st.env));
         if let Some(id) = admin_identity(st.elevated) {
             s.insert("userIdentity".into(), id);
@@ -75,7 +81,31 @@ pub fn build(
         if let Some(img) = &st.image {
             s.insert("containerSettings".into(), json!({"imageName": img}));
         }
+        if !st.wait_for_success && !pool.inputs.is_empty() {
+            out.push(
+                Diagnostic::warning(
+                    format!("{at}/start_task/wait_for_success"),
+                    "tasks may start on a node before the pool's `inputs` are there",
+                )
+                .with_help("set `wait_for_success: true` so that nodes take tasks only once their start task (which delivers the inputs) has succeeded"),
+            );
+        }
         p.insert("startTask".into(), Value::Object(s));
+    } else if !input_files.is_empty() {
+        // Batch delivers a pool's files only through its start task: one that only
+        // downloads them, which nodes must finish before they take tasks.
+        let noop = match facts.os_type {
+            OsType::Linux => "/bin/sh -c true",
+            OsType::Windows => "cmd /c exit 0",
+        };
+        p.insert(
+            "startTask".into(),
+            json!({
+                "commandLine": noop,
+                "resourceFiles": input_files,
+                "waitForSuccess": true,
+            }),
+        );
     }
     if let Some(n) = &pool.network {
         let mut net = Map::new();

@@ -1,7 +1,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Duration, EnvMap, Metadata, Mount, RawBatch, ResourceFile, Toggle};
+use super::{Duration, EnvMap, Input, Metadata, Mount, RawBatch, ResourceFile, Toggle};
 
 /// A pool of compute nodes of one VM size and image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -48,6 +48,11 @@ pub struct Pool {
     /// A command that runs on every node as it joins the pool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_task: Option<StartTask>,
+    /// Files every node gets before any task runs there: local files, folders and globs
+    /// (uploaded by apply, once per content) or blobs and URLs, delivered by the start task
+    /// (one is added when the pool has none) to `$AZ_BATCH_NODE_STARTUP_DIR/wd/<to>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<Input>,
     /// Virtual network placement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<Network>,
