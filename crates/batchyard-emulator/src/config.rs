@@ -47,6 +47,45 @@ impl FaultConfig {
     }
 }
 
+/// Failures of the service's back end injected on demand, as Batch reports them (see
+/// docs/reliability.md, "Failures the local service can inject"): core quotas that cut a
+/// resize short, spot nodes preempted, nodes that come up unusable. Draws come from a
+/// generator seeded with `seed`, so the same seed and the same order of events give the
+/// same failures.
+#[derive(Debug, Clone, Default)]
+pub struct NodeFaults {
+    /// Seed of the generator.
+    pub seed: u64,
+    /// Dedicated cores the account may hold across all its pools; unset, no limit. A resize
+    /// beyond it allocates the nodes that fit and reports `AccountCoreQuotaReached`.
+    pub dedicated_core_quota: Option<u32>,
+    /// Spot/low-priority cores the account may hold across all its pools; unset, no limit
+    /// (`AccountLowPriorityCoreQuotaReached` beyond it).
+    pub low_priority_core_quota: Option<u32>,
+    /// Every this long, one spot/low-priority node is preempted (a busy one first); its
+    /// running tasks go back to the queue. Unset, none is.
+    pub preempt_spot_every: Option<std::time::Duration>,
+    /// The share (0..=1) of nodes that come up `unusable`, with a node error, instead of
+    /// starting.
+    pub unusable_nodes: f64,
+}
+
+impl NodeFaults {
+    /// Refuses values that cannot be meant: a share outside 0..=1, a zero interval.
+    pub fn check(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.unusable_nodes) {
+            return Err(format!(
+                "the share of unusable nodes must be between 0 and 1, not {}",
+                self.unusable_nodes
+            ));
+        }
+        if self.preempt_spot_every.is_some_and(|d| d.is_zero()) {
+            return Err("the preemption interval must be longer than 0".into());
+        }
+        Ok(())
+    }
+}
+
 /// Everything the emulator needs to start.
 #[derive(Debug, Clone)]
 pub struct EmulatorConfig {
@@ -71,6 +110,8 @@ pub struct EmulatorConfig {
     pub limits: crate::listen::Limits,
     /// Faults to inject.
     pub faults: FaultConfig,
+    /// Failures of nodes and resizes to inject.
+    pub node_faults: NodeFaults,
     /// Time a node spends booting (creating + starting) before it can run tasks.
     pub boot_delay: Duration,
     /// Run container tasks on the host when Docker cannot run them (warned once).
@@ -105,6 +146,7 @@ impl EmulatorConfig {
             storage_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             storage: None,
             faults: FaultConfig::default(),
+            node_faults: NodeFaults::default(),
             boot_delay: Duration::from_millis(100),
             containers_on_host: false,
             tick: Duration::from_millis(50),
@@ -133,6 +175,9 @@ impl EmulatorConfig {
     /// loopback without the explicit opt-in, and a key that is not base64 (every
     /// request would then be refused).
     pub fn check(&self) -> Result<(), crate::EmulatorError> {
+        self.node_faults
+            .check()
+            .map_err(crate::EmulatorError::Config)?;
         if let Some(account) = &self.account {
             use base64::Engine as _;
             let decoded = base64::engine::general_purpose::STANDARD.decode(account.key.trim());
@@ -188,5 +233,87 @@ impl EmulatorConfig {
             name.push(".nodes");
             self.state_path.with_file_name(name)
         })
+    }
+}
+
+/// The command-line options of [`NodeFaults`], shared by `batchyard emulator serve` and the
+/// standalone `batchyard-emulator`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NodeFaultArgs {
+    /// Dedicated cores the account may hold across its pools; a resize beyond them
+    /// allocates what fits and reports the resize error `AccountCoreQuotaReached`.
+    #[arg(long, value_name = "CORES")]
+    pub dedicated_core_quota: Option<u32>,
+    /// Spot/low-priority cores the account may hold across its pools; a resize beyond
+    /// them reports `AccountLowPriorityCoreQuotaReached`.
+    #[arg(long, value_name = "CORES")]
+    pub spot_core_quota: Option<u32>,
+    /// Preempt one spot/low-priority node (a busy one first) this often, e.g. `30s`,
+    /// `500ms`, `2m`; its running tasks go back to the queue and it boots again after half
+    /// the interval.
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
+    pub preempt_spot_every: Option<std::time::Duration>,
+    /// Share of nodes (0..1) that come up `unusable` with a node error instead of starting.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
+    pub unusable_nodes: f64,
+}
+
+impl NodeFaultArgs {
+    /// The faults these options ask for, drawn with `seed`.
+    pub fn faults(&self, seed: u64) -> NodeFaults {
+        NodeFaults {
+            seed,
+            dedicated_core_quota: self.dedicated_core_quota,
+            low_priority_core_quota: self.spot_core_quota,
+            preempt_spot_every: self.preempt_spot_every,
+            unusable_nodes: self.unusable_nodes,
+        }
+    }
+}
+
+/// `500ms`, `30s`, `2m` or a bare number of seconds, more than zero.
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, "s"), |at| text.split_at(at));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not an interval: write e.g. 500ms, 30s or 2m"))?;
+    let interval = match unit {
+        "ms" => std::time::Duration::from_millis(n),
+        "s" => std::time::Duration::from_secs(n),
+        "m" => std::time::Duration::from_secs(n.saturating_mul(60)),
+        _ => return Err(format!("`{text}`: the unit must be ms, s or m")),
+    };
+    if interval.is_zero() {
+        return Err("the interval must be longer than 0".into());
+    }
+    Ok(interval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_read_with_their_unit_and_refuse_nonsense() {
+        use std::time::Duration;
+        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_interval("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_interval("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_interval("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_interval("0s").is_err());
+        assert!(parse_interval("5h").is_err());
+        assert!(parse_interval("soon").is_err());
+    }
+
+    #[test]
+    fn a_share_outside_zero_to_one_is_refused() {
+        let faults = NodeFaults {
+            unusable_nodes: 1.5,
+            ..NodeFaults::default()
+        };
+        assert!(faults.check().unwrap_err().contains("between 0 and 1"));
     }
 }

@@ -114,7 +114,7 @@ pub mod autoscale {
     };
 }
 
-pub use config::{AccountKey, EmulatorConfig, FaultConfig};
+pub use config::{AccountKey, EmulatorConfig, FaultConfig, NodeFaultArgs, NodeFaults};
 pub use server::{Emulator, EmulatorError, RunningEmulator, serve};
 pub use state_lock::{StateLock, StateLockError, lock_holder};
 pub use supervisor::{SupervisorCommand, run_if_requested};

@@ -121,6 +121,7 @@ impl Emulator {
                     tick: config.tick,
                     containers_on_host: config.containers_on_host,
                     auto_storage: Some(blob.auto_storage()),
+                    node_faults: config.node_faults.clone(),
                 },
             );
             let autoscale = own_thread(

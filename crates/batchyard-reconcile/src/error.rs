@@ -68,7 +68,10 @@ pub enum ApplyError {
         seconds: u64,
     },
     /// A pool could not reach its target size (the service's resize error).
-    #[error("pool {pool} failed to resize: {code}: {message}")]
+    #[error(
+        "pool {pool} failed to resize: {code}: {message}\n{}",
+        resize_advice(code)
+    )]
     ResizeFailed {
         /// The pool.
         pool: String,
@@ -109,6 +112,27 @@ pub enum ApplyError {
         /// The serde error.
         message: String,
     },
+}
+
+/// What to do about a resize error, by its code (codes: `PoolResizeErrorCodes` of the
+/// Batch .NET library; advice: learn.microsoft.com/azure/batch/batch-quota-limit and
+/// batch-pool-node-error-checking).
+fn resize_advice(code: &str) -> &'static str {
+    match code {
+        "AccountCoreQuotaReached" | "AccountVMSeriesCoreQuotaReached" => {
+            "The Batch account's dedicated core quota is used up: request a quota increase (Azure portal, Batch account, Quotas), lower the pool's dedicated node count or VM size, or free cores held by other pools."
+        }
+        "AccountLowPriorityCoreQuotaReached" | "AccountSpotCoreQuotaReached" => {
+            "The Batch account's spot/low-priority core quota is used up: request a quota increase (Azure portal, Batch account, Quotas), lower the pool's spot node count or VM size, or free cores held by other pools."
+        }
+        "AllocationTimedOut" => {
+            "The nodes were not allocated within the pool's resize timeout: apply again, or give the pool a longer resize timeout."
+        }
+        "ResizeStopped" => "The resize was stopped: apply again to resume it.",
+        _ => {
+            "Apply again to retry; if it fails the same way, see the code in Azure Batch's pool error documentation."
+        }
+    }
 }
 
 /// One failed node after another, each with its stderr lines.

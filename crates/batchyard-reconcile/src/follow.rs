@@ -65,6 +65,9 @@ pub struct JobSummary {
     pub failed: Vec<FailedTask>,
     /// Tasks that never ran (blocked by a failed dependency, or the job was ended).
     pub not_run: u64,
+    /// Tasks the service put back in the queue at least once while they ran (their node
+    /// was preempted or removed) and ran again; `requeueCount` of each task.
+    pub requeued: u64,
 }
 
 /// A failed task.
@@ -188,6 +191,13 @@ pub async fn summarize(
     };
     for task in tasks {
         let id = task.id.clone().unwrap_or_default();
+        if task
+            .execution_info
+            .as_ref()
+            .is_some_and(|i| i.requeue_count > 0)
+        {
+            summary.requeued += 1;
+        }
         if task.state != Some(BatchTaskState::Completed) {
             summary.not_run += 1;
             continue;

@@ -581,6 +581,9 @@ pub struct ServeArgs {
     /// Rate of per-task servererror results in add-collection answers (0..1).
     #[arg(long, default_value_t = 0.0, value_name = "RATE")]
     pub fault_task_server_error: f64,
+    /// Core quotas, spot preemptions and unusable nodes (drawn with --fault-seed).
+    #[command(flatten)]
+    pub node_faults: batchyard_emulator::NodeFaultArgs,
 }
 
 /// Template variable overrides, shared by every command that reads a recipe.

@@ -75,6 +75,9 @@ struct Args {
     /// Rate of per-task servererror results in add-collection answers (0..1).
     #[arg(long, default_value_t = 0.0)]
     fault_task_server_error: f64,
+    /// Core quotas, preemptions and unusable nodes (drawn with --fault-seed).
+    #[command(flatten)]
+    node_faults: batchyard_emulator::NodeFaultArgs,
 }
 
 fn main() -> ExitCode {
@@ -121,6 +124,7 @@ async fn serve_from_args() -> ExitCode {
         latency: Duration::from_millis(args.fault_latency_ms),
         task_server_error: args.fault_task_server_error,
     };
+    config.node_faults = args.node_faults.faults(args.fault_seed);
     match serve(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

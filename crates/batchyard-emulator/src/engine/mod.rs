@@ -15,6 +15,7 @@ mod file_pattern;
 mod job_prep;
 mod launch;
 pub mod layout;
+mod node_faults;
 mod node_tally;
 mod nodes;
 mod output_files;
@@ -135,6 +136,8 @@ pub struct EngineSettings {
     pub containers_on_host: bool,
     /// The storage account `autoStorageContainerName` resource files come from.
     pub auto_storage: Option<task_files::AutoStorage>,
+    /// Failures of nodes and resizes to inject.
+    pub node_faults: crate::config::NodeFaults,
 }
 
 struct RunningTask {
@@ -168,6 +171,8 @@ pub struct Engine {
     view: Option<Arc<scheduler::View>>,
     /// When node lifecycles last moved and the view was last read afresh.
     refreshed: Instant,
+    /// Draws and timing of the injected node failures.
+    node_faults: node_faults::Injector,
 }
 
 fn key(a: &str, b: &str) -> (String, String) {
@@ -191,6 +196,7 @@ impl Engine {
             commands: commands_tx,
         };
         let containers = container::DockerProbe::new(settings.containers_on_host);
+        let node_faults = node_faults::Injector::new(&settings.node_faults);
         (
             Self {
                 store,
@@ -207,6 +213,7 @@ impl Engine {
                 supervisor,
                 view: None,
                 refreshed: Instant::now(),
+                node_faults,
             },
             handle,
         )

@@ -3,14 +3,16 @@
 //! A resize adds nodes in `creating`; after half the boot delay they are `starting`,
 //! after the other half the start task runs (`waitingforstarttask` when it must
 //! succeed) and then they are `idle`. Removed nodes leave the pool according to the
-//! deallocation option.
+//! deallocation option. Injected failures ([`crate::NodeFaults`], see [`node_faults`]): a
+//! resize beyond the core quota stops at what fits, a node may come up `unusable` instead
+//! of `starting`, and a spot node may be `preempted`, then boot again.
 
 use serde_json::{Value, json};
 
 use super::docs_util::{int, now_ms, private, set_state, text, update};
 use super::executor::{self, Outcome};
 use super::layout::{NodeLayout, node_env};
-use super::{Engine, Finished, StopReason, launch};
+use super::{Engine, Finished, StopReason, launch, node_faults};
 use crate::clock;
 use crate::store::StoreError;
 use crate::store::docs::{self, Table};
@@ -30,6 +32,75 @@ pub(super) async fn step(engine: &mut Engine) -> Result<(), StoreError> {
         }
         advance_nodes(engine, &pool.value).await?;
     }
+    if engine.node_faults.preemption_due() {
+        preempt_one(engine)?;
+    }
+    Ok(())
+}
+
+/// Preempts one spot/low-priority node of any pool, a busy one when there is one: its
+/// running tasks go back to the queue (`requeueCount`+1; `retryCount` is for failures of
+/// the task itself) and it is `preempted` until the service gets it back (see
+/// [`node_faults`]).
+fn preempt_one(engine: &mut Engine) -> Result<(), StoreError> {
+    let all = engine
+        .store
+        .read(|c| docs::list(c, Table::Nodes, None, 0, None, usize::MAX))?;
+    let mut candidates: Vec<&Value> = all
+        .iter()
+        .map(|d| &d.value)
+        .filter(|n| n["isDedicated"].as_bool() == Some(false))
+        .filter(|n| n.pointer("/_emulator/remove").is_none())
+        .filter(|n| matches!(text(n, "state"), "running" | "idle"))
+        .collect();
+    if candidates.iter().any(|n| text(n, "state") == "running") {
+        candidates.retain(|n| text(n, "state") == "running");
+    }
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    // A stable order, so the seeded draw picks the same place in it each run.
+    candidates.sort_by_key(|n| {
+        (
+            text(n, "allocationTime").to_owned(),
+            text(n, "id").to_owned(),
+        )
+    });
+    let node = candidates[engine.node_faults.pick(candidates.len())];
+    let pool_id = node
+        .pointer("/_emulator/pool")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let node_id = text(node, "id").to_owned();
+    let on_node: Vec<(String, String)> = engine
+        .running
+        .iter()
+        .filter(|(_, t)| {
+            t.pool.eq_ignore_ascii_case(&pool_id)
+                && (t.node == node_id || t.extra_nodes.contains(&node_id))
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    for (job, task) in &on_node {
+        engine.stop_task(job, task, StopReason::Requeue);
+    }
+    if let Some(stop) = engine
+        .start_tasks
+        .remove(&(pool_id.to_ascii_lowercase(), node_id.to_ascii_lowercase()))
+    {
+        let _ = stop.send(());
+    }
+    tracing::info!(
+        pool = pool_id,
+        node = node_id,
+        tasks = on_node.len(),
+        "spot node preempted"
+    );
+    update(&engine.store, Table::Nodes, &pool_id, &node_id, |doc| {
+        set_state(doc, "preempted");
+        private(doc)["since"] = json!(now_ms());
+    })?;
     Ok(())
 }
 
@@ -118,7 +189,9 @@ fn resize(engine: &mut Engine, pool: &Value) -> Result<(), StoreError> {
         .to_string();
     let mut new_docs = Vec::new();
     let mut victims = Vec::new();
-    for dedicated in [true, false] {
+    let mut current = [0_usize; 2];
+    let mut errors = Vec::new();
+    for (kind, dedicated) in [true, false].into_iter().enumerate() {
         let field = if dedicated {
             "targetDedicatedNodes"
         } else {
@@ -131,14 +204,25 @@ fn resize(engine: &mut Engine, pool: &Value) -> Result<(), StoreError> {
             .filter(|n| n["isDedicated"].as_bool() == Some(dedicated))
             .filter(|n| n.pointer("/_emulator/remove").is_none())
             .collect();
+        current[kind] = target;
         if live.len() < target {
-            for _ in live.len()..target {
+            let wanted = target - live.len();
+            let fit = match quota_room(engine, pool, dedicated)? {
+                Some(fit) if fit < wanted => {
+                    // As the service does: allocate what fits, report the rest, go steady.
+                    errors.push(node_faults::quota_error(dedicated));
+                    fit
+                }
+                _ => wanted,
+            };
+            for _ in 0..fit {
                 new_docs.push(new_node(pool, dedicated));
             }
+            current[kind] = live.len() + fit;
         } else if live.len() > target {
             // Remove nodes doing the least work first.
             live.sort_by_key(|n| match text(n, "state") {
-                "creating" | "starting" | "unusable" | "starttaskfailed" => 0,
+                "creating" | "starting" | "unusable" | "starttaskfailed" | "preempted" => 0,
                 "idle" | "waitingforstarttask" => 1,
                 _ => 2,
             });
@@ -163,10 +247,11 @@ fn resize(engine: &mut Engine, pool: &Value) -> Result<(), StoreError> {
             }
         }
         if let Some(mut doc) = docs::get(tx, Table::Pools, "", &pool_id)? {
-            let d = int(&doc.value, "targetDedicatedNodes", 0);
-            let l = int(&doc.value, "targetLowPriorityNodes", 0);
-            doc.value["currentDedicatedNodes"] = json!(d);
-            doc.value["currentLowPriorityNodes"] = json!(l);
+            doc.value["currentDedicatedNodes"] = json!(current[0]);
+            doc.value["currentLowPriorityNodes"] = json!(current[1]);
+            if !errors.is_empty() {
+                doc.value["resizeErrors"] = json!(errors);
+            }
             doc.value["allocationState"] = json!("steady");
             doc.value["allocationStateTransitionTime"] = json!(clock::now());
             docs::put(tx, Table::Pools, "", &pool_id, &doc.value)?;
@@ -174,6 +259,34 @@ fn resize(engine: &mut Engine, pool: &Value) -> Result<(), StoreError> {
         Ok(())
     })?;
     Ok(())
+}
+
+/// How many more nodes of this pool's kind fit in the account's core quota (see
+/// [`node_faults`]); `None` without a quota. Every node of the kind in every pool counts,
+/// preempted ones included (they stay in the pool's count), removed ones not.
+fn quota_room(engine: &Engine, pool: &Value, dedicated: bool) -> Result<Option<usize>, StoreError> {
+    let cores = node_faults::cores_of(text(pool, "vmSize"));
+    if engine
+        .node_faults
+        .nodes_that_fit(dedicated, cores, 0)
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let all = engine
+        .store
+        .read(|c| docs::list(c, Table::Nodes, None, 0, None, usize::MAX))?;
+    let used: u64 = all
+        .iter()
+        .map(|d| &d.value)
+        .filter(|n| n["isDedicated"].as_bool() == Some(dedicated))
+        .filter(|n| n.pointer("/_emulator/remove").is_none())
+        .map(|n| u64::from(node_faults::cores_of(text(n, "vmSize"))))
+        .sum();
+    Ok(engine
+        .node_faults
+        .nodes_that_fit(dedicated, cores, used)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
 }
 
 fn live_len_excess(nodes: &[crate::store::Doc], dedicated: bool, target: usize) -> usize {
@@ -191,6 +304,7 @@ async fn advance_nodes(engine: &mut Engine, pool: &Value) -> Result<(), StoreErr
         .store
         .read(|c| docs::list(c, Table::Nodes, Some(&pool_id), 0, None, usize::MAX))?;
     let half_boot = i64::try_from(engine.settings.boot_delay.as_millis() / 2).unwrap_or(0);
+    let preempted_for = i64::try_from(engine.node_faults.preempted_for().as_millis()).unwrap_or(0);
     let now = now_ms();
     for node in nodes {
         let node_id = text(&node.value, "id").to_string();
@@ -209,8 +323,21 @@ async fn advance_nodes(engine: &mut Engine, pool: &Value) -> Result<(), StoreErr
         }
         match node.state() {
             "creating" if now - since >= half_boot => {
+                let unusable = engine.node_faults.draw_unusable();
                 update(&engine.store, Table::Nodes, &pool_id, &node_id, |doc| {
-                    set_state(doc, "starting");
+                    if unusable {
+                        set_state(doc, "unusable");
+                        doc["errors"] = node_faults::unusable_errors();
+                    } else {
+                        set_state(doc, "starting");
+                    }
+                    private(doc)["since"] = json!(now);
+                })?;
+            }
+            "preempted" if now - since >= preempted_for => {
+                // The service gets the node back and it boots again, start task included.
+                update(&engine.store, Table::Nodes, &pool_id, &node_id, |doc| {
+                    set_state(doc, "creating");
                     private(doc)["since"] = json!(now);
                 })?;
             }

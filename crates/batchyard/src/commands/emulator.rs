@@ -31,6 +31,7 @@ pub fn run(command: EmulatorCommand) -> miette::Result<Exit> {
         latency: Duration::from_millis(args.fault_latency_ms),
         task_server_error: args.fault_task_server_error,
     };
+    config.node_faults = args.node_faults.faults(args.fault_seed);
     runtime::block_on(async move {
         batchyard_emulator::serve(config)
             .await

@@ -222,6 +222,12 @@ pub fn print_summary(summary: &RunSummary) {
             Color::Red
         };
         outln!("{}", paint(&line, tint, color));
+        if job.requeued > 0 {
+            outln!(
+                "    {} task(s) requeued: their node was preempted or removed while they ran, and the service ran them again",
+                job.requeued
+            );
+        }
         for failed in &job.failed {
             let code = failed
                 .exit_code

@@ -78,9 +78,15 @@ pub struct Served {
 
 impl Served {
     pub fn start(state: &Path) -> Self {
+        Self::start_with(state, &[])
+    }
+
+    /// Served with more `emulator serve` options, e.g. injected failures.
+    pub fn start_with(state: &Path, options: &[&str]) -> Self {
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("batchyard"))
             .args(["emulator", "serve", "--boot-delay-ms", "50", "--state"])
             .arg(state)
+            .args(options)
             .env_remove("AZURE_BATCH_ACCOUNT")
             .env_remove("AZURE_BATCH_ACCESS_KEY")
             .stdout(Stdio::piped())
