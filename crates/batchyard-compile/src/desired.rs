@@ -231,7 +231,7 @@ fn pool_inputs(
     }
     let Some(storage) = storage_of(recipe, options) else {
         diags.push(
-            Diagnostic::error(format!("{at}/inputs"), "inputs need a `storage` section")
+            Diagnostic::error(batchyard_recipe::Code::NoStorage, format!("{at}/inputs"), "inputs need a `storage` section")
                 .with_help("add `storage: {}` to use the target's own storage (the local service has one), or `storage: {account_url: https://NAME.blob.core.windows.net}`"),
         );
         return (Vec::new(), None);

@@ -164,6 +164,8 @@ codes! {
         "An input's or output's path is not usable (absolute, leaving its folder, or no such local file).",
     UrlWithoutFile = "batchyard::data::url_without_file":
         "A `url` input names no file and has no `to`.",
+    PoolInputsNotAwaited = "batchyard::data::pool_inputs_not_awaited":
+        "A pool has `inputs` but its start task does not wait for success, so tasks may start before the files are there.",
 
     // The payloads sent to Batch.
     PayloadModel = "batchyard::payload::model_mismatch":

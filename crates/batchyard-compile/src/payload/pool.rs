@@ -84,6 +84,7 @@ pub fn build(
         if !st.wait_for_success && !pool.inputs.is_empty() {
             out.push(
                 Diagnostic::warning(
+                    batchyard_recipe::Code::PoolInputsNotAwaited,
                     format!("{at}/start_task/wait_for_success"),
                     "tasks may start on a node before the pool's `inputs` are there",
                 )
