@@ -174,6 +174,84 @@ codes! {
         "A payload breaks the Batch REST API schema.",
     PayloadWrite = "batchyard::payload::write_failed":
         "A generated task could not be written out.",
+
+    // Command-line input.
+    InvalidVariable = "batchyard::input::invalid_variable":
+        "A `--var` assignment or a `--vars` file cannot be read or parsed.",
+    InvalidArgument = "batchyard::input::invalid_argument":
+        "A flag's value is not usable (a duration, a time, a model), or flags that do not go together.",
+    UnknownJob = "batchyard::input::unknown_job":
+        "A job or task named on the command line is not in the recipe or at the target.",
+    NoRecipeOrState = "batchyard::input::no_recipe_or_state":
+        "No recipe or local state was found to read, or several recipes could be meant.",
+    FileExists = "batchyard::input::file_exists":
+        "The file a command would write already exists.",
+
+    // Targets and credentials.
+    NeedsAzure = "batchyard::target::needs_azure":
+        "The recipe needs Azure Batch (Windows pools); the local service cannot run it.",
+    InvalidAccountUrl = "batchyard::target::invalid_account_url":
+        "The Batch account URL is not usable.",
+    Credentials = "batchyard::target::credentials":
+        "Credentials are missing or malformed (Shared Key, Microsoft Entra ID).",
+
+    // Calls to Batch.
+    BatchUnreachable = "batchyard::batch::unreachable":
+        "Batch did not answer (connection refused, dropped or timed out) on any attempt.",
+    BatchAuth = "batchyard::batch::auth_refused":
+        "Batch refused the credentials (401/403), or no token could be had.",
+    BatchService = "batchyard::batch::service_error":
+        "Batch answered with an error; the message carries the service's own code.",
+
+    // apply, destroy and run.
+    ApplyRefused = "batchyard::apply::refused":
+        "apply changed nothing: conflicts, replacements without `--allow-replace`, or destructive actions not confirmed.",
+    ApplyConflict = "batchyard::apply::conflict":
+        "A resource with a wanted id appeared while applying and is not this recipe's.",
+    ApplyTimeout = "batchyard::apply::timeout":
+        "A pool or job did not become ready in time; apply again to keep waiting.",
+    PoolFailed = "batchyard::apply::pool_failed":
+        "A pool failed to resize or none of its nodes is usable.",
+    TasksNotAdded = "batchyard::apply::tasks_not_added":
+        "Batch refused some tasks of a job.",
+    FollowTimeout = "batchyard::run::timeout":
+        "Following the jobs took longer than allowed.",
+    TaskWillNotRun = "batchyard::task::will_not_run":
+        "A task will never run (a task it depends on failed).",
+    TaskNotStarted = "batchyard::task::not_started":
+        "A task has not started yet, so it has no output to show.",
+    NothingMeasured = "batchyard::simulate::nothing_measured":
+        "`simulate --duration measured` found no completed task to measure.",
+
+    // Storage.
+    StorageUnusable = "batchyard::data::storage":
+        "The recipe's storage cannot be used (account URL, listing, signing).",
+    StorageSecret = "batchyard::data::secret":
+        "A secret the recipe reads is missing or malformed.",
+    TransferFailed = "batchyard::data::transfer_failed":
+        "Uploading inputs or downloading outputs failed; run again, what was moved is kept.",
+
+    // The local Batch service.
+    LocalState = "batchyard::local::state":
+        "The local state folder or the local service's private files cannot be used.",
+    LocalBusy = "batchyard::local::busy":
+        "Another batchyard command holds the local state; wait for it or stop it.",
+    LocalStart = "batchyard::local::start_failed":
+        "The local Batch service did not start; its log says why.",
+    LocalStopped = "batchyard::local::stopped":
+        "The local Batch service or the emulator stopped with an error.",
+
+    // Shipyard import.
+    ImportUnreadable = "batchyard::import::unreadable":
+        "The Shipyard configuration folder cannot be read.",
+    ImportFailed = "batchyard::import::failed":
+        "The Shipyard configuration cannot be imported.",
+
+    // Files and internals.
+    WriteFailed = "batchyard::output::write_failed":
+        "A file or stdout could not be written.",
+    Internal = "batchyard::internal::defect":
+        "Something failed that should not (a defect in batchyard); please report it with the message.",
 }
 
 impl fmt::Display for Code {

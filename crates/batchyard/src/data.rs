@@ -1,6 +1,7 @@
 //! The recipe's data: opening its storage, listing `blobs` factories, planning and sending
 //! the uploads of local inputs, giving the nodes a SAS at apply time, and fetching outputs.
 
+use batchyard_recipe::Code;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,7 +93,7 @@ pub fn open(recipe: &Recipe, target: &Target) -> miette::Result<Option<Storage>>
                 Credential::Sas(resolve(sas)?)
             } else if let Some(key) = &s.key {
                 let account = account_of(url).ok_or_else(|| {
-                    miette!(
+                    miette!(code = Code::StorageUnusable,
                         help = "write the endpoint as https://NAME.blob.core.windows.net (or http://127.0.0.1:PORT/NAME for a local emulator)",
                         "cannot tell the storage account's name from {url}"
                     )
@@ -103,7 +104,7 @@ pub fn open(recipe: &Recipe, target: &Target) -> miette::Result<Option<Storage>>
                 }
             } else {
                 let auth = batchyard_batch::auth::EntraIdAuth::from_environment()
-                    .map_err(|e| miette!("{e}"))?;
+                    .map_err(|e| miette!(code = Code::Credentials, "{e}"))?;
                 Credential::Token(Arc::new(batchyard_data::chain::ChainCredential::new(
                     auth.chain()
                         .iter()
@@ -111,7 +112,8 @@ pub fn open(recipe: &Recipe, target: &Target) -> miette::Result<Option<Storage>>
                         .collect(),
                 )))
             };
-            BlobStore::new(url, &s.container, credential).map_err(|e| miette!("{e}"))?
+            BlobStore::new(url, &s.container, credential)
+                .map_err(|e| miette!(code = Code::StorageUnusable, "{e}"))?
         }
         None => match target.blob_account() {
             Some(account) => BlobStore::new(
@@ -122,9 +124,10 @@ pub fn open(recipe: &Recipe, target: &Target) -> miette::Result<Option<Storage>>
                     key: account.key.clone(),
                 },
             )
-            .map_err(|e| miette!("{e}"))?,
+            .map_err(|e| miette!(code = Code::StorageUnusable, "{e}"))?,
             None => {
                 return Err(miette!(
+                    code = Code::NoStorage,
                     help = "set `storage.account_url` (and `key`, `sas`, or sign in for Microsoft Entra ID)",
                     "this target has no storage of its own, and the recipe's `storage` names no account"
                 ));
@@ -140,12 +143,12 @@ pub fn open(recipe: &Recipe, target: &Target) -> miette::Result<Option<Storage>>
 fn resolve(secret: &Secret) -> miette::Result<String> {
     match secret {
         Secret::Env(name) => std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
-            miette!(
+            miette!(code = Code::StorageSecret,
                 help = format!("set {name} and run again"),
                 "the recipe's storage reads a secret from the environment variable {name}, which is not set"
             )
         }),
-        Secret::Keyvault(url) => Err(miette!(
+        Secret::Keyvault(url) => Err(miette!(code = Code::StorageSecret,
             help = "put the value in an environment variable and write {env: NAME}",
             "the secret at {url} is in Azure Key Vault, which batchyard cannot read yet"
         )),
@@ -158,6 +161,7 @@ fn decode_key(text: &str) -> miette::Result<Vec<u8>> {
         .decode(text.trim())
         .map_err(|_| {
             miette!(
+                code = Code::StorageSecret,
                 help = "copy the key again (az storage account keys list)",
                 "the storage account key is not valid base64"
             )
@@ -195,6 +199,7 @@ pub async fn list_factories(
             }
             let Some(storage) = storage else {
                 return Err(miette!(
+                    code = Code::NoStorage,
                     help = "add a `storage` section to the recipe",
                     "job {}: a `blobs` factory needs the recipe's storage",
                     job.id
@@ -204,7 +209,7 @@ pub async fn list_factories(
                 .store
                 .list(&b.prefix)
                 .await
-                .map_err(|e| miette!("{e}"))?;
+                .map_err(|e| miette!(code = Code::StorageUnusable, "{e}"))?;
             listings.by_prefix.insert(
                 b.prefix.clone(),
                 blobs
@@ -242,7 +247,7 @@ pub async fn plan(
         .collect();
     let plan = batchyard_data::upload::plan(&storage.store, INPUTS_PREFIX, &wanted)
         .await
-        .map_err(|e| miette!("{e}"))?;
+        .map_err(|e| miette!(code = Code::TransferFailed, "{e}"))?;
     Ok(DataStep {
         storage,
         wanted: wanted.len(),
@@ -304,7 +309,13 @@ impl DataStep {
             &tick,
         )
         .await
-        .map_err(|e| miette!(help = "apply again: what was sent is kept", "{e}"));
+        .map_err(|e| {
+            miette!(
+                code = Code::TransferFailed,
+                help = "apply again: what was sent is kept",
+                "{e}"
+            )
+        });
         progress.finish();
         let sent = result?;
         eprintln!(
@@ -325,10 +336,10 @@ impl DataStep {
         let store = &self.storage.store;
         let read = store
             .node_sas("rl", NODE_SAS_TTL)
-            .map_err(|e| miette!("{e}"))?;
+            .map_err(|e| miette!(code = Code::StorageUnusable, "{e}"))?;
         let write = store
             .node_sas("acw", NODE_SAS_TTL)
-            .map_err(|e| miette!("{e}"))?;
+            .map_err(|e| miette!(code = Code::StorageUnusable, "{e}"))?;
         let base = store.container_url();
         let ours =
             |url: &str| !url.contains('?') && (url == base || url.starts_with(&format!("{base}/")));
@@ -379,7 +390,7 @@ pub async fn download(
 ) -> miette::Result<(usize, usize, u64)> {
     let plan = batchyard_data::download::plan(&storage.store, job, tasks, dir)
         .await
-        .map_err(|e| miette!("{e}"))?;
+        .map_err(|e| miette!(code = Code::TransferFailed, "{e}"))?;
     let total = plan.missing.len() as u64;
     let done = std::sync::atomic::AtomicU64::new(0);
     let tick = |_b: u64| {
@@ -393,7 +404,13 @@ pub async fn download(
     };
     let got = batchyard_data::download::execute(&storage.store, &plan, DEFAULT_PARALLEL, &tick)
         .await
-        .map_err(|e| miette!(help = "run it again: what was fetched is kept", "{e}"))?;
+        .map_err(|e| {
+            miette!(
+                code = Code::TransferFailed,
+                help = "run it again: what was fetched is kept",
+                "{e}"
+            )
+        })?;
     progress.finish();
     Ok((plan.missing.len(), plan.present, got))
 }

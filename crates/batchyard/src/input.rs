@@ -1,10 +1,11 @@
 //! Reading recipes and variable overrides from the command line.
 
+use crate::fail::OrCode as _;
 use std::path::Path;
 
 use batchyard_recipe::render::{Variables, parse_assignment, parse_vars_file};
 use batchyard_recipe::{Code, Loaded};
-use miette::{IntoDiagnostic, miette};
+use miette::miette;
 
 use crate::cli::VarArgs;
 
@@ -12,14 +13,20 @@ use crate::cli::VarArgs;
 pub fn overrides(args: &VarArgs) -> miette::Result<Variables> {
     let mut vars = Variables::new();
     for file in &args.var_files {
-        let text = fs_err::read_to_string(file).into_diagnostic()?;
-        let parsed = parse_vars_file(&text)
-            .map_err(|e| miette!("cannot read variables from {}: {e}", file.display()))?;
+        let text = fs_err::read_to_string(file).or_code(Code::InvalidVariable)?;
+        let parsed = parse_vars_file(&text).map_err(|e| {
+            miette!(
+                code = Code::InvalidVariable,
+                "cannot read variables from {}: {e}",
+                file.display()
+            )
+        })?;
         vars.extend(parsed);
     }
     for assignment in &args.vars {
         let (name, value) = parse_assignment(assignment).map_err(|e| {
             miette!(
+                code = Code::InvalidVariable,
                 help = "write --var NAME=VALUE, e.g. --var nodes=4",
                 "bad --var: {e}"
             )

@@ -5,6 +5,7 @@ mod commands;
 mod cost;
 mod data;
 mod exit;
+mod fail;
 mod input;
 mod local;
 mod output;

@@ -1,6 +1,7 @@
 //! Where and how things are printed: colour only on a terminal and without `NO_COLOR`, and
 //! stdout written so that a reader that stops early (`| head`) ends nothing badly.
 
+use batchyard_recipe::Code;
 use std::io::{IsTerminal, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -56,7 +57,7 @@ pub fn write_failed(e: std::io::Error) -> miette::Report {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         std::process::exit(0);
     }
-    miette::miette!("cannot write to stdout: {e}")
+    miette::miette!(code = Code::WriteFailed, "cannot write to stdout: {e}")
 }
 
 /// `println!` that never panics on a closed stdout (see [`emit`]).

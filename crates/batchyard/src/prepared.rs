@@ -2,6 +2,7 @@
 //! large job takes about as long as expanding its tasks, so the expansion runs on a
 //! blocking thread while the runtime reads the target.
 
+use batchyard_recipe::Code;
 use std::path::Path;
 
 use batchyard_reconcile::{Intent, Observed, Scope};
@@ -73,8 +74,11 @@ pub async fn prepare(
             None => Ok((intent, observed, None)),
         },
         (Ok(Err(report)), _) => Err(report),
-        (Err(join), _) => Err(miette!("expanding the recipe's tasks stopped: {join}")),
-        (Ok(Ok(_)), Err(e)) => Err(miette!("{e}")),
+        (Err(join), _) => Err(miette!(
+            code = Code::Internal,
+            "expanding the recipe's tasks stopped: {join}"
+        )),
+        (Ok(Ok(_)), Err(e)) => Err(miette!(code = crate::fail::observe_code(&e), "{e}")),
     };
     match result {
         Ok((intent, observed, data)) => Ok(Prepared {

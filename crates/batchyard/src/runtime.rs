@@ -1,10 +1,12 @@
 //! The async runtime, logging and small argument parsers shared by the commands that talk
 //! to Batch.
 
+use crate::fail::OrCode as _;
+use batchyard_recipe::Code;
 use std::future::Future;
 use std::time::Duration;
 
-use miette::{IntoDiagnostic, miette};
+use miette::miette;
 
 use crate::exit::Exit;
 use crate::output;
@@ -38,7 +40,7 @@ where
         .worker_threads(2)
         .enable_all()
         .build()
-        .into_diagnostic()?;
+        .or_code(Code::Internal)?;
     match runtime.block_on(body) {
         Ok(exit) => Ok(exit),
         Err(err) => {
@@ -57,6 +59,7 @@ pub fn parse_duration(text: &str) -> miette::Result<Duration> {
         .map(|d| d.0)
         .map_err(|e| {
             miette!(
+                code = Code::InvalidArgument,
                 help = "write e.g. 90s, 15m or 2h",
                 "bad duration {text:?}: {e}"
             )

@@ -2,6 +2,8 @@
 //! [`crate::local`]), or an account (or served emulator) at `--account-url` /
 //! `AZURE_BATCH_ENDPOINT`.
 
+use crate::fail::OrCode as _;
+use batchyard_recipe::Code;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,7 @@ use batchyard_batch::{BatchClient, ClientOptions};
 use batchyard_compile::Desired;
 use batchyard_compile::catalogue::OsType;
 use batchyard_emulator::{AccountKey, Emulator, EmulatorConfig, RunningEmulator};
-use miette::{IntoDiagnostic, miette};
+use miette::miette;
 use serde::Serialize;
 
 use crate::cli::{AuthMethod, TargetArgs};
@@ -134,6 +136,7 @@ pub fn check_local_support(args: &TargetArgs, desired: &Desired) -> miette::Resu
         return Ok(());
     }
     Err(miette!(
+        code = Code::NeedsAzure,
         help = "point the recipe at an Azure Batch account with --account-url (or AZURE_BATCH_ENDPOINT), or give the pool a Linux `os` (e.g. ubuntu-22.04) to try it on this machine",
         "pool {} runs Windows: Windows commands need Azure Batch; the local Batch service runs tasks on this machine with a POSIX shell",
         windows.join(", ")
@@ -150,12 +153,12 @@ fn idle_timeout(args: &TargetArgs) -> miette::Result<Duration> {
 
 fn local_client(url: &str, key: &str) -> miette::Result<BatchClient> {
     let credential = SharedKeyCredential::new(local::folder::ACCOUNT, key).map_err(|e| {
-        miette!(
+        miette!(code = Code::LocalState,
             help = "delete service.key in the local service's private folder (under ~/.local/state/batchyard/local/) to have a new one generated",
             "{e}"
         )
     })?;
-    BatchClient::new(url, Arc::new(credential), ClientOptions::default()).into_diagnostic()
+    BatchClient::new(url, Arc::new(credential), ClientOptions::default()).or_code(Code::LocalState)
 }
 
 /// Connects to the target the arguments name.
@@ -174,6 +177,7 @@ pub async fn connect(
     };
     let client = BatchClient::new(url, auth, options).map_err(|e| {
         miette!(
+            code = Code::InvalidAccountUrl,
             help = "write the endpoint as https://NAME.REGION.batch.azure.com",
             "{e}"
         )
@@ -275,6 +279,7 @@ async fn open_read_only(
     });
     let running = Emulator::start(config).await.map_err(|e| {
         miette!(
+            code = Code::LocalState,
             "cannot read the local state in {}: {e}",
             folder.dir().display()
         )
@@ -342,19 +347,26 @@ fn authenticator(
             (env("AZURE_BATCH_ACCOUNT"), env("AZURE_BATCH_ACCESS_KEY"))
         else {
             return Err(miette!(
+                code = Code::Credentials,
                 help = "set AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY (az batch account keys list)",
                 "Shared Key needs the account name and key"
             ));
         };
-        let credential = SharedKeyCredential::new(account.clone(), &key)
-            .map_err(|e| miette!(help = "copy the key again from the portal", "{e}"))?;
+        let credential = SharedKeyCredential::new(account.clone(), &key).map_err(|e| {
+            miette!(
+                code = Code::Credentials,
+                help = "copy the key again from the portal",
+                "{e}"
+            )
+        })?;
         Ok((
             Arc::new(credential),
             format!("shared-key (account {account})"),
         ))
     };
     let entra = || -> miette::Result<(Arc<dyn Authenticator>, String)> {
-        let auth = EntraIdAuth::from_environment().map_err(|e| miette!("{e}"))?;
+        let auth = EntraIdAuth::from_environment()
+            .map_err(|e| miette!(code = Code::Credentials, "{e}"))?;
         Ok((Arc::new(auth), "entra-id".to_owned()))
     };
     match method {

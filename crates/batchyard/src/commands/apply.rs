@@ -1,5 +1,6 @@
 //! `batchyard apply`: make the target match the recipe.
 
+use batchyard_recipe::Code;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
 use batchyard_recipe::report::JsonDiagnostic;
@@ -175,6 +176,7 @@ async fn carry_out(
     };
     if plan.blocking() > 0 {
         return Err(miette!(
+            code = Code::ApplyRefused,
             help = format!(
                 "resolve the conflicts shown in the plan (rename the resource in the recipe, or remove the existing one yourself), then {verb} again"
             ),
@@ -184,6 +186,7 @@ async fn carry_out(
     }
     if plan.needing_replace() > 0 && !change.allow_replace {
         return Err(miette!(
+            code = Code::ApplyRefused,
             help = "pass --allow-replace to drain or replace as planned",
             "the plan drains or replaces {} resource(s); apply refuses without --allow-replace, nothing was changed",
             plan.needing_replace()
@@ -215,13 +218,14 @@ async fn carry_out(
     batchyard_reconcile::apply(&prepared.target.client, intent, plan, &options, &sink)
         .await
         .map(Some)
-        .map_err(|e| miette!("{e}"))
+        .map_err(|e| miette!(code = crate::fail::apply_code(&e), "{e}"))
 }
 
 /// Asks on a terminal; without one, refuses.
 fn confirm(count: usize, verb: &str) -> miette::Result<()> {
     if !std::io::stdin().is_terminal() {
         return Err(miette!(
+            code = Code::ApplyRefused,
             help = format!("pass --yes to {verb} without a terminal (e.g. in CI)"),
             "the plan has {count} destructive action(s) and there is no terminal to ask on; nothing was changed"
         ));
@@ -232,10 +236,13 @@ fn confirm(count: usize, verb: &str) -> miette::Result<()> {
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
-        .map_err(|e| miette!("cannot read the answer: {e}"))?;
+        .map_err(|e| miette!(code = Code::ApplyRefused, "cannot read the answer: {e}"))?;
     if answer.trim() == "yes" {
         Ok(())
     } else {
-        Err(miette!("not confirmed; nothing was changed"))
+        Err(miette!(
+            code = Code::ApplyRefused,
+            "not confirmed; nothing was changed"
+        ))
     }
 }

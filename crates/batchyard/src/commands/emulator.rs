@@ -1,5 +1,6 @@
 //! `batchyard emulator serve`: the local Batch service in the foreground.
 
+use batchyard_recipe::Code;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ pub fn run(command: EmulatorCommand) -> miette::Result<Exit> {
     runtime::block_on(async move {
         batchyard_emulator::serve(config)
             .await
-            .map_err(|e| miette!("the emulator stopped: {e}"))?;
+            .map_err(|e| miette!(code = Code::LocalStopped, "the emulator stopped: {e}"))?;
         Ok(Exit::Success)
     })
 }

@@ -1,5 +1,7 @@
+use crate::fail::OrCode as _;
+use batchyard_recipe::Code;
 use batchyard_shipyard::{ImportError, ImportOptions, import};
-use miette::{IntoDiagnostic, miette};
+use miette::miette;
 
 use crate::cli::ImportShipyardArgs;
 use crate::exit::Exit;
@@ -14,16 +16,17 @@ pub fn run(args: &ImportShipyardArgs) -> miette::Result<Exit> {
         Ok(imported) => imported,
         Err(ImportError::Io(err)) => {
             return Err(miette!(
+                code = Code::ImportUnreadable,
                 help = "DIR is the folder holding pool.yaml and its siblings",
                 "cannot read {}: {err}",
                 args.dir.display()
             ));
         }
-        Err(err) => return Err(miette!("{err}")),
+        Err(err) => return Err(miette!(code = Code::ImportFailed, "{err}")),
     };
     match &args.output {
         Some(path) => {
-            fs_err::write(path, &imported.recipe).into_diagnostic()?;
+            fs_err::write(path, &imported.recipe).or_code(Code::WriteFailed)?;
             eprintln!("wrote {}", path.display());
         }
         None => crate::output::emit(&imported.recipe),

@@ -1,5 +1,6 @@
 //! `batchyard logs`: a task's stdout or stderr, once or following.
 
+use batchyard_recipe::Code;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -54,6 +55,7 @@ pub fn find_recipe(recipe: Option<&Path>, target: &TargetArgs) -> miette::Result
         let dir = target::state_dir(target, recipe.as_deref());
         if !dir.is_dir() {
             return Err(miette!(
+                code = Code::NoRecipeOrState,
                 help = "run the recipe first (`batchyard run RECIPE`), or point at the state with --recipe FILE or --state-dir DIR",
                 "no local state in {}: nothing has run there",
                 dir.display()
@@ -82,10 +84,12 @@ fn recipe_for(recipe: Option<&Path>, target: &TargetArgs) -> miette::Result<Opti
         (1, _) => Ok(found.into_iter().next()),
         (_, [one]) => Ok(Some((*one).clone())),
         (0, _) => Err(miette!(
+            code = Code::NoRecipeOrState,
             help = "pass --recipe FILE (the state is read beside it), --state-dir DIR, or --account-url URL",
             "no recipe and no local state (.batchyard) in the current directory, so there are no logs to read"
         )),
         _ => Err(miette!(
+            code = Code::NoRecipeOrState,
             help = "pass --recipe FILE to say which",
             "the current directory holds {} recipes: {}",
             found.len(),
@@ -138,6 +142,7 @@ pub async fn check_job(client: &BatchClient, job: &str) -> miette::Result<()> {
                 .map(|jobs| jobs.into_iter().filter_map(|j| j.id).collect())
                 .unwrap_or_default();
             Err(miette!(
+                code = Code::UnknownJob,
                 help = if jobs.is_empty() {
                     "the target has no jobs; `batchyard run RECIPE` creates them".to_owned()
                 } else {
@@ -146,7 +151,7 @@ pub async fn check_job(client: &BatchClient, job: &str) -> miette::Result<()> {
                 "no job `{job}` at this target"
             ))
         }
-        Err(e) => Err(miette!("{e}")),
+        Err(e) => Err(miette!(code = crate::fail::batch_code(&e), "{e}")),
     }
 }
 
@@ -166,6 +171,7 @@ async fn check_task(client: &BatchClient, job: &str, task: &str) -> miette::Resu
                 close
             };
             Err(miette!(
+                code = Code::UnknownJob,
                 help = if listed.is_empty() {
                     "the job has no tasks yet".to_owned()
                 } else {
@@ -186,7 +192,7 @@ async fn check_task(client: &BatchClient, job: &str, task: &str) -> miette::Resu
                 "job {job} has no task `{task}`"
             ))
         }
-        Err(e) => Err(miette!("{e}")),
+        Err(e) => Err(miette!(code = crate::fail::batch_code(&e), "{e}")),
     }
 }
 
@@ -246,6 +252,7 @@ async fn print_once(
     if matches!(task.state, Some(BatchTaskState::Active)) {
         if let Some(reason) = blocked_by(client, job, task).await {
             return Err(miette!(
+                code = Code::TaskWillNotRun,
                 help = format!(
                     "see why with `batchyard logs {job} TASK --stderr`; rerun it with `batchyard retry {job} --failed`"
                 ),
@@ -253,6 +260,7 @@ async fn print_once(
             ));
         }
         return Err(miette!(
+            code = Code::TaskNotStarted,
             help = "`batchyard logs --follow` waits for it",
             "task {id} of job {job} has not started yet (it is waiting for a node)"
         ));
@@ -276,11 +284,12 @@ async fn print_file(
             Ok(from + bytes.len() as u64)
         }
         Err(e) if e.is_not_found() => Err(miette!(
+            code = Code::TaskNotStarted,
             help = "the task is starting; try again in a moment, or `batchyard logs --follow`",
             "no {file} for task {task} of job {job} yet"
         )),
         Err(e) if e.batch_error().is_some_and(|b| b.status == 416) => Ok(from),
-        Err(e) => Err(miette!("{e}")),
+        Err(e) => Err(miette!(code = crate::fail::batch_code(&e), "{e}")),
     }
 }
 
@@ -296,7 +305,7 @@ async fn follow(
         let size = match client.get_task_file_properties(job, &id, file).await {
             Ok(p) => p.content_length.unwrap_or(0),
             Err(e) if e.is_not_found() => 0,
-            Err(e) => return Err(miette!("{e}")),
+            Err(e) => return Err(miette!(code = crate::fail::batch_code(&e), "{e}")),
         };
         if size > offset {
             offset = print_file(client, job, &id, file, offset).await?;
@@ -309,6 +318,7 @@ async fn follow(
             && let Some(reason) = blocked_by(client, job, &task).await
         {
             return Err(miette!(
+                code = Code::TaskWillNotRun,
                 help = format!("rerun the failed task with `batchyard retry {job} --failed`"),
                 "task {id} of job {job} will never run: {reason}"
             ));
@@ -317,7 +327,7 @@ async fn follow(
         task = client
             .get_task(job, &id)
             .await
-            .map_err(|e| miette!("{e}"))?;
+            .map_err(|e| miette!(code = crate::fail::batch_code(&e), "{e}"))?;
     }
 }
 
@@ -330,7 +340,7 @@ async fn every_task(client: &BatchClient, job: &str, file: &str) -> miette::Resu
         .list_tasks(job, &options)
         .try_collect()
         .await
-        .map_err(|e| miette!("{e}"))?;
+        .map_err(|e| miette!(code = crate::fail::batch_code(&e), "{e}"))?;
     for task in tasks {
         if output::stdout_closed() {
             break;

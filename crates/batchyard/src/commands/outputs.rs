@@ -1,5 +1,6 @@
 //! `batchyard outputs`: download what a job's tasks uploaded, a folder per task.
 
+use batchyard_recipe::Code;
 use std::path::{Path, PathBuf};
 
 use miette::miette;
@@ -19,6 +20,7 @@ pub fn run(args: &OutputsArgs) -> miette::Result<Exit> {
         let loaded = input::load(&args.recipe, &overrides)?;
         let Some(recipe) = loaded.recipe.as_ref().filter(|_| !loaded.has_errors()) else {
             return Err(miette!(
+                code = Code::RecipeInvalid,
                 help = format!("run `batchyard validate {}`", args.recipe.display()),
                 "{} has errors",
                 args.recipe.display()
@@ -43,6 +45,7 @@ pub async fn fetch(
 ) -> miette::Result<()> {
     let Some(storage) = data::open(recipe, target)? else {
         return Err(miette!(
+            code = Code::NoStorage,
             help = "add `storage:` and task `outputs:` to the recipe",
             "the recipe has no storage, so its tasks upload no outputs"
         ));

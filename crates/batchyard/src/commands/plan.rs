@@ -1,5 +1,6 @@
 //! `batchyard plan`: what apply would change, and why.
 
+use batchyard_recipe::Code;
 use batchyard_recipe::report::JsonDiagnostic;
 use batchyard_reconcile::{Mode, Plan};
 use serde_json::{Value, json};
@@ -23,6 +24,7 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
         .transpose()?;
     if duration.is_some() && region.is_none() {
         return Err(miette::miette!(
+            code = Code::InvalidArgument,
             help = "add --region REGION (e.g. --region eastus) to price the pools there",
             "--duration prices the run, but this target has no Azure region"
         ));
@@ -39,6 +41,7 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
         )?),
         (Some(_), None) => {
             return Err(miette::miette!(
+                code = Code::InvalidArgument,
                 help = "add --region REGION (e.g. --region eastus) to price the pools there",
                 "--task-durations prices the run, but this target has no Azure region"
             ));

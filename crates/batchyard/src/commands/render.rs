@@ -4,9 +4,11 @@
 //! JSON), then each job's tasks as JSON Lines, one `addtaskcollection` item per line, so
 //! a million tasks stream. Secrets appear only as `(secret from env NAME)`.
 
+use crate::fail::OrCode as _;
+use batchyard_recipe::Code;
 use std::io::Write as _;
 
-use miette::{IntoDiagnostic, miette};
+use miette::miette;
 use serde::Serialize;
 
 use crate::cli::{RenderArgs, RenderFormat};
@@ -29,6 +31,7 @@ pub fn run(args: &RenderArgs) -> miette::Result<Exit> {
         && !desired.jobs.iter().any(|j| j.id.eq_ignore_ascii_case(id))
     {
         return Err(miette!(
+            code = Code::UnknownJob,
             help = format!(
                 "jobs in this recipe: {}",
                 desired
@@ -55,7 +58,7 @@ pub fn run(args: &RenderArgs) -> miette::Result<Exit> {
             .is_none_or(|id| j.id.eq_ignore_ascii_case(id))
     });
     for job in jobs {
-        let mut payload = serde_json::to_value(&job.payload).into_diagnostic()?;
+        let mut payload = serde_json::to_value(&job.payload).or_code(Code::Internal)?;
         if let Some(map) = payload.as_object_mut() {
             map.insert(
                 "onAllTasksComplete".into(),
@@ -96,11 +99,12 @@ fn document<T: Serialize>(
 ) -> miette::Result<()> {
     match format {
         RenderFormat::Yaml => {
-            let text = serde_saphyr::to_string(value).map_err(|e| miette!("{e}"))?;
+            let text = serde_saphyr::to_string(value)
+                .map_err(|e| miette!(code = Code::Internal, "{e}"))?;
             writeln!(out, "---\n{}", text.trim_end()).map_err(output::write_failed)
         }
         RenderFormat::Json => {
-            let text = serde_json::to_string_pretty(value).into_diagnostic()?;
+            let text = serde_json::to_string_pretty(value).or_code(Code::Internal)?;
             writeln!(out, "{text}").map_err(output::write_failed)
         }
     }

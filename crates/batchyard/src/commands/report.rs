@@ -2,6 +2,7 @@
 //! (the local service of the recipe's state folder by default): its tasks with their
 //! nodes, times and exit codes, and the nodes of its pool.
 
+use batchyard_recipe::Code;
 use std::collections::HashMap;
 
 use batchyard_batch::ListOptions;
@@ -41,6 +42,7 @@ pub fn run(args: &ReportArgs) -> miette::Result<Exit> {
             .unwrap_or_else(|| format!("{}-report.html", args.job).into());
         fs_err::write(&path, crate::report::html(&timeline)).map_err(|e| {
             miette!(
+                code = Code::WriteFailed,
                 help = "give a writable path with --out",
                 "cannot write the report: {e}"
             )
@@ -76,11 +78,15 @@ pub async fn collect(
         let job = client.get_job(job_id).await.map_err(|e| {
             if e.is_not_found() {
                 miette!(
+                    code = Code::UnknownJob,
                     help = "`batchyard status` lists the jobs at this target",
                     "no job `{job_id}` at this target"
                 )
             } else {
-                miette!("cannot read job {job_id}: {e}")
+                miette!(
+                    code = crate::fail::batch_code(&e),
+                    "cannot read job {job_id}: {e}"
+                )
             }
         })?;
         let pool_id = job.pool_info.pool_id.unwrap_or_default();
@@ -94,7 +100,12 @@ pub async fn collect(
             )
             .try_collect()
             .await
-            .map_err(|e| miette!("cannot list the tasks of job {job_id}: {e}"))?;
+            .map_err(|e| {
+                miette!(
+                    code = crate::fail::batch_code(&e),
+                    "cannot list the tasks of job {job_id}: {e}"
+                )
+            })?;
         tasks.extend(
             listed
                 .into_iter()
@@ -121,7 +132,12 @@ pub async fn collect(
             Ok(n) => nodes.extend(n.into_iter().map(|n| (pool_id.clone(), n))),
             // The pool may be gone; the tasks still name their nodes.
             Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(miette!("cannot list the nodes of pool {pool_id}: {e}")),
+            Err(e) => {
+                return Err(miette!(
+                    code = crate::fail::batch_code(&e),
+                    "cannot list the nodes of pool {pool_id}: {e}"
+                ));
+            }
         }
     }
     let now = OffsetDateTime::now_utc();

@@ -4,6 +4,7 @@
 
 use batchyard_batch::models::BatchTask;
 use batchyard_batch::{BatchClient, ListOptions};
+use batchyard_recipe::Code;
 use batchyard_reconcile::blocked;
 use futures::TryStreamExt as _;
 use miette::miette;
@@ -19,6 +20,7 @@ use crate::{runtime, target};
 pub fn run(args: &RetryArgs) -> miette::Result<Exit> {
     if args.tasks.is_empty() && !args.failed {
         return Err(miette!(
+            code = Code::InvalidArgument,
             help = format!(
                 "name the tasks (`batchyard retry {} TASK...`) or pass --failed for every failed task of the job",
                 args.job
@@ -51,7 +53,7 @@ async fn retry(client: &BatchClient, args: &RetryArgs) -> miette::Result<Exit> {
             )
             .try_collect()
             .await
-            .map_err(|e| miette!("{e}"))?;
+            .map_err(|e| miette!(code = crate::fail::batch_code(&e), "{e}"))?;
         for t in tasks.iter().filter(|t| blocked::failed(t)) {
             if let Some(id) = &t.id
                 && !ids.contains(id)
@@ -77,7 +79,7 @@ async fn retry(client: &BatchClient, args: &RetryArgs) -> miette::Result<Exit> {
                     "{id}: Batch refused ({}); only a failed task of an active job can be retried",
                     b.code.as_deref().unwrap_or("Conflict")
                 )),
-                _ => return Err(miette!("{e}")),
+                _ => return Err(miette!(code = crate::fail::batch_code(&e), "{e}")),
             },
         }
     }

@@ -1,5 +1,6 @@
 //! `batchyard run`: apply, follow the jobs to their end, summarize.
 
+use batchyard_recipe::Code;
 use batchyard_reconcile::{FollowOptions, Mode, RunSummary};
 use miette::miette;
 use serde_json::{Value, json};
@@ -50,7 +51,7 @@ pub fn run(args: &RunArgs) -> miette::Result<Exit> {
                 let summary =
                     batchyard_reconcile::follow(&prepared.target.client, &jobs, &options, &sink)
                         .await
-                        .map_err(|e| miette!("{e}"));
+                        .map_err(|e| miette!(code = crate::fail::observe_code(&e), "{e}"));
                 // Results come back once every job has ended.
                 let summary = match (summary, &args.download) {
                     (Ok(s), Some(dir)) => {
@@ -91,7 +92,7 @@ pub fn run(args: &RunArgs) -> miette::Result<Exit> {
         let summary = match summary {
             Some(Ok(summary)) => Ok(summary),
             Some(Err(e)) => Err(e),
-            None => Err(miette!("nothing was followed")),
+            None => Err(miette!(code = Code::Internal, "nothing was followed")),
         };
         if args.output == Output::Json {
             let mut doc = json!({ "format_version": 1, "command": "run" });
@@ -194,6 +195,7 @@ async fn write_report(
     .await?;
     fs_err::write(path, crate::report::html(&timeline)).map_err(|e| {
         miette!(
+            code = Code::WriteFailed,
             help = "give a writable path to --report",
             "cannot write the report: {e}"
         )

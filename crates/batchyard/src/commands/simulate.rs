@@ -2,6 +2,7 @@
 //! process started and nothing created; `--duration measured` reads the durations of the
 //! last run from the target over REST, as `status` does.
 
+use batchyard_recipe::Code;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -57,6 +58,7 @@ pub fn run(args: &SimulateArgs) -> miette::Result<Exit> {
     };
     if !(args.spot_preemptions.is_finite() && args.spot_preemptions >= 0.0) {
         return Err(miette!(
+            code = Code::InvalidArgument,
             help = "give preemptions per spot node-hour, e.g. 0.05, or 0 for none",
             "--spot-preemptions must be a number of 0 or more"
         ));
@@ -64,6 +66,7 @@ pub fn run(args: &SimulateArgs) -> miette::Result<Exit> {
     let start = match &args.start {
         Some(text) => OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
             miette!(
+                code = Code::InvalidArgument,
                 help = "write an RFC 3339 time such as 2026-01-05T09:00:00Z",
                 "bad --start {text:?}: {e}"
             )
@@ -78,6 +81,7 @@ pub fn run(args: &SimulateArgs) -> miette::Result<Exit> {
         }
         Err(WorkloadError::Other(text)) => {
             return Err(miette!(
+                code = Code::RecipeInvalid,
                 help = "fix the recipe, then simulate again",
                 "{text}"
             ));
@@ -106,6 +110,7 @@ pub fn run(args: &SimulateArgs) -> miette::Result<Exit> {
         let timeline = timeline(&desired.recipe, &workload, &sim, &cost);
         fs_err::write(path, crate::report::html(&timeline)).map_err(|e| {
             miette!(
+                code = Code::WriteFailed,
                 help = "give a writable path to --report",
                 "cannot write the report: {e}"
             )
@@ -120,7 +125,8 @@ pub fn run(args: &SimulateArgs) -> miette::Result<Exit> {
                 simulation: &sim,
                 cost: &cost,
             };
-            let text = serde_json::to_string_pretty(&doc).map_err(|e| miette!("{e}"))?;
+            let text = serde_json::to_string_pretty(&doc)
+                .map_err(|e| miette!(code = Code::Internal, "{e}"))?;
             emit(&format!("{text}\n"));
         }
         Output::Human => emit(&human(&args.file, &model, &sim, &cost)),
@@ -199,7 +205,11 @@ pub(crate) fn expected_run(
             return Err(recipe::report(&mut loaded, file, problems));
         }
         Err(WorkloadError::Other(text)) => {
-            return Err(miette!(help = "fix the recipe, then plan again", "{text}"));
+            return Err(miette!(
+                code = Code::RecipeInvalid,
+                help = "fix the recipe, then plan again",
+                "{text}"
+            ));
         }
     };
     let options = Options {
@@ -260,7 +270,7 @@ fn price_book(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| miette!("{e}"))?;
+        .map_err(|e| miette!(code = Code::Internal, "{e}"))?;
     Ok(rt.block_on(async {
         let mut prices = Prices::new(PricesOptions::from_env());
         let mut by_pool = HashMap::new();
@@ -317,6 +327,7 @@ pub(crate) fn duration_model(
     let fallback = || -> miette::Result<Box<DurationModel>> {
         let Some(f) = fallback_text else {
             return Err(miette!(
+                code = Code::InvalidArgument,
                 help = "add e.g. --fallback 60s: it is used for tasks with no value",
                 "{flag} {text} needs --fallback"
             ));
@@ -334,6 +345,7 @@ pub(crate) fn duration_model(
         let by_task = measured(target_args, file, desired)?;
         if by_task.is_empty() {
             return Err(miette!(
+                code = Code::NothingMeasured,
                 help = format!("run the recipe first (batchyard run FILE), or give {flag} a time"),
                 "no completed task of this recipe's jobs was found on the target to measure"
             ));
@@ -342,6 +354,7 @@ pub(crate) fn duration_model(
     }
     if fallback_text.is_some() {
         return Err(miette!(
+            code = Code::InvalidArgument,
             help = format!("drop --fallback, or use {flag} column:NAME or measured"),
             "--fallback applies only to {flag} column:NAME and measured"
         ));
@@ -354,6 +367,7 @@ fn base_model(text: &str) -> miette::Result<DurationModel> {
     if let Some(range) = text.strip_prefix("uniform:") {
         let (low, high) = range.split_once("..").ok_or_else(|| {
             miette!(
+                code = Code::InvalidArgument,
                 help = "write e.g. uniform:30s..90s",
                 "bad duration model {text:?}"
             )
@@ -361,6 +375,7 @@ fn base_model(text: &str) -> miette::Result<DurationModel> {
         let (low, high) = (seconds(low)?, seconds(high)?);
         if high < low {
             return Err(miette!(
+                code = Code::InvalidArgument,
                 help = "put the shorter time first",
                 "uniform:{low}..{high} has its bounds reversed"
             ));
@@ -370,6 +385,7 @@ fn base_model(text: &str) -> miette::Result<DurationModel> {
     if let Some(pair) = text.strip_prefix("normal:") {
         let (mean, std) = pair.split_once(',').ok_or_else(|| {
             miette!(
+                code = Code::InvalidArgument,
                 help = "write e.g. normal:60s,10s (mean, standard deviation)",
                 "bad duration model {text:?}"
             )
@@ -381,6 +397,7 @@ fn base_model(text: &str) -> miette::Result<DurationModel> {
     }
     if text.starts_with("column:") || text == "measured" {
         return Err(miette!(
+            code = Code::InvalidArgument,
             help = "give a time, uniform:LOW..HIGH or normal:MEAN,STD",
             "{text} cannot be a fallback"
         ));
@@ -394,6 +411,7 @@ fn boot_model(text: &str) -> miette::Result<BootModel> {
             let (low, high) = (seconds(low)?, seconds(high)?);
             if high < low {
                 return Err(miette!(
+                    code = Code::InvalidArgument,
                     help = "put the shorter time first",
                     "--boot {text} has its bounds reversed"
                 ));
@@ -431,7 +449,7 @@ fn measured(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| miette!("{e}"))?;
+        .map_err(|e| miette!(code = Code::Internal, "{e}"))?;
     rt.block_on(async {
         let target = target::connect(target_args, Some(file), target::Access::Read).await?;
         let mut out = HashMap::new();
@@ -466,7 +484,11 @@ fn measured(
                 // A job that was never created has nothing to measure.
                 Err(e) if e.is_not_found() => {}
                 Err(e) => {
-                    result = Err(miette!("cannot list the tasks of job {}: {e}", job.id));
+                    result = Err(miette!(
+                        code = crate::fail::batch_code(&e),
+                        "cannot list the tasks of job {}: {e}",
+                        job.id
+                    ));
                     break;
                 }
             }

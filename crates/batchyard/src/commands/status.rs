@@ -100,7 +100,7 @@ async fn collect(
     wanted: Option<&Scope>,
     redactions: &Redactions,
 ) -> miette::Result<(Vec<PoolStatus>, Vec<JobStatus>)> {
-    let err = |e: batchyard_batch::ClientError| miette!("{e}");
+    let err = |e: batchyard_batch::ClientError| miette!(code = crate::fail::batch_code(&e), "{e}");
     let pools: Vec<BatchPool> = client
         .list_pools(&ListOptions::default())
         .try_collect()
@@ -114,7 +114,7 @@ async fn collect(
         }
         let mut nodes = node_summary(client, &id)
             .await
-            .map_err(|e| miette!("{e}"))?;
+            .map_err(|e| miette!(code = crate::fail::observe_code(&e), "{e}"))?;
         add_start_task_stderr(
             client,
             &id,

@@ -1,13 +1,15 @@
 //! The local service's state folder: owner-only, ignored by version control, and home of
 //! the service's key, address, locks and log.
 
+use crate::fail::OrCode as _;
+use batchyard_recipe::Code;
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use miette::{IntoDiagnostic as _, miette};
+use miette::miette;
 
 /// The service key's file name (in the private folder).
 const KEY_FILE: &str = "service.key";
@@ -32,6 +34,7 @@ impl StateFolder {
             .create(dir)
             .map_err(|e| {
                 miette!(
+                    code = Code::LocalState,
                     help = "pass --state-dir to keep the local state somewhere writable",
                     "cannot create the local state folder {}: {e}",
                     dir.display()
@@ -39,7 +42,8 @@ impl StateFolder {
             })?;
         // An older batchyard created it with the default mode; the mode applies to new
         // folders only.
-        fs_err::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).into_diagnostic()?;
+        fs_err::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .or_code(Code::LocalState)?;
         let ignore = dir.join(".gitignore");
         if !ignore.exists() {
             write_private(&ignore, b"# batchyard's local state: never commit it.\n*\n")?;
@@ -98,6 +102,7 @@ impl StateFolder {
     pub fn private_dir(&self) -> miette::Result<PathBuf> {
         batchyard_emulator::private_dir::for_state(&self.database()).map_err(|e| {
             miette!(
+                code = Code::LocalState,
                 help = "set XDG_STATE_HOME (or HOME) to a folder you can write",
                 "cannot make the local service's private folder: {e}"
             )
@@ -130,9 +135,14 @@ impl StateFolder {
                 }
             },
         )
-        .map_err(|e| miette!("cannot read or write the local service key: {e}"))?;
+        .map_err(|e| {
+            miette!(
+                code = Code::LocalState,
+                "cannot read or write the local service key: {e}"
+            )
+        })?;
         if legacy.exists() {
-            fs_err::remove_file(&legacy).into_diagnostic()?;
+            fs_err::remove_file(&legacy).or_code(Code::LocalState)?;
         }
         Ok(String::from_utf8_lossy(&key).trim().to_owned())
     }
@@ -146,7 +156,13 @@ impl StateFolder {
             .truncate(false)
             .mode(0o600)
             .open(path)
-            .map_err(|e| miette!("cannot open {}: {e}", path.display()))
+            .map_err(|e| {
+                miette!(
+                    code = Code::LocalState,
+                    "cannot open {}: {e}",
+                    path.display()
+                )
+            })
     }
 }
 
@@ -166,11 +182,23 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> miette::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(&tmp)
-        .map_err(|e| miette!("cannot write {}: {e}", tmp.display()))?;
+        .map_err(|e| {
+            miette!(
+                code = Code::LocalState,
+                "cannot write {}: {e}",
+                tmp.display()
+            )
+        })?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
-        .map_err(|e| miette!("cannot write {}: {e}", tmp.display()))?;
-    fs_err::rename(&tmp, path).into_diagnostic()
+        .map_err(|e| {
+            miette!(
+                code = Code::LocalState,
+                "cannot write {}: {e}",
+                tmp.display()
+            )
+        })?;
+    fs_err::rename(&tmp, path).or_code(Code::LocalState)
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The body of the background local Batch service (`batchyard local serve`, started by
 //! `apply` and `run`).
 
+use crate::fail::OrCode as _;
+use batchyard_recipe::Code;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +10,7 @@ use std::time::Duration;
 use batchyard_batch::auth::SharedKeyCredential;
 use batchyard_batch::{BatchClient, ClientOptions};
 use batchyard_emulator::{AccountKey, Emulator, EmulatorConfig};
-use miette::{IntoDiagnostic as _, miette};
+use miette::miette;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::folder::{ACCOUNT, StateFolder};
@@ -38,9 +40,9 @@ pub fn run(dir: &Path, idle_timeout: Duration) -> miette::Result<Exit> {
     runtime::block_on(async move {
         // Registered before anything can send them, so that neither ends the process
         // without the shutdown below; a hangup is ignored.
-        let mut term = signal(SignalKind::terminate()).into_diagnostic()?;
-        let mut int = signal(SignalKind::interrupt()).into_diagnostic()?;
-        let mut hup = signal(SignalKind::hangup()).into_diagnostic()?;
+        let mut term = signal(SignalKind::terminate()).or_code(Code::Internal)?;
+        let mut int = signal(SignalKind::interrupt()).or_code(Code::Internal)?;
+        let mut hup = signal(SignalKind::hangup()).or_code(Code::Internal)?;
         let mut config = EmulatorConfig::new(folder.database());
         config.account = Some(AccountKey {
             name: ACCOUNT.to_owned(),
@@ -49,6 +51,7 @@ pub fn run(dir: &Path, idle_timeout: Duration) -> miette::Result<Exit> {
         // The emulator takes the state's lock first, so a second service fails here.
         let running = Emulator::start(config).await.map_err(|e| {
             miette!(
+                code = Code::LocalStart,
                 help = "run `batchyard local status` to see what holds it",
                 "cannot start the local Batch service in {}: {e}",
                 folder.dir().display()
@@ -63,9 +66,10 @@ pub fn run(dir: &Path, idle_timeout: Duration) -> miette::Result<Exit> {
         };
         record.write(&folder)?;
         tracing::info!(url = %record.url, pid = record.pid, state = %folder.dir().display(), idle_timeout_secs = record.idle_timeout_secs, "local Batch service listening");
-        let credential = SharedKeyCredential::new(ACCOUNT, &key).map_err(|e| miette!("{e}"))?;
+        let credential = SharedKeyCredential::new(ACCOUNT, &key)
+            .map_err(|e| miette!(code = Code::LocalState, "{e}"))?;
         let client = BatchClient::new(&record.url, Arc::new(credential), ClientOptions::default())
-            .into_diagnostic()?;
+            .or_code(Code::LocalState)?;
         let mut activity = Activity::new(idle_timeout);
         let stop = loop {
             tokio::select! {
@@ -97,7 +101,12 @@ pub fn run(dir: &Path, idle_timeout: Duration) -> miette::Result<Exit> {
         }
         let result = running.shutdown().await;
         drop(stop);
-        result.map_err(|e| miette!("the local Batch service stopped badly: {e}"))?;
+        result.map_err(|e| {
+            miette!(
+                code = Code::LocalStopped,
+                "the local Batch service stopped badly: {e}"
+            )
+        })?;
         tracing::info!("stopped");
         Ok(Exit::Success)
     })

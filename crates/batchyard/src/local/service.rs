@@ -10,6 +10,8 @@
 //!   The kernel releases it when its holder dies, even by `kill -9`, so a lock that can be
 //!   taken means nothing runs, whatever `service.json` still says.
 
+use crate::fail::OrCode as _;
+use batchyard_recipe::Code;
 use std::fs::File;
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -17,7 +19,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
-use miette::{IntoDiagnostic as _, miette};
+use miette::miette;
 use serde::{Deserialize, Serialize};
 
 use super::folder::{StateFolder, write_private};
@@ -52,7 +54,7 @@ impl ServiceRecord {
 
     /// Writes it (owner-only).
     pub fn write(&self, folder: &StateFolder) -> miette::Result<()> {
-        let text = serde_json::to_vec_pretty(self).into_diagnostic()?;
+        let text = serde_json::to_vec_pretty(self).or_code(Code::LocalState)?;
         write_private(&folder.record(), &text)
     }
 }
@@ -92,6 +94,7 @@ impl StartGuard {
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {
                     return Err(miette!(
+                        code = Code::LocalBusy,
                         help = "another batchyard command is starting or stopping the local service for this folder; try again, or run `batchyard local status`",
                         "waited {} s for {}",
                         WAIT.as_secs(),
@@ -100,6 +103,7 @@ impl StartGuard {
                 }
                 Err(std::fs::TryLockError::Error(e)) => {
                     return Err(miette!(
+                        code = Code::LocalState,
                         "cannot lock {}: {e}",
                         folder.start_lock().display()
                     ));
@@ -128,6 +132,7 @@ fn probe(folder: &StateFolder) -> miette::Result<Probe> {
             .filter(|r| alive(r.pid))
             .map_or(Probe::Readers, Probe::Service)),
         Err(std::fs::TryLockError::Error(e)) => Err(miette!(
+            code = Code::LocalState,
             "cannot lock {}: {e}",
             folder.service_lock().display()
         )),
@@ -199,6 +204,7 @@ pub async fn for_change(
             }
             Probe::Readers => {
                 return Err(miette!(
+                    code = Code::LocalBusy,
                     help = "a `batchyard logs --follow`, `status` or `plan` is reading this state without a service; end it and try again",
                     "waited {} s for read-only commands on {} to end",
                     WAIT.as_secs(),
@@ -226,6 +232,7 @@ pub async fn for_reading(folder: &StateFolder) -> miette::Result<Reading> {
 fn shared(lock: File, folder: &StateFolder) -> miette::Result<Reading> {
     lock.try_lock_shared().map_err(|e| {
         miette!(
+            code = Code::LocalState,
             "cannot lock {} for reading: {e}",
             folder.service_lock().display()
         )
@@ -264,7 +271,7 @@ pub async fn stop(folder: &StateFolder) -> miette::Result<Option<ServiceRecord>>
                 "the local service did not stop in 30 s; killing it"
             );
             signal(record.pid, rustix::process::Signal::KILL);
-            lock.lock().into_diagnostic()?;
+            lock.lock().or_code(Code::LocalState)?;
             break;
         }
         tokio::time::sleep(POLL).await;
@@ -299,19 +306,24 @@ async fn start(folder: &StateFolder, idle_timeout: Duration) -> miette::Result<S
         .create(true)
         .append(true)
         .open(&log_path)
-        .into_diagnostic()?;
+        .or_code(Code::LocalState)?;
     let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
-    let exe = std::env::current_exe().into_diagnostic()?;
+    let exe = std::env::current_exe().or_code(Code::LocalState)?;
     let mut child = std::process::Command::new(exe)
         .args(["-v", "local", "serve", "--state-dir"])
         .arg(folder.dir())
         .arg("--idle-timeout")
         .arg(format!("{}s", idle_timeout.as_secs().max(1)))
         .stdin(Stdio::null())
-        .stdout(log.try_clone().into_diagnostic()?.into_file())
+        .stdout(log.try_clone().or_code(Code::LocalState)?.into_file())
         .stderr(log.into_file())
         .spawn()
-        .map_err(|e| miette!("cannot start the local Batch service: {e}"))?;
+        .map_err(|e| {
+            miette!(
+                code = Code::LocalStart,
+                "cannot start the local Batch service: {e}"
+            )
+        })?;
     let deadline = Instant::now() + WAIT;
     loop {
         if let Some(record) = ServiceRecord::read(folder).filter(|r| r.pid == child.id()) {
@@ -320,6 +332,7 @@ async fn start(folder: &StateFolder, idle_timeout: Duration) -> miette::Result<S
         }
         if let Ok(Some(status)) = child.try_wait() {
             return Err(miette!(
+                code = Code::LocalStart,
                 help = format!("its log is {}", log_path.display()),
                 "the local Batch service stopped as it started ({status}):\n{}",
                 tail(&log_path, log_start)
@@ -328,6 +341,7 @@ async fn start(folder: &StateFolder, idle_timeout: Duration) -> miette::Result<S
         if Instant::now() >= deadline {
             let _ = child.kill();
             return Err(miette!(
+                code = Code::LocalStart,
                 help = format!("its log is {}", log_path.display()),
                 "the local Batch service did not start within {} s",
                 WAIT.as_secs()
