@@ -1,4 +1,10 @@
 //! The recipe's JSON Schema, generated from the model types, and validation against it.
+//!
+//! Generating the schemas from the types (schemars) costs more than the rest of `validate`,
+//! so a run reads them from committed files instead, parsed on first use: the published
+//! `schemas/recipe.schema.json` and the strict draft 7 `schema/recipe.draft7.json` of this
+//! crate. `tests::committed_schemas_match_the_types` holds both to the types
+//! (`BATCHYARD_BLESS=1` rewrites them).
 
 use std::sync::OnceLock;
 
@@ -10,15 +16,25 @@ use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::model::Recipe;
 use crate::source::escape_token;
 
+/// The published schema's text, `schemas/recipe.schema.json`.
+const PUBLISHED: &str = include_str!("../../../schemas/recipe.schema.json");
+
+/// The strict draft 7 schema's text (see [`validation_schema`]).
+const STRICT: &str = include_str!("../schema/recipe.draft7.json");
+
 /// The JSON Schema of a recipe (JSON Schema 2020-12), as published in
 /// `schemas/recipe.schema.json`.
 pub fn recipe_schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
-    SCHEMA.get_or_init(|| {
-        let mut schema = finish(schemars::schema_for!(Recipe).to_value());
-        accept_templates(&mut schema);
-        schema
-    })
+    // Embedded and checked against the types by the tests: a failure is a build defect.
+    SCHEMA.get_or_init(|| serde_json::from_str(PUBLISHED).expect("the published schema is JSON"))
+}
+
+/// The published schema, generated from the model types.
+fn published_schema() -> Value {
+    let mut schema = finish(schemars::schema_for!(Recipe).to_value());
+    accept_templates(&mut schema);
+    schema
 }
 
 /// Name of the schema definition of a template string.
@@ -81,7 +97,7 @@ fn wrap_scalars(node: &mut Value) {
 
 /// The same schema in draft 7, for the validator: compiling a validator also checks the
 /// schema against its draft's meta-schema, and draft 7's is far smaller than 2020-12's,
-/// which matters because `validate` compiles it on every run.
+/// which matters when `validate` compiles it (for a recipe with errors).
 fn validation_schema() -> Value {
     let generator = schemars::generate::SchemaSettings::draft07().into_generator();
     finish(generator.into_root_schema_for::<Recipe>().to_value())
@@ -144,17 +160,23 @@ pub const MAX_SCHEMA_DIAGNOSTICS: usize = 500;
 /// Top-level keys matching this are extension keys, ignored by batchyard.
 pub const EXTENSION_PATTERN: &str = "^x-";
 
-/// The schema as pretty JSON text with a trailing newline (what `batchyard schema` prints).
+/// The schema as pretty JSON text with a trailing newline (what `batchyard schema` prints),
+/// generated from the model types.
 pub fn recipe_schema_text() -> String {
-    let mut text = serde_json::to_string_pretty(recipe_schema()).unwrap_or_default();
+    pretty(&published_schema())
+}
+
+fn pretty(schema: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(schema).unwrap_or_default();
     text.push('\n');
     text
 }
 
-/// The draft 7 schema the recipe is checked against, generated once.
+/// The draft 7 schema the recipe is checked against.
 fn strict_schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
-    SCHEMA.get_or_init(validation_schema)
+    // Embedded and checked against the types by the tests: a failure is a build defect.
+    SCHEMA.get_or_init(|| serde_json::from_str(STRICT).expect("the strict schema is JSON"))
 }
 
 fn validator() -> Option<&'static jsonschema::Validator> {
@@ -653,6 +675,35 @@ mod tests {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The committed schemas a run reads are the ones the types generate. With
+    /// `BATCHYARD_BLESS=1` the test rewrites them instead.
+    #[test]
+    fn committed_schemas_match_the_types() {
+        let dir = env!("CARGO_MANIFEST_DIR");
+        for (committed, generated, file) in [
+            (
+                PUBLISHED,
+                pretty(&published_schema()),
+                "../../schemas/recipe.schema.json",
+            ),
+            (
+                STRICT,
+                pretty(&validation_schema()),
+                "schema/recipe.draft7.json",
+            ),
+        ] {
+            if std::env::var_os("BATCHYARD_BLESS").is_some() {
+                std::fs::write(format!("{dir}/{file}"), &generated).unwrap();
+            } else {
+                assert!(
+                    committed == generated,
+                    "{file} is stale: regenerate it with \
+                     `BATCHYARD_BLESS=1 cargo test -p batchyard-recipe --lib schema`"
+                );
+            }
         }
     }
 
