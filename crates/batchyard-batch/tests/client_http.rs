@@ -141,7 +141,9 @@ async fn a_next_link_to_another_host_is_refused() {
     assert_eq!(server.requests().len(), 1);
 }
 
-#[tokio::test]
+// The clock is paused: tokio moves it only to the next timer when every task waits, so the
+// gaps between requests are exactly the waits the client chose, whatever the machine's load.
+#[tokio::test(start_paused = true)]
 async fn throttling_is_retried_with_backoff_and_retry_after() {
     let server = ScriptedServer::start().await;
     server.push(Reply::error(503, "ServerBusy", "The server is busy."));
@@ -169,9 +171,50 @@ async fn throttling_is_retried_with_backoff_and_retry_after() {
         ids.iter().all(|id| *id == ids[0]),
         "retries keep the client-request-id: {ids:?}"
     );
-    // 503 without Retry-After: millisecond backoff. 429 with Retry-After: 1 s.
-    assert!(requests[1].at - requests[0].at < Duration::from_millis(500));
-    assert!(requests[2].at - requests[1].at >= Duration::from_secs(1));
+    // 503 without Retry-After: a backoff of at most the 1 ms base (fast_options). 429 with
+    // Retry-After: 1 s, exactly.
+    assert!(
+        requests[1].at - requests[0].at <= Duration::from_millis(1),
+        "{:?}",
+        requests[1].at - requests[0].at
+    );
+    assert_eq!(requests[2].at - requests[1].at, Duration::from_secs(1));
+}
+
+/// Attempt after attempt without `Retry-After`: each wait is at most `base * 2^(n-1)`, never
+/// more than `max_delay`, and the call ends after exactly `max_attempts` requests.
+#[tokio::test(start_paused = true)]
+async fn backoff_doubles_up_to_its_cap_and_attempts_are_counted() {
+    let server = ScriptedServer::start().await;
+    const ATTEMPTS: u32 = 10;
+    for _ in 0..ATTEMPTS {
+        server.push(Reply::error(503, "ServerBusy", "The server is busy."));
+    }
+    let mut options = fast_options(ATTEMPTS);
+    options.retry.base_delay = Duration::from_millis(100);
+    options.retry.max_delay = Duration::from_millis(400);
+    let client = BatchClient::new(&server.url, Arc::new(NoAuth), options).unwrap();
+    let started = tokio::time::Instant::now();
+    let error = client.get_pool("p1").await.unwrap_err();
+    let batch = error.batch_error().unwrap();
+    assert_eq!((batch.status, batch.attempts), (503, ATTEMPTS));
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), ATTEMPTS as usize);
+    assert_eq!(
+        requests[0].at, started,
+        "the first attempt waits for nothing"
+    );
+    // Caps for the waits after attempts 1, 2, 3, ...: 100, 200, then 400 ms for good.
+    let caps = [100, 200, 400, 400, 400, 400, 400, 400, 400];
+    let waits: Vec<Duration> = requests.windows(2).map(|w| w[1].at - w[0].at).collect();
+    for (n, (wait, cap)) in waits.iter().zip(caps).enumerate() {
+        assert!(
+            *wait <= Duration::from_millis(cap),
+            "wait after attempt {}: {wait:?}, over its {cap} ms cap (all waits: {waits:?})",
+            n + 1
+        );
+    }
 }
 
 #[tokio::test]
@@ -647,7 +690,7 @@ async fn shared_key_authorization_header_signs_what_was_sent() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_slow_answer_times_out_and_is_retried() {
     let server = ScriptedServer::start().await;
     server.push(Reply::Slow(Duration::from_secs(3)));
@@ -655,11 +698,14 @@ async fn a_slow_answer_times_out_and_is_retried() {
     let mut options = fast_options(2);
     options.request_timeout = Duration::from_millis(300);
     let client = BatchClient::new(&server.url, Arc::new(NoAuth), options).unwrap();
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     client.get_job("j1").await.unwrap();
+    // Gave up on the 3 s answer after the 300 ms timeout, then waited at most the 1 ms
+    // backoff base: the paused clock makes both exact.
+    let took = started.elapsed();
     assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "did not give up on the slow answer"
+        took >= Duration::from_millis(300) && took <= Duration::from_millis(301),
+        "did not give up on the slow answer at its timeout: {took:?}"
     );
     let requests = server.requests();
     assert_eq!(requests.len(), 2);

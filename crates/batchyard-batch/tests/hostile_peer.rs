@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use batchyard_batch::auth::NoAuth;
 use batchyard_batch::bulk::{BulkAddOptions, TaskAddFailureReason};
@@ -17,6 +17,7 @@ use batchyard_batch::{BatchClient, ClientError, ClientOptions, ListOptions, Retr
 use futures::StreamExt as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
 /// Per-attempt timeout of the clients in these tests.
 const TIMEOUT: Duration = Duration::from_millis(400);
@@ -217,13 +218,31 @@ fn client(server: &RawServer, max_attempts: u32) -> BatchClient {
 }
 
 /// Runs `work`, failing the test if it has not finished within `limit`; returns its
-/// output and how long it took.
+/// output and how long it took, on tokio's clock.
 async fn within<F: Future>(limit: Duration, work: F) -> (F::Output, Duration) {
     let started = Instant::now();
     match tokio::time::timeout(limit, work).await {
         Ok(out) => (out, started.elapsed()),
         Err(_) => panic!("the client had not finished after {limit:?}"),
     }
+}
+
+/// Checks that a call that timed out `attempts` times took exactly that many timeouts plus
+/// the backoffs between them, each at most `min(5 ms, 1 ms * 2^(n-1))` (see `options`).
+/// The tests that call this run on a paused clock, which tokio moves only to the next
+/// timer once every task waits: a duration is then the sum of the waits the client chose,
+/// not of the machine's load.
+fn assert_took_timeouts(took: Duration, attempts: u32) {
+    let least = TIMEOUT * attempts;
+    let backoffs: Duration = (1..attempts)
+        .map(|n| Duration::from_millis((1u64 << (n - 1)).min(5)))
+        .sum();
+    assert!(
+        took >= least && took <= least + backoffs,
+        "took {took:?}; {attempts} timeouts of {TIMEOUT:?} and their backoffs take \
+         {least:?} to {:?}",
+        least + backoffs
+    );
 }
 
 fn assert_contains(text: &str, parts: &[&str]) {
@@ -355,7 +374,7 @@ async fn a_body_shorter_than_its_content_length_then_closed_is_a_transport_error
     assert_eq!(server.count(), 3, "a cut body is retried, within the bound");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_body_shorter_than_its_content_length_on_an_open_connection_times_out() {
     let server = RawServer::start(|_| {
         vec![
@@ -375,7 +394,7 @@ async fn a_body_shorter_than_its_content_length_on_an_open_connection_times_out(
         "{error:?}"
     );
     assert_contains(&error.to_string(), &["did not answer within 400ms"]);
-    assert!(took >= TIMEOUT * 2, "gave up early: {took:?}");
+    assert_took_timeouts(took, 2);
 }
 
 #[tokio::test]
@@ -438,7 +457,7 @@ async fn an_endless_response_head_is_a_transport_error() {
 
 // ---- peers that are slow or silent ----
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_peer_that_accepts_and_never_answers_times_out_on_every_attempt() {
     let server = RawServer::start(|_| vec![Act::Hang]).await;
     let (result, took) = within(Duration::from_secs(3), client(&server, 3).get_pool("p1")).await;
@@ -452,10 +471,10 @@ async fn a_peer_that_accepts_and_never_answers_times_out_on_every_attempt() {
         &["did not answer within 400ms on any of 3 attempt(s)"],
     );
     assert_eq!(server.count(), 3);
-    assert!(took >= TIMEOUT * 3, "{took:?}");
+    assert_took_timeouts(took, 3);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_body_trickled_byte_by_byte_times_out_as_a_whole() {
     // Every byte comes well within the timeout, but the whole body would take 30 s.
     let body = serde_json::json!({"id": "p1", "displayName": "x".repeat(300)}).to_string();
@@ -475,7 +494,7 @@ async fn a_body_trickled_byte_by_byte_times_out_as_a_whole() {
         matches!(error, ClientError::Timeout { attempts: 2, .. }),
         "{error:?}"
     );
-    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_took_timeouts(took, 2);
 }
 
 #[tokio::test]
@@ -654,7 +673,7 @@ async fn pause_after(value: &'static str) -> Duration {
     started.elapsed()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn absurd_retry_after_values_are_clamped_or_ignored() {
     // Too large: waited for exactly the configured maximum, not years.
     for value in [
@@ -663,13 +682,10 @@ async fn absurd_retry_after_values_are_clamped_or_ignored() {
         "Fri, 31 Dec 9999 23:59:59 GMT",
     ] {
         let pause = pause_after(value).await;
-        assert!(
-            pause >= MAX_RETRY_AFTER && pause < MAX_RETRY_AFTER + Duration::from_millis(400),
-            "Retry-After {value}: paused {pause:?}"
-        );
+        assert_eq!(pause, MAX_RETRY_AFTER, "Retry-After {value}");
     }
     // Negative, overflowing, fractional or not a number: not a usable value, so the
-    // ordinary backoff (at most 5 ms here) applies.
+    // ordinary backoff applies: after the first attempt, at most its 1 ms base.
     for value in [
         "-5",
         "-99999999999999999999",
@@ -680,7 +696,7 @@ async fn absurd_retry_after_values_are_clamped_or_ignored() {
     ] {
         let pause = pause_after(value).await;
         assert!(
-            pause < MAX_RETRY_AFTER,
+            pause <= Duration::from_millis(1),
             "Retry-After {value:?}: paused {pause:?}"
         );
     }
@@ -949,7 +965,7 @@ async fn a_bulk_add_whose_answers_never_mention_the_tasks_ends() {
     assert_eq!(server.count(), 2 * 3, "two chunks, three sends each");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_bulk_add_to_a_silent_peer_fails_within_the_timeouts() {
     let server = RawServer::start(|_| vec![Act::Hang]).await;
     let (report, took) = within(
@@ -962,5 +978,5 @@ async fn a_bulk_add_to_a_silent_peer_fails_within_the_timeouts() {
         &report.failed[0].reason.to_string(),
         &["the call carrying it failed", "did not answer within 400ms"],
     );
-    assert!(took >= TIMEOUT * 2, "{took:?}");
+    assert_took_timeouts(took, 2);
 }

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use batchyard_batch::{ClientOptions, RetryPolicy};
 use serde_json::Value;
+use tokio::time::Instant;
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
@@ -23,6 +24,7 @@ pub struct Recorded {
     pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When it arrived, on tokio's clock (virtual under a paused clock).
     pub at: Instant,
 }
 
