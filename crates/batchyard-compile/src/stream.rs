@@ -358,7 +358,7 @@ impl<'a> TaskStream<'a> {
                         }
                         let rows = match &f.factory {
                             Factory::Blobs(b) => {
-                                factory::blob_rows(&b.prefix, &self.job.context.data.blob_listings)
+                                factory::blob_rows(b, &self.job.context.data.blob_listings)
                             }
                             other => factory::rows(other, self.base_dir),
                         };

@@ -223,11 +223,24 @@ impl<'a> Data<'a> {
                 ctx.warn(&v, format!("Shipyard downloaded {from} to `{lp}`; Batch puts a task's inputs in its working directory, at `{}` there", if to.is_empty() { "." } else { &to }), Some("read the files relative to the task's working directory"));
             }
         }
-        for key in ["include", "exclude"] {
-            if let Some(v) = x.get(key)
-                && m.get("blob").is_some()
-            {
-                ctx.warn(&v, format!("{key} filters of input data are not applied: every blob under `{remote}` is downloaded"), Some("a prefix that holds only the wanted blobs"));
+        if m.get("blob").is_some() {
+            let include = patterns(x.get("include"));
+            match (pure_prefix(&include), x.get("include")) {
+                // `name*` is the blob prefix `DIR/name`, which Batch filters by itself.
+                (Some(more), _) => {
+                    let narrowed = match m.get("blob") {
+                        Some(Y::Str(p)) => format!("{p}{more}"),
+                        _ => more,
+                    };
+                    m.set("blob", s(narrowed));
+                }
+                (None, Some(v)) if !include.is_empty() => {
+                    ctx.warn(&v, format!("include filters of input data are not applied: every blob under `{remote}` is downloaded (a Batch resource file takes one blob prefix, no pattern)"), Some("a prefix that holds only the wanted blobs, or an include of the form `name*`"));
+                }
+                _ => {}
+            }
+            if let Some(v) = x.get("exclude") {
+                ctx.warn(&v, format!("exclude filters of input data are not applied: every blob under `{remote}` is downloaded (a Batch resource file takes one blob prefix, no pattern)"), Some("a prefix that holds only the wanted blobs"));
             }
         }
         if let Some(v) = x
@@ -385,9 +398,30 @@ impl<'a> Data<'a> {
                 .comment(format!("Shipyard: a `file` factory over {remote}."));
             ("item.blob", "item.name", "item.stem", "item.blob")
         };
-        for key in ["include", "exclude"] {
-            if let Some(v) = az.get(key) {
-                ctx.warn(&v, format!("{key} filters of the `file` factory are not applied: one task per file under `{remote}`"), Some("a prefix (or folder) that holds only the wanted files"));
+        if f.get("blobs").is_some() {
+            // The blob factory takes both filters, matched as blobxfer does (fnmatch on the
+            // name below the prefix), when the plan lists the container.
+            if let Some(Y::Map(b)) = f.get_mut("blobs") {
+                for key in ["include", "exclude"] {
+                    let patterns = patterns(az.get(key));
+                    if !patterns.is_empty() {
+                        b.set(
+                            key,
+                            Y::Seq(patterns.into_iter().map(|p| item(s(p))).collect()),
+                        );
+                    }
+                }
+            }
+        } else {
+            // The local folder's factory is one glob: an include narrows it (above); an
+            // exclude has no place in a glob.
+            if let Some(v) = az.get("exclude") {
+                ctx.warn(&v, format!("exclude filters of the `file` factory over an ingressed folder are not applied: one task per file under `{remote}`"), Some("an include glob, or a folder that holds only the wanted files"));
+            }
+            if let Some(v) = az.get("include")
+                && v.items().len() > 1
+            {
+                ctx.warn(&v, "only one include filter of the `file` factory over an ingressed folder can be its glob: every file of the folder is a task", Some("one include glob"));
             }
         }
         let expr = |e: &str| format!("{{{{ {e} }}}}");
@@ -512,6 +546,29 @@ fn local_name(path: &str) -> String {
     } else {
         p.trim_start_matches("./").to_owned()
     }
+}
+
+/// The patterns of a Shipyard `include` or `exclude` (a list, or one string).
+fn patterns(v: Option<V<'_>>) -> Vec<String> {
+    let Some(v) = v else {
+        return Vec::new();
+    };
+    let items = v.items();
+    if items.is_empty() {
+        v.text().into_iter().collect()
+    } else {
+        items.iter().filter_map(V::text).collect()
+    }
+}
+
+/// The blob prefix one include filter stands for: `name*` (no other wildcard) matches
+/// exactly the blobs whose name starts with `name`.
+fn pure_prefix(include: &[String]) -> Option<String> {
+    let [one] = include else {
+        return None;
+    };
+    let head = one.strip_suffix('*')?;
+    (!head.is_empty() && !head.contains(['*', '?', '[', ']'])).then(|| head.to_owned())
 }
 
 /// The local input of an ingress: its folder, narrowed to its one include pattern.

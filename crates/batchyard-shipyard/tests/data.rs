@@ -283,3 +283,64 @@ fn pool_input_data_reaches_every_job() {
         );
     }
 }
+
+fn warnings(i: &Imported) -> Vec<String> {
+    i.findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .map(|f| format!("{}: {}", f.key, f.message))
+        .collect()
+}
+
+#[test]
+fn file_factory_filters_become_the_blob_factorys_include_and_exclude() {
+    let jobs = "job_specifications:
+- id: j
+  tasks:
+  - docker_image: busybox
+    command: convert {file_name}
+    task_factory:
+      file:
+        azure_storage:
+          storage_account_settings: sa
+          remote_path: images/raw
+          include: ['*.png', '*.jpg']
+          exclude: ['thumb*']
+";
+    let (out, r) = import(CONFIG, POOL, jobs);
+    assert!(errors(&out).is_empty(), "{:?}", errors(&out));
+    assert_eq!(
+        r["jobs"][0]["tasks"][0]["factory"],
+        json!({"blobs": {"prefix": "raw/", "include": ["*.png", "*.jpg"], "exclude": ["thumb*"]}})
+    );
+    let filters: Vec<String> = warnings(&out)
+        .into_iter()
+        .filter(|w| w.contains("filters"))
+        .collect();
+    assert!(filters.is_empty(), "{filters:?}");
+}
+
+#[test]
+fn an_input_filter_that_is_a_prefix_narrows_the_blob_prefix_and_others_are_warned() {
+    let jobs = "job_specifications:
+- id: j
+  tasks:
+  - docker_image: busybox
+    command: 'true'
+    input_data:
+      azure_storage:
+      - {storage_account_settings: sa, remote_path: data/in, local_path: $AZ_BATCH_TASK_WORKING_DIR/in, include: ['sample*']}
+      - {storage_account_settings: sa, remote_path: data/ref, local_path: $AZ_BATCH_TASK_WORKING_DIR/ref, include: ['*.csv']}
+";
+    let (out, r) = import(CONFIG, POOL, jobs);
+    assert!(errors(&out).is_empty(), "{:?}", errors(&out));
+    let inputs = &r["jobs"][0]["tasks"][0]["inputs"];
+    assert_eq!(inputs[0]["blob"], json!("in/sample"), "{inputs}");
+    assert_eq!(inputs[1]["blob"], json!("ref/"), "{inputs}");
+    let filters: Vec<String> = warnings(&out)
+        .into_iter()
+        .filter(|w| w.contains("filters of input data"))
+        .collect();
+    assert_eq!(filters.len(), 1, "{filters:?}");
+    assert!(filters[0].contains("data/ref"), "{filters:?}");
+}

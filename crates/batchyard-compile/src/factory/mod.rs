@@ -10,7 +10,7 @@ mod rows;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use batchyard_recipe::model::Factory;
+use batchyard_recipe::model::{BlobsSource, Factory};
 use serde_json::{Map, Value};
 
 pub use axis::AxisValues;
@@ -92,27 +92,58 @@ pub struct BlobEntry {
 }
 
 /// The items of a `blobs` factory: `item.blob` (full name), `item.name` (below the prefix),
-/// `item.stem` (`name` without its last extension), `item.size`.
-pub fn blob_rows<'a>(prefix: &str, listings: &'a BlobListings) -> Result<Rows<'a>, FactoryError> {
+/// `item.stem` (`name` without its last extension), `item.size`. Only the blobs whose name
+/// below the prefix passes the factory's `include` and `exclude` globs are items.
+pub fn blob_rows<'a>(
+    source: &BlobsSource,
+    listings: &'a BlobListings,
+) -> Result<Rows<'a>, FactoryError> {
+    let prefix = source.prefix.clone();
     let blobs = listings
         .by_prefix
-        .get(prefix)
+        .get(&prefix)
         .ok_or_else(|| FactoryError::BlobsNotListed {
-            prefix: prefix.to_owned(),
+            prefix: prefix.clone(),
         })?;
-    let prefix = prefix.to_owned();
-    let items = blobs.iter().map(move |b| {
-        let name = b.name.strip_prefix(prefix.as_str()).unwrap_or(&b.name);
+    let compile = |patterns: &[String]| {
+        patterns
+            .iter()
+            .map(|p| {
+                glob::Pattern::new(p).map_err(|e| FactoryError::Glob {
+                    pattern: p.clone(),
+                    message: e.msg.to_owned(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let include = compile(&source.include)?;
+    let exclude = compile(&source.exclude)?;
+    let below = move |b: &BlobEntry| -> String {
+        b.name
+            .strip_prefix(prefix.as_str())
+            .unwrap_or(&b.name)
+            .to_owned()
+    };
+    let wanted = move |name: &str| {
+        (include.is_empty() || include.iter().any(|p| p.matches(name)))
+            && !exclude.iter().any(|p| p.matches(name))
+    };
+    let items = blobs.iter().filter_map(move |b| {
+        let name = below(b);
+        if !wanted(&name) {
+            return None;
+        }
         let stem = match name.rsplit_once('.') {
             Some((stem, _)) if !stem.is_empty() && !stem.ends_with('/') => stem,
-            _ => name,
-        };
+            _ => name.as_str(),
+        }
+        .to_owned();
         let mut item = Map::new();
         item.insert("blob".into(), Value::String(b.name.clone()));
-        item.insert("name".into(), Value::String(name.to_owned()));
-        item.insert("stem".into(), Value::String(stem.to_owned()));
+        item.insert("name".into(), Value::String(name));
+        item.insert("stem".into(), Value::String(stem));
         item.insert("size".into(), Value::from(b.size));
-        Ok(Value::Object(item))
+        Some(Ok(Value::Object(item)))
     });
     Ok(Rows::Items {
         items: Box::new(items),
@@ -269,6 +300,50 @@ mod tests {
 
     fn factory(v: Value) -> Factory {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn blob_factories_keep_the_blobs_their_include_and_exclude_globs_pass() {
+        let names = [
+            "in/a.csv",
+            "in/b.csv",
+            "in/sub/c.csv",
+            "in/skip.csv",
+            "in/d.txt",
+        ];
+        let listings = BlobListings {
+            by_prefix: [(
+                "in/".to_owned(),
+                names
+                    .iter()
+                    .map(|n| BlobEntry {
+                        name: (*n).to_owned(),
+                        size: 1,
+                    })
+                    .collect(),
+            )]
+            .into_iter()
+            .collect(),
+        };
+        let source: BlobsSource = serde_json::from_value(
+            json!({"prefix": "in/", "include": ["*.csv"], "exclude": ["skip*"]}),
+        )
+        .unwrap();
+        let Rows::Items { items, .. } = blob_rows(&source, &listings).unwrap() else {
+            panic!("blob rows are items");
+        };
+        let got: Vec<String> = items
+            .map(|i| i.unwrap()["name"].as_str().unwrap().to_owned())
+            .collect();
+        // `*` crosses `/`, as fnmatch (and so Shipyard's filters) does.
+        assert_eq!(got, ["a.csv", "b.csv", "sub/c.csv"]);
+
+        let bad: BlobsSource =
+            serde_json::from_value(json!({"prefix": "in/", "include": ["[x"]})).unwrap();
+        assert!(matches!(
+            blob_rows(&bad, &listings),
+            Err(FactoryError::Glob { .. })
+        ));
     }
 
     fn collect(f: &Factory) -> Vec<Value> {

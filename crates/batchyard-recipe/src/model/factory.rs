@@ -124,4 +124,11 @@ pub struct BlobsSource {
     /// The blob name prefix, such as `raw/2024/` (empty: the whole container).
     #[serde(default)]
     pub prefix: String,
+    /// Only blobs whose name below the prefix matches one of these globs (`*` also
+    /// crosses `/`, as in `fnmatch`), such as `*.csv`. Default: every blob.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// Leave out blobs whose name below the prefix matches one of these globs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
 }
