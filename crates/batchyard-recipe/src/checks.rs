@@ -50,7 +50,44 @@ pub fn check(value: &Value) -> Vec<Diagnostic> {
     for (i, job) in jobs.iter().enumerate() {
         check_job(&mut out, &format!("/jobs/{i}"), job, &pool_ids, pools);
     }
+    check_key_vault_urls(&mut out, "", value);
     out
+}
+
+/// Every `{keyvault: URL}` names a Key Vault secret in a form Key Vault uses: found here,
+/// without a target, rather than when plan asks the vault. Variables and `x-` keys hold
+/// free data and are not secrets.
+fn check_key_vault_urls(out: &mut Vec<Diagnostic>, path: &str, value: &Value) {
+    match value {
+        Value::Object(map) => {
+            if let (1, Some(Value::String(url))) = (map.len(), map.get("keyvault")) {
+                // The schema already rejects a URL that is not https.
+                if url.starts_with("https://")
+                    && let Err(problem) = crate::model::KeyVaultRef::parse(url)
+                {
+                    out.push(
+                        Diagnostic::error(format!("{path}/keyvault"), problem).with_help(
+                            "copy the secret's identifier from the portal or `az keyvault secret show --query id`",
+                        ),
+                    );
+                }
+                return;
+            }
+            for (key, v) in map {
+                if path.is_empty() && (key == "variables" || key.starts_with("x-")) {
+                    continue;
+                }
+                let key = key.replace('~', "~0").replace('/', "~1");
+                check_key_vault_urls(out, &format!("{path}/{key}"), v);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                check_key_vault_urls(out, &format!("{path}/{i}"), v);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {

@@ -24,7 +24,7 @@ use batchyard_batch::models::{
 };
 use batchyard_batch::{BatchClient, ClientError, CreateOutcome, ListOptions};
 use batchyard_compile::DesiredPool;
-use batchyard_recipe::model::Secret;
+use batchyard_secrets::SecretValues;
 use futures::{StreamExt as _, TryStreamExt as _};
 use serde_json::{Map, Value, json};
 
@@ -52,6 +52,9 @@ pub struct ApplyOptions {
     pub bulk: BulkAddOptions,
     /// Tasks per progress event while adding. Default 2000.
     pub progress_every: usize,
+    /// The values of the pools' secrets, read before the plan was made; a pool payload
+    /// naming a secret not in here is not sent.
+    pub secrets: SecretValues,
 }
 
 impl Default for ApplyOptions {
@@ -63,6 +66,7 @@ impl Default for ApplyOptions {
             wait: PoolWait::default(),
             bulk: BulkAddOptions::default(),
             progress_every: 2000,
+            secrets: SecretValues::default(),
         }
     }
 }
@@ -100,7 +104,7 @@ pub async fn apply(
         events,
     };
     // Start tasks may print what apply passed them; failed nodes' stderr is shown redacted.
-    let redactions = &Redactions::of_pools(&intent.pools);
+    let redactions = &Redactions::of_pools(&intent.pools).with_values(&options.secrets);
     let mut report = ApplyReport::default();
     let mut phases: Vec<u8> = plan.actions.iter().map(|a| a.change.phase()).collect();
     phases.dedup();
@@ -305,9 +309,14 @@ impl Ctx<'_> {
         let mut value =
             serde_json::to_value(&pool.payload).map_err(|e| payload_error(action, e))?;
         for slot in &pool.secrets {
-            let secret = resolve(&slot.secret)?;
+            let secret = self.options.secrets.get(&slot.secret).ok_or_else(|| {
+                ApplyError::Secret(format!(
+                    "{} was not read before apply; plan and apply again",
+                    slot.secret
+                ))
+            })?;
             if let Some(v) = value.pointer_mut(&slot.pointer) {
-                *v = Value::String(secret);
+                *v = Value::String(secret.to_owned());
             }
         }
         match value {
@@ -590,20 +599,5 @@ impl Ctx<'_> {
         .try_collect::<Vec<()>>()
         .await?;
         Ok(())
-    }
-}
-
-/// Reads a secret's value. Only here, at apply time; the value goes into the request and
-/// nowhere else.
-fn resolve(secret: &Secret) -> Result<String, ApplyError> {
-    match secret {
-        Secret::Env(name) => std::env::var(name).map_err(|_| {
-            ApplyError::Secret(format!(
-                "the recipe reads a secret from the environment variable {name}, which is not set; set it and apply again"
-            ))
-        }),
-        Secret::Keyvault(url) => Err(ApplyError::Secret(format!(
-            "the secret at {url} is in Azure Key Vault, which apply cannot read yet; put it in an environment variable and write {{env: NAME}}"
-        ))),
     }
 }

@@ -30,8 +30,8 @@ pub struct Redactions(Vec<(String, String)>);
 
 impl Redactions {
     /// The values of the pools' `{env: NAME}` secrets that are set, and this process's
-    /// credentials. Key Vault secrets are never read outside apply's requests, so their
-    /// values are not known here; a start task printing one is not caught.
+    /// credentials. Key Vault values are added by [`Redactions::with_values`] where they
+    /// were read.
     pub fn of_pools(pools: &[DesiredPool]) -> Self {
         let mut redactions = Self::default();
         for slot in pools.iter().flat_map(|p| &p.secrets) {
@@ -47,6 +47,14 @@ impl Redactions {
             }
         }
         redactions
+    }
+
+    /// Adds the values read for this command (Key Vault secrets included).
+    pub fn with_values(mut self, values: &batchyard_secrets::SecretValues) -> Self {
+        for (secret, value) in values.iter() {
+            self.add(value, &secret.to_string());
+        }
+        self
     }
 
     /// Adds a value; a value of several lines is also redacted line by line, since a tail

@@ -3,7 +3,6 @@
 
 use batchyard_recipe::Code;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use batchyard_compile::Desired;
@@ -13,6 +12,7 @@ use batchyard_data::upload::DEFAULT_PARALLEL;
 use batchyard_data::{BlobStore, Credential, Upload, UploadPlan};
 use batchyard_recipe::model::{Factory, Recipe, Secret, TaskSpec};
 use batchyard_reconcile::Intent;
+use batchyard_secrets::SecretValues;
 use miette::miette;
 use serde_json::Value;
 
@@ -83,14 +83,19 @@ fn save_cache(recipe: &Path, cache: &HashCache) {
 
 /// Opens the recipe's storage: `storage.account_url` with its credential, or the target's
 /// own storage. `None` when the recipe has no `storage`.
-pub fn open(recipe: &Recipe, target: &Target) -> miette::Result<Option<Storage>> {
+/// Its secret was read by [`crate::secrets::resolve`].
+pub fn open(
+    recipe: &Recipe,
+    target: &Target,
+    secrets: &SecretValues,
+) -> miette::Result<Option<Storage>> {
     let Some(s) = &recipe.storage else {
         return Ok(None);
     };
     let store = match &s.account_url {
         Some(url) => {
             let credential = if let Some(sas) = &s.sas {
-                Credential::Sas(resolve(sas)?)
+                Credential::Sas(value(secrets, sas)?)
             } else if let Some(key) = &s.key {
                 let account = account_of(url).ok_or_else(|| {
                     miette!(code = Code::StorageUnusable,
@@ -100,17 +105,13 @@ pub fn open(recipe: &Recipe, target: &Target) -> miette::Result<Option<Storage>>
                 })?;
                 Credential::AccountKey {
                     account,
-                    key: decode_key(&resolve(key)?)?,
+                    key: decode_key(&value(secrets, key)?)?,
                 }
             } else {
-                let auth = batchyard_batch::auth::EntraIdAuth::from_environment()
-                    .map_err(|e| miette!(code = Code::Credentials, "{e}"))?;
-                Credential::Token(Arc::new(batchyard_data::chain::ChainCredential::new(
-                    auth.chain()
-                        .iter()
-                        .map(|c| (c.name.clone(), c.credential.clone()))
-                        .collect(),
-                )))
+                Credential::Token(
+                    crate::secrets::entra_credential()
+                        .map_err(|e| miette!(code = Code::Credentials, "{e}"))?,
+                )
             };
             BlobStore::new(url, &s.container, credential)
                 .map_err(|e| miette!(code = Code::StorageUnusable, "{e}"))?
@@ -140,19 +141,13 @@ pub fn open(recipe: &Recipe, target: &Target) -> miette::Result<Option<Storage>>
     }))
 }
 
-fn resolve(secret: &Secret) -> miette::Result<String> {
-    match secret {
-        Secret::Env(name) => std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
-            miette!(code = Code::StorageSecret,
-                help = format!("set {name} and run again"),
-                "the recipe's storage reads a secret from the environment variable {name}, which is not set"
-            )
-        }),
-        Secret::Keyvault(url) => Err(miette!(code = Code::StorageSecret,
-            help = "put the value in an environment variable and write {env: NAME}",
-            "the secret at {url} is in Azure Key Vault, which batchyard cannot read yet"
-        )),
-    }
+fn value(secrets: &SecretValues, secret: &Secret) -> miette::Result<String> {
+    secrets.get(secret).map(str::to_owned).ok_or_else(|| {
+        miette!(
+            code = Code::StorageSecret,
+            "the storage secret {secret} was not read before the storage was opened"
+        )
+    })
 }
 
 fn decode_key(text: &str) -> miette::Result<Vec<u8>> {

@@ -15,6 +15,7 @@ mod progress;
 mod recipe;
 mod report;
 mod runtime;
+mod secrets;
 mod target;
 
 use clap::Parser;

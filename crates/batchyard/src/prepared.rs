@@ -10,7 +10,9 @@ use miette::miette;
 
 use crate::cli::{TargetArgs, VarArgs};
 use crate::recipe;
+use crate::secrets::Needed;
 use crate::target::{self, Access, Target};
+use batchyard_secrets::SecretValues;
 
 /// What plan, apply, run and destroy compare.
 pub struct Prepared {
@@ -25,22 +27,27 @@ pub struct Prepared {
     /// The recipe's warnings (a retired VM size or image, ...), for `--output json`; they
     /// were printed on stderr already.
     pub warnings: Vec<batchyard_recipe::report::JsonDiagnostic>,
+    /// The values of the recipe's secrets, read once for the whole command.
+    pub secrets: SecretValues,
 }
 
-/// Loads and compiles `file` (its problems end the command before any connection), then
-/// connects and observes while the tasks expand. Problems in the tasks end the command as
+/// Loads and compiles `file` (its problems end the command before any connection), reads
+/// the secrets `needed` (one that cannot be read is an error at its place in the recipe,
+/// before any connection), then connects and observes while the tasks expand. Problems in the tasks end the command as
 /// soon as the expansion finds them, without waiting for a slow or unreachable target.
 pub async fn prepare(
     file: &Path,
     vars: &VarArgs,
     args: &TargetArgs,
     access: Access,
+    needed: Needed,
 ) -> miette::Result<Prepared> {
-    let (loaded, mut desired) = recipe::load_and_compile(file, vars)?;
+    let (mut loaded, mut desired) = recipe::load_and_compile(file, vars)?;
     let warnings = loaded.json_diagnostics();
     target::check_local_support(args, &desired)?;
+    let secrets = crate::secrets::resolve(&mut loaded, &desired.pools, file, needed).await?;
     let target = target::connect(args, Some(file), access).await?;
-    let storage = match attach_storage(&loaded, &mut desired, &target).await {
+    let storage = match attach_storage(&loaded, &mut desired, &target, &secrets).await {
         Ok(s) => s,
         Err(e) => {
             target.close().await;
@@ -87,6 +94,7 @@ pub async fn prepare(
             observed,
             data,
             warnings,
+            secrets,
         }),
         Err(report) => {
             target.close().await;
@@ -101,11 +109,12 @@ async fn attach_storage(
     loaded: &batchyard_recipe::Loaded,
     desired: &mut batchyard_compile::Desired,
     target: &Target,
+    secrets: &SecretValues,
 ) -> miette::Result<Option<crate::data::Storage>> {
     let Some(recipe) = loaded.recipe.as_ref() else {
         return Ok(None);
     };
-    let storage = crate::data::open(recipe, target)?;
+    let storage = crate::data::open(recipe, target, secrets)?;
     if let Some(s) = &storage {
         desired.set_storage(s.location());
     }

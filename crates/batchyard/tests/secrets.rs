@@ -6,6 +6,8 @@
 //! 0700).
 #![allow(clippy::unwrap_used)]
 
+mod key_vault_server;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -174,16 +176,19 @@ fn no_command_prints_or_stores_a_secret() {
 const MOUNT_KEY_MARKER: &str = "bW91bnQta2V5LW1hcmtlci05YzFk";
 const SAS_MARKER: &str = "sv=2024-05-04&sig=sas-marker-3e7b1f";
 const ROTATED_MARKER: &str = "regpw-rotated-marker-5a0c2e";
+/// A storage account key kept in Key Vault (base64 of "key-vault-marker-6e1f").
+const KEY_VAULT_MARKER: &str = "a2V5LXZhdWx0LW1hcmtlci02ZTFm";
 
 /// A pool with every kind of secret a recipe carries: a storage account key (Azure Files),
-/// a SAS (blobfuse) and a registry password.
+/// a SAS (blobfuse), a registry password, and a blobfuse account key from Key Vault.
 fn recipe_with_mounts() -> String {
     "recipe: mounts\n\
      registries:\n  - server: example.azurecr.io\n    username: robot\n    password: { env: BY_TEST_REGISTRY_PASSWORD }\n\
      pools:\n  - id: cpu\n    vm_size: Standard_D2s_v5\n    os: ubuntu-hpc-24.04\n    nodes: { dedicated: 1 }\n    \
      containers: { images: [example.azurecr.io/app:1] }\n    \
      mounts:\n      - azure_files: { account: acct, url: \"https://acct.file.core.windows.net/share\", path: share, key: { env: BY_TEST_MOUNT_KEY } }\n      \
-     - azure_blob: { account: acct, container: data, path: data, sas: { env: BY_TEST_SAS } }\n\
+     - azure_blob: { account: acct, container: data, path: data, sas: { env: BY_TEST_SAS } }\n      \
+     - azure_blob: { account: acct, container: more, path: more, key: { keyvault: \"https://byvault.vault.azure.net/secrets/mount-key\" } }\n\
      jobs:\n  - id: work\n    pool: cpu\n    tasks:\n      - id: hello\n        command: /bin/sh -c 'echo hello'\n"
         .to_owned()
 }
@@ -194,13 +199,15 @@ fn leaks_any(text: &str) -> Option<&'static str> {
         MOUNT_KEY_MARKER,
         "sas-marker-3e7b1f",
         ROTATED_MARKER,
+        KEY_VAULT_MARKER,
+        "key-vault-marker-6e1f",
     ]
     .into_iter()
     .find(|m| text.contains(m))
 }
 
-/// On the local target: plan JSON and status JSON hold none of a mount key, a SAS or a
-/// registry password, and a rotated value (same name, new value) plans no change.
+/// On the local target: plan JSON and status JSON hold none of a mount key, a SAS, a
+/// registry password or a Key Vault secret, and a rotated value (same name, new value) plans no change.
 #[test]
 fn mount_keys_sas_and_passwords_stay_out_of_plans_and_status() {
     exercise_local_secrets(false);
@@ -215,6 +222,7 @@ fn the_state_folder_holds_no_secret() {
 }
 
 fn exercise_local_secrets(check_state_folder: bool) {
+    let vault = key_vault_server::KeyVaultServer::start(&[("mount-key", KEY_VAULT_MARKER)], &[]);
     let binary = assert_cmd::cargo::cargo_bin("batchyard");
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("recipe.yaml");
@@ -223,6 +231,7 @@ fn exercise_local_secrets(check_state_folder: bool) {
     let run = |args: &[&str], password: &str| {
         let out = Command::new(&binary)
             .args(args)
+            .envs(vault.env())
             .env("NO_COLOR", "1")
             .env("BATCHYARD_LOCAL_IDLE_TIMEOUT", "5s")
             .env_remove("AZURE_BATCH_ENDPOINT")
@@ -248,6 +257,11 @@ fn exercise_local_secrets(check_state_folder: bool) {
     assert_eq!(code, Some(0), "{stdout}");
     let (code, stdout) = run(&["apply", recipe_arg, "--output", "json"], REGISTRY_MARKER);
     assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(
+        vault.reads("mount-key"),
+        2,
+        "plan and apply each read the Key Vault secret once"
+    );
     let (code, stdout) = run(&["status", recipe_arg, "--output", "json"], REGISTRY_MARKER);
     assert_eq!(code, Some(0), "{stdout}");
     let (code, stdout) = run(
@@ -338,4 +352,75 @@ fn exercise_local_secrets(check_state_folder: bool) {
         );
     }
     assert!(sealed, "the database keeps the pool's secrets sealed");
+}
+
+/// A secret that cannot be read fails plan, apply and run before anything is touched,
+/// as an error at the secret's place in the recipe (text and `--output json`), and a green
+/// plan means apply reads the same values: an unset variable and an empty one both fail.
+#[test]
+fn an_unset_or_empty_env_secret_fails_plan_apply_and_run_at_its_place() {
+    let vault = key_vault_server::KeyVaultServer::start(&[("mount-key", KEY_VAULT_MARKER)], &[]);
+    let binary = assert_cmd::cargo::cargo_bin("batchyard");
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("recipe.yaml");
+    std::fs::write(&file, recipe_with_mounts()).unwrap();
+    let recipe_arg = file.to_str().unwrap();
+    let run = |args: &[&str], sas: Option<&str>| {
+        let mut command = Command::new(&binary);
+        command
+            .args(args)
+            .envs(vault.env())
+            .env("NO_COLOR", "1")
+            .env_remove("AZURE_BATCH_ENDPOINT")
+            .env("BY_TEST_REGISTRY_PASSWORD", REGISTRY_MARKER)
+            .env("BY_TEST_MOUNT_KEY", MOUNT_KEY_MARKER)
+            .current_dir(work.path());
+        match sas {
+            Some(v) => command.env("BY_TEST_SAS", v),
+            None => command.env_remove("BY_TEST_SAS"),
+        };
+        let out = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            leaks_any(&format!("{stdout}{stderr}")).is_none(),
+            "`batchyard {}` printed a secret:\n{stdout}{stderr}",
+            args.join(" ")
+        );
+        (out.status.code(), stdout, stderr)
+    };
+    for (sas, words) in [(None, "is not set"), (Some(""), "is empty")] {
+        for command in ["plan", "apply", "run"] {
+            let (code, _, stderr) = run(&[command, recipe_arg], sas);
+            assert_eq!(code, Some(1), "{command}: {stderr}");
+            assert!(
+                stderr.contains(&format!("the environment variable BY_TEST_SAS {words}")),
+                "{command}: {stderr}"
+            );
+            assert!(
+                stderr.contains("recipe.yaml:"),
+                "{command} names the place: {stderr}"
+            );
+            assert!(
+                stderr.contains("set BY_TEST_SAS"),
+                "{command} says what to do: {stderr}"
+            );
+        }
+        let (code, stdout, stderr) = run(&["plan", recipe_arg, "--output", "json"], sas);
+        assert_eq!(code, Some(1), "{stderr}");
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(doc["valid"], false, "{doc:#}");
+        let diagnostics = doc["diagnostics"].as_array().unwrap();
+        assert_eq!(diagnostics.len(), 1, "only the unreadable secret: {doc:#}");
+        let d = &diagnostics[0];
+        assert_eq!(d["severity"], "error");
+        assert_eq!(d["path"], "/pools/0/mounts/1/azure_blob/sas");
+        assert_eq!(d["line"], 14, "{d}");
+        assert!(d["message"].as_str().unwrap().contains(words), "{d}");
+    }
+    // Nothing was touched: no local service was started, no state folder made.
+    assert!(!work.path().join(".batchyard").exists());
+    // With every secret set, the same plan is green.
+    let (code, _, stderr) = run(&["plan", recipe_arg], Some(SAS_MARKER));
+    assert_eq!(code, Some(0), "{stderr}");
 }

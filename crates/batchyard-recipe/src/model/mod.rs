@@ -31,7 +31,7 @@ pub use pool::{
     Autoscale, AutoscaleScenario, Containers, ImageRef, Network, NodeCounts, Pool, Preinstalled,
     PublicIp, SchedulingPolicy, StartTask,
 };
-pub use secret::Secret;
+pub use secret::{KeyVaultRef, Secret};
 pub use storage::{DEFAULT_CONTAINER, Storage};
 pub use task::{
     Dependency, DependsOn, Mpi, MpiRuntime, Task, TaskConstraints, TaskFactory, TaskSpec,
@@ -67,6 +67,46 @@ pub struct Recipe {
     /// The jobs, each bound to one pool of this recipe.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<Job>,
+}
+
+impl Recipe {
+    /// Every secret the recipe names, each with its place (a JSON pointer into the
+    /// recipe, as diagnostics use): registry passwords, mount keys and SAS tokens, and the
+    /// storage's SAS and key.
+    pub fn secrets(&self) -> Vec<(String, &Secret)> {
+        let mut out = Vec::new();
+        for (i, r) in self.registries.iter().enumerate() {
+            if let Some(s) = &r.password {
+                out.push((format!("/registries/{i}/password"), s));
+            }
+        }
+        if let Some(storage) = &self.storage {
+            if let Some(s) = &storage.sas {
+                out.push(("/storage/sas".to_owned(), s));
+            }
+            if let Some(s) = &storage.key {
+                out.push(("/storage/key".to_owned(), s));
+            }
+        }
+        for (i, pool) in self.pools.iter().enumerate() {
+            for (j, mount) in pool.mounts.iter().enumerate() {
+                let at = format!("/pools/{i}/mounts/{j}");
+                match mount {
+                    Mount::AzureBlob(m) => {
+                        if let Some(s) = &m.key {
+                            out.push((format!("{at}/azure_blob/key"), s));
+                        }
+                        if let Some(s) = &m.sas {
+                            out.push((format!("{at}/azure_blob/sas"), s));
+                        }
+                    }
+                    Mount::AzureFiles(m) => out.push((format!("{at}/azure_files/key"), &m.key)),
+                    Mount::Nfs(_) => {}
+                }
+            }
+        }
+        out
+    }
 }
 
 /// A container registry and the credentials to log in to it.

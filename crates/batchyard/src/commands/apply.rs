@@ -15,14 +15,21 @@ use crate::output::outln;
 use crate::prepared::{self, Prepared};
 use crate::progress::Progress;
 use crate::runtime;
+use crate::secrets::Needed;
 use crate::target::{Access, TargetInfo};
 
 /// Plans, asks when it must, applies.
 pub fn run(args: &ApplyArgs) -> miette::Result<Exit> {
     crate::output::set_json_on_stdout(args.output == crate::cli::Output::Json);
     runtime::block_on(async {
-        let prepared =
-            prepared::prepare(&args.file, &args.vars, &args.target, Access::Change).await?;
+        let prepared = prepared::prepare(
+            &args.file,
+            &args.vars,
+            &args.target,
+            Access::Change,
+            Needed::All,
+        )
+        .await?;
         let progress = Progress::new();
         let (plan, outcome) =
             plan_and_apply(&prepared, Mode::Apply, &args.change, &progress, args.output).await;
@@ -201,6 +208,7 @@ async fn carry_out(
             timeout: runtime::parse_duration(&change.pool_timeout)?,
             ..PoolWait::default()
         },
+        secrets: prepared.secrets.clone(),
         ..ApplyOptions::default()
     };
     // Every input is in storage before any task that reads it is added, and the nodes'

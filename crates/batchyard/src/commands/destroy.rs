@@ -8,14 +8,21 @@ use crate::exit::Exit;
 use crate::prepared;
 use crate::progress::Progress;
 use crate::runtime;
+use crate::secrets::Needed;
 use crate::target::Access;
 
 /// Plans the deletions, asks (or needs `--yes`), deletes.
 pub fn run(args: &DestroyArgs) -> miette::Result<Exit> {
     crate::output::set_json_on_stdout(args.output == crate::cli::Output::Json);
     runtime::block_on(async {
-        let prepared =
-            prepared::prepare(&args.file, &args.vars, &args.target, Access::Change).await?;
+        let prepared = prepared::prepare(
+            &args.file,
+            &args.vars,
+            &args.target,
+            Access::Change,
+            Needed::Storage,
+        )
+        .await?;
         let progress = Progress::new();
         let change = ChangeArgs {
             yes: args.yes,

@@ -11,6 +11,7 @@ use crate::output::outln;
 use crate::output::{Color, paint, stdout_color};
 use crate::prepared::{self, Prepared};
 use crate::runtime;
+use crate::secrets::Needed;
 use crate::target::{Access, TargetInfo};
 
 /// Prints the plan; exit status per `--detailed-exitcode`.
@@ -55,7 +56,15 @@ pub fn run(args: &PlanArgs) -> miette::Result<Exit> {
             observed,
             data,
             warnings,
-        } = prepared::prepare(&args.file, &args.vars, &args.target, Access::Read).await?;
+            ..
+        } = prepared::prepare(
+            &args.file,
+            &args.vars,
+            &args.target,
+            Access::Read,
+            Needed::All,
+        )
+        .await?;
         let plan = batchyard_reconcile::diff(&intent, &observed, Mode::Apply);
         let preflight = crate::preflight::check(
             &target.client,

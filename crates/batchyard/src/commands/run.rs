@@ -13,6 +13,7 @@ use crate::output::{Color, paint, stdout_color};
 use crate::prepared::{self, Prepared};
 use crate::progress::Progress;
 use crate::runtime;
+use crate::secrets::Needed;
 use crate::target::Access;
 
 /// Exit 1 when any task failed or never ran; 130 when interrupted (Ctrl-C), after saying
@@ -25,8 +26,14 @@ pub fn run(args: &RunArgs) -> miette::Result<Exit> {
             .as_deref()
             .map(runtime::parse_duration)
             .transpose()?;
-        let prepared =
-            prepared::prepare(&args.file, &args.vars, &args.target, Access::Change).await?;
+        let prepared = prepared::prepare(
+            &args.file,
+            &args.vars,
+            &args.target,
+            Access::Change,
+            Needed::All,
+        )
+        .await?;
         let progress = Progress::new();
         let info = prepared.target.info.clone();
         let done = {
@@ -141,8 +148,15 @@ async fn download(
         return Ok(());
     };
     for job in &prepared.intent.jobs {
-        crate::commands::outputs::fetch(recipe, &prepared.target, &job.id, &[], &dir.join(&job.id))
-            .await?;
+        crate::commands::outputs::fetch(
+            recipe,
+            &prepared.target,
+            &prepared.secrets,
+            &job.id,
+            &[],
+            &dir.join(&job.id),
+        )
+        .await?;
     }
     Ok(())
 }
