@@ -66,7 +66,7 @@ fn check_key_vault_urls(out: &mut Vec<Diagnostic>, path: &str, value: &Value) {
                     && let Err(problem) = crate::model::KeyVaultRef::parse(url)
                 {
                     out.push(
-                        Diagnostic::error(format!("{path}/keyvault"), problem).with_help(
+                        Diagnostic::error(Code::InvalidKeyVaultUrl, format!("{path}/keyvault"), problem).with_help(
                             "copy the secret's identifier from the portal or `az keyvault secret show --query id`",
                         ),
                     );

@@ -96,6 +96,10 @@ codes! {
         "A pool's `image` is incomplete or mixes a custom and a marketplace image.",
     InvalidMount = "batchyard::recipe::invalid_mount":
         "A mount's directory or credentials are wrong (outside the mounts folder, used twice, not exactly one credential).",
+    InvalidKeyVaultUrl = "batchyard::recipe::invalid_key_vault_url":
+        "A `{keyvault: URL}` secret is not a Key Vault secret identifier (`https://VAULT.vault.azure.net/secrets/NAME[/VERSION]`).",
+    UnreadableSecret = "batchyard::recipe::unreadable_secret":
+        "plan, apply or run cannot read a secret the recipe uses: an unset or empty variable, a missing Key Vault secret, no permission (403) or no credential.",
     RecipeInvalid = "batchyard::recipe::invalid":
         "A command stopped because the recipe has errors; the diagnostics printed before it say which.",
     WarningsDenied = "batchyard::recipe::warnings_denied":

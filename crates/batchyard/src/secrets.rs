@@ -8,7 +8,7 @@ use std::sync::Arc;
 use azure_core::credentials::TokenCredential;
 use batchyard_compile::DesiredPool;
 use batchyard_recipe::model::Secret;
-use batchyard_recipe::{Diagnostic, Loaded};
+use batchyard_recipe::{Code, Diagnostic, Loaded};
 use batchyard_secrets::SecretValues;
 
 /// Which of the recipe's secrets a command reads.
@@ -49,6 +49,7 @@ pub async fn resolve(
         for (at, _) in places.iter().filter(|(_, s)| **s == failure.secret) {
             diagnostics.push(
                 Diagnostic::error(
+                    Code::UnreadableSecret,
                     at.clone(),
                     format!("{}: {}", failure.secret, failure.message),
                 )
