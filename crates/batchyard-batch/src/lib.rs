@@ -44,6 +44,8 @@ pub mod bulk;
 mod client;
 mod error;
 pub mod models;
+#[cfg(feature = "test-support")]
+pub mod recordings;
 mod retry;
 pub mod rules;
 pub mod spec;

@@ -15,85 +15,14 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use batchyard_batch::auth::NoAuth;
+use batchyard_batch::recordings::{self, Entry, without_removed};
 use batchyard_batch::{BatchClient, ListOptions};
 use common::{Recorded, Reply, ScriptedServer, fast_options};
 use futures::StreamExt as _;
 use serde_json::Value;
-
-const REMOVED: &[&str] = &["applicationLicenses", "cloudServiceConfiguration"];
-
-struct Entry {
-    method: String,
-    path: String,
-    query: String,
-    content_type: Option<String>,
-    status: u16,
-    request: Value,
-    response: Value,
-}
-
-fn recordings() -> Vec<(String, Vec<Entry>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("spec/recordings");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 10);
-    files
-        .into_iter()
-        .map(|file| {
-            let doc: Value =
-                serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-            let entries = doc["Entries"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| {
-                    let uri = e["RequestUri"].as_str().unwrap();
-                    let rest = uri.split_once(".batch.azure.com").unwrap().1;
-                    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-                    Entry {
-                        method: e["RequestMethod"].as_str().unwrap().to_owned(),
-                        path: path.to_owned(),
-                        query: query.to_owned(),
-                        content_type: e["RequestHeaders"]["Content-Type"]
-                            .as_str()
-                            .map(str::to_owned),
-                        status: e["StatusCode"].as_u64().unwrap() as u16,
-                        request: e["RequestBody"].clone(),
-                        response: e["ResponseBody"].clone(),
-                    }
-                })
-                .collect();
-            (
-                file.file_stem().unwrap().to_string_lossy().into_owned(),
-                entries,
-            )
-        })
-        .collect()
-}
-
-fn without_removed(value: &Value) -> Value {
-    let mut value = value.clone();
-    fn strip(value: &mut Value) {
-        match value {
-            Value::Object(map) => {
-                map.retain(|k, _| !REMOVED.contains(&k.as_str()));
-                map.values_mut().for_each(strip);
-            }
-            Value::Array(items) => items.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
-    strip(&mut value);
-    value
-}
 
 fn typed<T: serde::de::DeserializeOwned>(body: &Value) -> T {
     serde_json::from_value(without_removed(body)).unwrap()
@@ -276,7 +205,7 @@ async fn the_client_sends_what_the_sdk_sent() {
     let mut operations = BTreeSet::new();
     let mut not_made = BTreeSet::new();
     let mut differences = Vec::new();
-    for (name, entries) in recordings() {
+    for (name, entries) in recordings::load() {
         for entry in &entries {
             let server = ScriptedServer::start().await;
             let client = BatchClient::new(&server.url, Arc::new(NoAuth), fast_options(1)).unwrap();

@@ -27,64 +27,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use batchyard_batch::recordings::{self, Entry};
 use common::{API, Harness};
 use serde_json::{Value, json};
-
-struct Entry {
-    method: String,
-    path: String,
-    query: String,
-    status: u16,
-    content_type: Option<String>,
-    request: Value,
-    response: Value,
-}
-
-fn recordings_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../batchyard-batch/spec/recordings")
-}
-
-fn recordings() -> Vec<(String, Vec<Entry>)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(recordings_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 10);
-    files
-        .into_iter()
-        .map(|file| {
-            let doc: Value =
-                serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-            let entries = doc["Entries"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| {
-                    let uri = e["RequestUri"].as_str().unwrap();
-                    let rest = uri.split_once(".batch.azure.com").unwrap().1;
-                    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-                    Entry {
-                        method: e["RequestMethod"].as_str().unwrap().to_owned(),
-                        path: path.to_owned(),
-                        query: query.to_owned(),
-                        status: e["StatusCode"].as_u64().unwrap() as u16,
-                        content_type: e["RequestHeaders"]["Content-Type"]
-                            .as_str()
-                            .map(str::to_owned),
-                        request: e["RequestBody"].clone(),
-                        response: e["ResponseBody"].clone(),
-                    }
-                })
-                .collect();
-            (
-                file.file_stem().unwrap().to_string_lossy().into_owned(),
-                entries,
-            )
-        })
-        .collect()
-}
 
 /// The operation of a request: method and path with ids as `{}`.
 fn operation(method: &str, path: &str) -> String {
@@ -457,7 +402,7 @@ async fn the_emulator_answers_every_recorded_request_like_the_service() {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/recordings/exceptions.txt");
     let exceptions = exceptions(&exceptions_path);
     let mut tally = Tally::default();
-    for (name, entries) in recordings() {
+    for (name, entries) in recordings::load() {
         let harness = Harness::start().await;
         let (pools, jobs) = outside(&entries);
         let prelude_pool = pools

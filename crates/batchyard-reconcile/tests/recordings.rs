@@ -9,17 +9,17 @@
 //!   change, replace, or none).
 //!
 //! The recordings are of API 2023-05-01.17.0. Fields the API has removed since
-//! (`REMOVED`) are dropped from both sides, as today's service refuses them; any other
+//! (`batchyard_batch::recordings::REMOVED`) are dropped from both sides, as today's service refuses them; any other
 //! field outside today's models fails the test instead of being dropped silently.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use batchyard_batch::models::{
     BatchJob, BatchJobCreateOptions, BatchPool, BatchPoolCreateOptions, BatchTask,
     BatchTaskCreateOptions,
 };
+use batchyard_batch::recordings::{self, Entry, without_removed};
 use batchyard_compile::{CompileOptions, DesiredPool, METADATA_RECIPE};
 use batchyard_reconcile::{
     Change, Intent, JobIntent, LiveTask, LiveTasks, Mode, Observed, ObservedJob, ObservedPool,
@@ -27,76 +27,7 @@ use batchyard_reconcile::{
 };
 use serde_json::{Value, json};
 
-/// Fields of 2023-05-01.17.0 that later API versions removed (the recordings' README; the
-/// spec's changelog for 2024-07-01.20.0): today's service refuses them.
-const REMOVED: &[&str] = &["applicationLicenses", "cloudServiceConfiguration"];
-
 const RECIPE: &str = "recorded";
-
-struct Entry {
-    method: String,
-    path: String,
-    query: String,
-    status: u16,
-    request: Value,
-    response: Value,
-}
-
-fn recordings() -> Vec<(String, Vec<Entry>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../batchyard-batch/spec/recordings");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 10, "recordings missing in {}", dir.display());
-    files
-        .into_iter()
-        .map(|file| {
-            let doc: Value =
-                serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-            let entries = doc["Entries"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| {
-                    let uri = e["RequestUri"].as_str().unwrap();
-                    let rest = uri.split_once(".batch.azure.com").unwrap().1;
-                    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-                    Entry {
-                        method: e["RequestMethod"].as_str().unwrap().to_owned(),
-                        path: path.to_owned(),
-                        query: query.to_owned(),
-                        status: e["StatusCode"].as_u64().unwrap() as u16,
-                        request: e["RequestBody"].clone(),
-                        response: e["ResponseBody"].clone(),
-                    }
-                })
-                .collect();
-            (
-                file.file_stem().unwrap().to_string_lossy().into_owned(),
-                entries,
-            )
-        })
-        .collect()
-}
-
-/// `value` without the removed fields, at any depth.
-fn without_removed(mut value: Value) -> Value {
-    fn strip(value: &mut Value) {
-        match value {
-            Value::Object(map) => {
-                map.retain(|k, _| !REMOVED.contains(&k.as_str()));
-                map.values_mut().for_each(strip);
-            }
-            Value::Array(items) => items.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
-    strip(&mut value);
-    value
-}
 
 /// JSON pointers present in `before` and missing from `after`.
 fn lost(before: &Value, after: &Value, at: &str, out: &mut Vec<String>) {
@@ -162,8 +93,8 @@ fn template_pool() -> DesiredPool {
 }
 
 fn pool_plan(want: &Value, live: &Value) -> Plan {
-    let want = owned(without_removed(want.clone()));
-    let live = owned(without_removed(live.clone()));
+    let want = owned(without_removed(want));
+    let live = owned(without_removed(live));
     let payload: BatchPoolCreateOptions = typed(&want, "pool create");
     let pool: BatchPool = typed(&live, "pool GET");
     let mut desired = template_pool();
@@ -192,8 +123,8 @@ fn job_plan(
     tasks: Vec<BatchTaskCreateOptions>,
     live_tasks: LiveTasks,
 ) -> Plan {
-    let want = owned(without_removed(want.clone()));
-    let live = owned(without_removed(live.clone()));
+    let want = owned(without_removed(want));
+    let live = owned(without_removed(live));
     let payload: BatchJobCreateOptions = typed(&want, "job create");
     let job: BatchJob = typed(&live, "job GET");
     let on_all = live["onAllTasksComplete"]
@@ -235,7 +166,7 @@ fn changes_resource(entry: &Entry, path: &str) -> bool {
 /// between: (recording, create body, GET body).
 fn create_then_get(collection: &str) -> Vec<(String, Value, Value)> {
     let mut pairs = Vec::new();
-    for (name, entries) in recordings() {
+    for (name, entries) in recordings::load() {
         for (i, create) in entries.iter().enumerate() {
             if create.method != "POST" || create.path != collection || create.status != 201 {
                 continue;
@@ -305,7 +236,7 @@ fn a_recorded_job_create_and_its_get_plan_no_change() {
 #[test]
 fn a_recorded_task_create_and_its_get_plan_no_change() {
     let mut pairs = 0;
-    for (name, entries) in recordings() {
+    for (name, entries) in recordings::load() {
         for (i, create) in entries.iter().enumerate() {
             let Some(job) = create
                 .path
@@ -354,7 +285,7 @@ fn a_recorded_task_create_and_its_get_plan_no_change() {
 
 /// The fields of a live pool a recipe could have asked for: the GET read as a create.
 fn as_create<T: serde::de::DeserializeOwned + serde::Serialize>(live: &Value) -> Value {
-    let value: T = serde_json::from_value(without_removed(live.clone())).unwrap();
+    let value: T = serde_json::from_value(without_removed(live)).unwrap();
     let mut value = serde_json::to_value(value).unwrap();
     if let Value::Object(map) = &mut value {
         map.retain(|_, v| !v.is_null());
@@ -365,7 +296,7 @@ fn as_create<T: serde::de::DeserializeOwned + serde::Serialize>(live: &Value) ->
 /// Every recorded full GET of a pool or job: (recording, body).
 fn live_states(collection: &str) -> Vec<(String, Value)> {
     let mut out = Vec::new();
-    for (name, entries) in recordings() {
+    for (name, entries) in recordings::load() {
         for e in &entries {
             let one = e
                 .path
