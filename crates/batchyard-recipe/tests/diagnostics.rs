@@ -26,7 +26,8 @@ fn diagnostics_doc_is_current() {
     );
 }
 
-/// The non-test source of every crate's `src/` folder (text before a `#[cfg(test)]`).
+/// The non-test source of every crate's `src/` folder: the text before its `#[cfg(test)]`
+/// test module (a `#[cfg(test)]` on a single item elsewhere does not end the product code).
 fn product_sources(dir: &Path, out: &mut String) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -36,11 +37,23 @@ fn product_sources(dir: &Path, out: &mut String) {
             && !path.ends_with("batchyard-recipe/src/code.rs")
         {
             let text = std::fs::read_to_string(&path).unwrap();
-            let product = text.split("#[cfg(test)]").next().unwrap_or_default();
-            out.push_str(product);
+            out.push_str(before_test_module(&text));
             out.push('\n');
         }
     }
+}
+
+fn before_test_module(text: &str) -> &str {
+    let mut from = 0;
+    while let Some(at) = text[from..].find("#[cfg(test)]") {
+        let start = from + at;
+        let rest = text[start + "#[cfg(test)]".len()..].trim_start();
+        if rest.starts_with("mod ") {
+            return &text[..start];
+        }
+        from = start + 1;
+    }
+    text
 }
 
 #[test]

@@ -77,7 +77,8 @@ pub struct FailedTask {
     pub id: String,
     /// Its exit code, when it ran.
     pub exit_code: Option<i32>,
-    /// The service's failure message (e.g. a missing resource file), if any.
+    /// The service's failure code and message (e.g. `BlobNotFound: ...` for a missing
+    /// resource file), if any.
     pub failure: Option<String>,
     /// The last lines of its stderr.txt.
     pub stderr_tail: String,
@@ -210,9 +211,12 @@ pub async fn summarize(
             summary.succeeded += 1;
             continue;
         }
-        let failure = info
-            .and_then(|i| i.failure_info.as_ref())
-            .and_then(|f| f.message.clone().or_else(|| f.code.clone()));
+        let failure =
+            info.and_then(|i| i.failure_info.as_ref())
+                .and_then(|f| match (&f.code, &f.message) {
+                    (Some(code), Some(message)) => Some(format!("{code}: {message}")),
+                    (code, message) => message.clone().or_else(|| code.clone()),
+                });
         let stderr_tail = stderr_tail(client, job, &id, options.stderr_lines).await;
         summary.failed.push(FailedTask {
             id,

@@ -125,3 +125,59 @@ fn the_example_runs_uploads_incrementally_and_brings_results_back() {
         );
     }
 }
+
+/// A task whose input blob does not exist fails with Batch's failure info before its
+/// command runs, and `run` names the missing file in its summary.
+#[test]
+fn a_missing_input_fails_the_task_unrun_and_run_names_it() {
+    let binary = assert_cmd::cargo::cargo_bin("batchyard");
+    let work = tempfile::tempdir().unwrap();
+    let marker = work.path().join("the-command-ran");
+    let recipe = format!(
+        r#"recipe: missing-input
+storage: {{}}
+pools:
+  - id: cpu
+    vm_size: Standard_D2s_v5
+    os: ubuntu-22.04
+    nodes: {{ dedicated: 1 }}
+jobs:
+  - id: align
+    pool: cpu
+    tasks:
+      - id: align-0
+        inputs:
+          - local: reads.txt
+          - blob: reference/genome-hg38.fa
+            to: ref
+        command: /bin/sh -c 'touch {marker}'
+"#,
+        marker = marker.display()
+    );
+    std::fs::write(work.path().join("recipe.yaml"), recipe).unwrap();
+    // A local input, so the recipe's container exists and only the named blob is missing.
+    std::fs::write(work.path().join("reads.txt"), "ACGT\n").unwrap();
+    let out = Command::new(&binary)
+        .args(["run", "recipe.yaml", "--timeout", "2m"])
+        .env("NO_COLOR", "1")
+        .env_remove("AZURE_BATCH_ENDPOINT")
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let _ = Command::new(&binary)
+        .args(["local", "stop", "--state-dir", ".batchyard"])
+        .current_dir(work.path())
+        .output();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(stdout.contains("✗ task align-0"), "{text}");
+    assert!(
+        stdout.contains("genome-hg38.fa") && stdout.contains("BlobNotFound"),
+        "the summary does not name the missing input and Batch's code:\n{text}"
+    );
+    assert!(
+        !marker.exists(),
+        "the task's command ran without its input:\n{text}"
+    );
+}

@@ -126,7 +126,11 @@ async fn download_one(
         ),
         e => failure(
             "ResourceContainerListMiscError",
-            format!("The blobs of the container {} could not be listed: {e}.", redacted(&container)),
+            format!(
+                "The blobs{} of the container {} could not be listed: {e}.",
+                if prefix.is_empty() { String::new() } else { format!(" under '{prefix}'") },
+                redacted(&container)
+            ),
         ),
     })?;
     // Batch does not document an empty match; the emulator fails rather than let a
