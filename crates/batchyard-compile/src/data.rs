@@ -67,7 +67,18 @@ pub struct LocalFile {
     pub size: u64,
     /// SHA-256 of its content, lowercase hex.
     pub sha256: String,
+    /// Its modification time when it was hashed, nanoseconds since the Unix epoch.
+    pub mtime_ns: u128,
+    /// Whether it was hashed in this run at least [`RACY_WINDOW`] after its last
+    /// modification: then an unchanged size and modification time prove its content
+    /// unchanged since (a change within the same clock tick as the hash could not hide).
+    pub settled: bool,
 }
+
+/// How long after a file's modification time its hash is trusted to outlast it: well
+/// above the coarsest file-system timestamp granularity Linux uses (one jiffy, or the
+/// 2 s of FAT).
+pub const RACY_WINDOW: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl LocalFile {
     /// Its blob name in the container.
@@ -149,6 +160,47 @@ impl ContentIndex {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The files at `paths`, in order, hashed on every core: for a folder of large
+    /// inputs, hashing is most of the compile stage's work.
+    fn files_of(&self, paths: &[&Path]) -> Vec<std::io::Result<LocalFile>> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .min(paths.len());
+        if threads <= 1 {
+            return paths.iter().map(|p| self.file(p)).collect();
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut results: Vec<Option<std::io::Result<LocalFile>>> =
+            paths.iter().map(|_| None).collect();
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(path) = paths.get(i) else { break };
+                            done.push((i, self.file(path)));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            for worker in workers {
+                let done = worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                for (i, result) in done {
+                    results[i] = Some(result);
+                }
+            }
+        });
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(std::io::Error::other("not hashed"))))
+            .collect()
+    }
+
     /// The file at `path`, hashed (or taken from the cache).
     fn file(&self, path: &Path) -> std::io::Result<LocalFile> {
         if let Some(f) = self.lock().used.get(path) {
@@ -162,14 +214,24 @@ impl ContentIndex {
             .map_or(0, |d| d.as_nanos());
         let key = path.to_string_lossy().into_owned();
         let cached = self.lock().cache.files.get(&key).cloned();
-        let sha256 = match cached {
-            Some(c) if c.size == meta.len() && c.mtime_ns == mtime_ns && mtime_ns != 0 => c.sha256,
-            _ => hash_file(path)?,
+        let (sha256, settled) = match cached {
+            Some(c) if c.size == meta.len() && c.mtime_ns == mtime_ns && mtime_ns != 0 => {
+                (c.sha256, false)
+            }
+            _ => {
+                let hashing_from = std::time::SystemTime::now();
+                let settled = meta
+                    .modified()
+                    .is_ok_and(|m| m + RACY_WINDOW < hashing_from);
+                (hash_file(path)?, settled && mtime_ns != 0)
+            }
         };
         let file = LocalFile {
             path: path.to_path_buf(),
             size: meta.len(),
             sha256: sha256.clone(),
+            mtime_ns,
+            settled,
         };
         let mut inner = self.lock();
         inner.cache.files.insert(
@@ -519,17 +581,16 @@ impl InputSources<'_> {
             Some(t) => t.trim_end_matches('/').to_owned(),
             None => root_written,
         };
+        let disks: Vec<&Path> = found.iter().map(|(disk, _)| disk.as_path()).collect();
+        let hashed = self.index.files_of(&disks);
         let mut out = Vec::with_capacity(found.len());
-        for (disk, rel) in found {
+        for ((disk, rel), file) in found.iter().zip(hashed) {
             let node = match (base.is_empty(), rel.is_empty()) {
-                (true, _) => rel,
+                (true, _) => rel.clone(),
                 (false, true) => base.clone(),
                 (false, false) => format!("{base}/{rel}"),
             };
-            let file = self
-                .index
-                .file(&disk)
-                .map_err(|e| err(format!("cannot read {}: {e}", disk.display())))?;
+            let file = file.map_err(|e| err(format!("cannot read {}: {e}", disk.display())))?;
             out.push((node, file));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));

@@ -14,5 +14,5 @@ pub mod sas;
 pub mod store;
 pub mod upload;
 
-pub use store::{BlobEntry, BlobStore, Credential, Limits, StoreError};
+pub use store::{BlobEntry, BlobStore, Credential, FileStamp, Limits, StoreError};
 pub use upload::{Progress, Upload, UploadPlan};

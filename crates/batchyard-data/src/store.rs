@@ -298,12 +298,17 @@ impl BlobStore {
     /// ones in blocks that become the blob only when the block list is committed, so an
     /// interrupted upload never leaves a partial blob under `name`. With `sha256`, the
     /// content sent is checked against it first: a file changed since it was hashed is
-    /// refused rather than stored under the wrong name.
+    /// refused rather than stored under the wrong name. With `settled` (the size and
+    /// modification time the file had when it was hashed, long after its last change),
+    /// that check is the file's size and modification time, the same before and after the
+    /// read, instead of a second hash of the content (as `git` trusts its index for files
+    /// that are not "racily clean").
     pub async fn upload_file(
         &self,
         path: &Path,
         name: &str,
         sha256: Option<&str>,
+        settled: Option<FileStamp>,
     ) -> Result<u64, StoreError> {
         let changed = || StoreError::Request {
             what: format!("uploading {}", path.display()),
@@ -315,15 +320,35 @@ impl BlobStore {
             source,
         };
         let mut file = tokio::fs::File::open(path).await.map_err(io)?;
-        let size = file.metadata().await.map_err(io)?.len();
+        let before = FileStamp::of(&file.metadata().await.map_err(io)?);
+        let size = before.size;
+        if settled.is_some_and(|s| s != before) {
+            return Err(changed());
+        }
+        // The content is hashed again only when its stamp cannot vouch for it.
+        let sha256 = sha256.filter(|_| settled.is_none());
+        let unchanged_since_read = || async {
+            match settled {
+                Some(s) => tokio::fs::metadata(path)
+                    .await
+                    .map(|m| FileStamp::of(&m) == s)
+                    .map_err(io),
+                None => Ok(true),
+            }
+        };
         let blob = self.client.blob_client(name).block_blob_client();
         let what = format!("uploading {} as {name}", path.display());
         if size <= self.limits.single_put {
             let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
             file.read_to_end(&mut buf).await.map_err(io)?;
             let len = buf.len() as u64;
-            hasher.update(&buf);
-            if sha256.is_some_and(|want| hex(&hasher.finalize()) != want) {
+            if let Some(want) = sha256 {
+                hasher.update(&buf);
+                if hex(&hasher.finalize()) != want {
+                    return Err(changed());
+                }
+            }
+            if !unchanged_since_read().await? {
                 return Err(changed());
             }
             let options = BlockBlobClientUploadOptions {
@@ -352,7 +377,9 @@ impl BlobStore {
                 break;
             }
             chunk.truncate(filled);
-            hasher.update(&chunk);
+            if sha256.is_some() {
+                hasher.update(&chunk);
+            }
             // Block ids must all have the same length within a blob.
             let id = format!("{:08}", ids.len()).into_bytes();
             blob.stage_block(&id, filled as u64, RequestContent::from(chunk), None)
@@ -361,7 +388,9 @@ impl BlobStore {
             ids.push(id);
             sent += filled as u64;
         }
-        if sha256.is_some_and(|want| hex(&hasher.finalize()) != want) {
+        if sha256.is_some_and(|want| hex(&hasher.finalize()) != want)
+            || !unchanged_since_read().await?
+        {
             // The staged blocks are never committed; the service drops them.
             return Err(changed());
         }
@@ -398,6 +427,30 @@ impl BlobStore {
         tokio::fs::write(&tmp, &bytes).await.map_err(io)?;
         tokio::fs::rename(&tmp, dest).await.map_err(io)?;
         Ok(bytes.len() as u64)
+    }
+}
+
+/// A file's size and modification time, which change whenever its content does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch (0 when unknown).
+    pub mtime_ns: u128,
+}
+
+impl FileStamp {
+    /// The stamp of a file's metadata.
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        Self {
+            size: meta.len(),
+            mtime_ns,
+        }
     }
 }
 

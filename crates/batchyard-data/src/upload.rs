@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use futures::StreamExt as _;
 
-use crate::store::{BlobStore, StoreError};
+use crate::store::{BlobStore, FileStamp, StoreError};
 
 /// How many files are sent at once. Small files are latency-bound, so this is well
 /// above the core count.
@@ -27,6 +27,10 @@ pub struct Upload {
     pub size: u64,
     /// SHA-256 of its content (checked again as it is sent).
     pub sha256: Option<String>,
+    /// Its size and modification time when it was hashed, if that was long enough after
+    /// its last change for them to vouch for the content: the send then checks them
+    /// instead of hashing the content a second time.
+    pub settled: Option<FileStamp>,
 }
 
 /// What an apply will send.
@@ -98,7 +102,7 @@ pub async fn execute(
     store.ensure_container().await?;
     let mut sends = futures::stream::iter(plan.missing.iter().map(|u| async move {
         let sent = store
-            .upload_file(&u.path, &u.blob, u.sha256.as_deref())
+            .upload_file(&u.path, &u.blob, u.sha256.as_deref(), u.settled)
             .await?;
         progress.file_done(sent);
         Ok::<u64, StoreError>(sent)

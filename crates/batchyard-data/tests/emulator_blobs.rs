@@ -8,7 +8,7 @@ use std::path::Path;
 use base64::Engine as _;
 use batchyard_data::sas::ContainerSas;
 use batchyard_data::upload::{self, Upload};
-use batchyard_data::{BlobStore, Credential, Limits};
+use batchyard_data::{BlobStore, Credential, FileStamp, Limits};
 use batchyard_emulator::{Emulator, EmulatorConfig, RunningEmulator, SupervisorCommand};
 use sha2::Digest as _;
 
@@ -89,6 +89,7 @@ fn write(path: &Path, bytes: &[u8]) -> Upload {
         blob: format!("inputs/sha256/{hash}"),
         size: bytes.len() as u64,
         sha256: Some(hash),
+        settled: None,
     }
 }
 
@@ -171,6 +172,53 @@ async fn a_large_file_that_changed_since_it_was_hashed_leaves_no_blob() {
     env.emulator.shutdown().await.unwrap();
 }
 
+/// A file whose size and modification time vouch for its hash is not hashed again as it
+/// is sent; a change after the hash (same size, new modification time) is still refused.
+#[tokio::test]
+async fn a_settled_file_is_checked_by_its_stamp() {
+    let env = emulator().await;
+    let store = env.store("data", Limits::default());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reads.txt");
+    let mut settled = write(&path, b"ACGT ACGT");
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+    settled.settled = Some(FileStamp::of(&std::fs::metadata(&path).unwrap()));
+    let plan = upload::plan(&store, "inputs/", std::slice::from_ref(&settled))
+        .await
+        .unwrap();
+    assert_eq!(upload::execute(&store, &plan, 1, &|_| {}).await.unwrap(), 9);
+
+    // The same size, other content, a new modification time: refused, nothing stored.
+    let path = dir.path().join("moved.txt");
+    let mut moved = write(&path, b"ACGT ACGT");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+    moved.settled = Some(FileStamp::of(&std::fs::metadata(&path).unwrap()));
+    moved.blob = "inputs/sha256/moved".to_owned();
+    std::fs::write(&path, b"TTTT TTTT").unwrap();
+    let plan = upload::plan(&store, "inputs/", std::slice::from_ref(&moved))
+        .await
+        .unwrap();
+    let err = upload::execute(&store, &plan, 1, &|_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("changed while it was being applied"), "{err}");
+    let listed = store.list("inputs/").await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    env.emulator.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn listings_follow_every_page_of_the_service() {
     let env = emulator().await;
@@ -182,14 +230,14 @@ async fn listings_follow_every_page_of_the_service() {
         let path = dir.path().join(format!("f{i}"));
         std::fs::write(&path, format!("file {i}")).unwrap();
         let name = format!("frames/{i:03}.txt");
-        writer.upload_file(&path, &name, None).await.unwrap();
+        writer.upload_file(&path, &name, None, None).await.unwrap();
         wanted.push(name);
     }
     // Outside the prefix: never listed.
     let path = dir.path().join("other");
     std::fs::write(&path, "other").unwrap();
     writer
-        .upload_file(&path, "other/x.txt", None)
+        .upload_file(&path, "other/x.txt", None, None)
         .await
         .unwrap();
 

@@ -237,6 +237,10 @@ pub async fn plan(
             blob: f.blob_name(),
             size: f.size,
             sha256: Some(f.sha256),
+            settled: f.settled.then_some(batchyard_data::FileStamp {
+                size: f.size,
+                mtime_ns: f.mtime_ns,
+            }),
             path: f.path,
         })
         .collect();
