@@ -47,7 +47,13 @@ fn before_test_module(text: &str) -> &str {
     let mut from = 0;
     while let Some(at) = text[from..].find("#[cfg(test)]") {
         let start = from + at;
-        let rest = text[start + "#[cfg(test)]".len()..].trim_start();
+        let mut rest = text[start + "#[cfg(test)]".len()..].trim_start();
+        // Further attributes of the same item (`#[allow(...)]`) come before its `mod`.
+        while rest.starts_with("#[") {
+            rest = rest
+                .find(']')
+                .map_or("", |end| rest[end + 1..].trim_start());
+        }
         if rest.starts_with("mod ") {
             return &text[..start];
         }
