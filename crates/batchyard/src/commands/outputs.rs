@@ -31,7 +31,11 @@ pub fn run(args: &OutputsArgs) -> miette::Result<Exit> {
         let secrets =
             crate::secrets::resolve(&mut loaded, &[], &args.recipe, Needed::Storage).await?;
         let Some(recipe) = loaded.recipe.as_ref() else {
-            return Err(miette!("{} has errors", args.recipe.display()));
+            return Err(miette!(
+                code = Code::RecipeInvalid,
+                "{} has errors",
+                args.recipe.display()
+            ));
         };
         let target =
             target::connect(&args.target, Some(&args.recipe), target::Access::Read).await?;
