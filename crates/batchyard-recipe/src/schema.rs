@@ -480,9 +480,15 @@ fn schemas_at<'a>(root: &'a Value, tokens: &[String]) -> Vec<&'a Value> {
     current
 }
 
-/// Whether the value at `tokens` can only be text.
+/// Whether the value at `tokens` can only be text. Read from the strict schema, which a
+/// run parses anyway to check the recipe (the published one differs only where it also
+/// accepts templates, which are text in either case).
 pub(crate) fn wants_string(tokens: &[String]) -> bool {
-    let found = schemas_at(recipe_schema(), tokens);
+    wants_string_in(strict_schema(), tokens)
+}
+
+fn wants_string_in(root: &Value, tokens: &[String]) -> bool {
+    let found = schemas_at(root, tokens);
     let typed: Vec<&Value> = found
         .iter()
         .copied()
@@ -547,9 +553,8 @@ mod tests {
     /// Every recipe in the repository (good and bad ones, templates unrendered), and copies
     /// of the good ones broken at each place in many ways: wherever the schema walk gives a
     /// verdict, it is the compiled validator's.
-    #[test]
-    fn fast_verdicts_agree_with_the_compiled_validator() {
-        let validator = validator().unwrap();
+    /// Every recipe file in the repository, good and bad.
+    fn repository_recipes() -> Vec<std::path::PathBuf> {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
         let mut files = Vec::new();
         for dir in [
@@ -580,6 +585,39 @@ mod tests {
                 }
             }
         }
+        files
+    }
+
+    /// The strict schema answers "text only?" as the published one does, at every place
+    /// of every recipe in the repository.
+    #[test]
+    fn text_fields_are_the_same_in_both_schemas() {
+        let mut checked = 0;
+        for file in repository_recipes() {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let Ok(tree) = crate::source::parse(&text) else {
+                continue;
+            };
+            let mut pointers = Vec::new();
+            collect_pointers(&tree.to_value(), String::new(), &mut pointers);
+            for pointer in pointers {
+                let tokens = tokens(&pointer);
+                assert_eq!(
+                    wants_string_in(strict_schema(), &tokens),
+                    wants_string_in(recipe_schema(), &tokens),
+                    "{}: {pointer}",
+                    file.display()
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 1000, "{checked} places checked");
+    }
+
+    #[test]
+    fn fast_verdicts_agree_with_the_compiled_validator() {
+        let validator = validator().unwrap();
+        let files = repository_recipes();
         assert!(files.len() > 60, "{} recipes found", files.len());
         let (mut decided, mut valid, mut invalid) = (0, 0, 0);
         let mut walk = crate::schema_verdict::Walk::new(strict_schema());
