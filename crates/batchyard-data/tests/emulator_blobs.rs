@@ -157,19 +157,38 @@ async fn a_large_file_that_changed_since_it_was_hashed_leaves_no_blob() {
     // The file changes after it was hashed: its content no longer has the planned name.
     std::fs::write(&path, content(5 * 16 * 1024 + 7)).unwrap();
     stale.size = 5 * 16 * 1024 + 7;
-    let plan = upload::plan(&store, "inputs/", std::slice::from_ref(&stale))
-        .await
-        .unwrap();
-    assert_eq!(plan.missing.len(), 1);
-    let err = upload::execute(&store, &plan, 1, &|_| {})
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("changed while it was being applied"), "{err}");
+    refused_as_changed(&store, &stale).await;
     // The staged blocks were never committed: no blob under the content name.
     let listed = store.list("inputs/").await.unwrap();
     assert!(listed.is_empty(), "{listed:?}");
     env.emulator.shutdown().await.unwrap();
+}
+
+/// Plans `changed` (a file changed since it was hashed) and checks that sending it is
+/// refused.
+async fn refused_as_changed(store: &BlobStore, changed: &Upload) {
+    let plan = upload::plan(store, "inputs/", std::slice::from_ref(changed))
+        .await
+        .unwrap();
+    assert_eq!(plan.missing.len(), 1);
+    let err = upload::execute(store, &plan, 1, &|_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("changed while it was being applied"), "{err}");
+}
+
+/// Sets the file's modification time an hour back (long before any hash of it) and
+/// returns its stamp.
+fn last_changed_an_hour_ago(path: &Path) -> FileStamp {
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+    FileStamp::of(&std::fs::metadata(path).unwrap())
 }
 
 /// A file whose size and modification time vouch for its hash is not hashed again as it
@@ -181,14 +200,7 @@ async fn a_settled_file_is_checked_by_its_stamp() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("reads.txt");
     let mut settled = write(&path, b"ACGT ACGT");
-    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-    std::fs::File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(an_hour_ago)
-        .unwrap();
-    settled.settled = Some(FileStamp::of(&std::fs::metadata(&path).unwrap()));
+    settled.settled = Some(last_changed_an_hour_ago(&path));
     let plan = upload::plan(&store, "inputs/", std::slice::from_ref(&settled))
         .await
         .unwrap();
@@ -197,23 +209,10 @@ async fn a_settled_file_is_checked_by_its_stamp() {
     // The same size, other content, a new modification time: refused, nothing stored.
     let path = dir.path().join("moved.txt");
     let mut moved = write(&path, b"ACGT ACGT");
-    std::fs::File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(an_hour_ago)
-        .unwrap();
-    moved.settled = Some(FileStamp::of(&std::fs::metadata(&path).unwrap()));
+    moved.settled = Some(last_changed_an_hour_ago(&path));
     moved.blob = "inputs/sha256/moved".to_owned();
     std::fs::write(&path, b"TTTT TTTT").unwrap();
-    let plan = upload::plan(&store, "inputs/", std::slice::from_ref(&moved))
-        .await
-        .unwrap();
-    let err = upload::execute(&store, &plan, 1, &|_| {})
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("changed while it was being applied"), "{err}");
+    refused_as_changed(&store, &moved).await;
     let listed = store.list("inputs/").await.unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");
     env.emulator.shutdown().await.unwrap();
