@@ -170,9 +170,7 @@ impl ContentIndex {
             return paths.iter().map(|p| self.file(p)).collect();
         }
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let mut results: Vec<Option<std::io::Result<LocalFile>>> =
-            paths.iter().map(|_| None).collect();
-        std::thread::scope(|s| {
+        let mut done: Vec<(usize, std::io::Result<LocalFile>)> = std::thread::scope(|s| {
             let workers: Vec<_> = (0..threads)
                 .map(|_| {
                     s.spawn(|| {
@@ -186,19 +184,17 @@ impl ContentIndex {
                     })
                 })
                 .collect();
-            for worker in workers {
-                let done = worker
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                for (i, result) in done {
-                    results[i] = Some(result);
-                }
-            }
+            workers
+                .into_iter()
+                .flat_map(|worker| {
+                    worker
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
         });
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(std::io::Error::other("not hashed"))))
-            .collect()
+        done.sort_unstable_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, result)| result).collect()
     }
 
     /// The file at `path`, hashed (or taken from the cache).

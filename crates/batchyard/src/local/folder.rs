@@ -176,21 +176,16 @@ fn valid_key(text: &str) -> bool {
 /// never sees half of it.
 pub fn write_private(path: &Path, bytes: &[u8]) -> miette::Result<()> {
     let tmp = path.with_extension(format!("tmp-{:016x}", rand::random::<u64>()));
-    let mut file = OpenOptions::new()
+    OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(&tmp)
-        .map_err(|e| {
-            miette!(
-                code = Code::LocalState,
-                "cannot write {}: {e}",
-                tmp.display()
-            )
-        })?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
         .map_err(|e| {
             miette!(
                 code = Code::LocalState,
