@@ -49,8 +49,7 @@ fn preempt_one(engine: &mut Engine) -> Result<(), StoreError> {
     let mut candidates: Vec<&Value> = all
         .iter()
         .map(|d| &d.value)
-        .filter(|n| n["isDedicated"].as_bool() == Some(false))
-        .filter(|n| n.pointer("/_emulator/remove").is_none())
+        .filter(|n| is_live(n, false))
         .filter(|n| matches!(text(n, "state"), "running" | "idle"))
         .collect();
     if candidates.iter().any(|n| text(n, "state") == "running") {
@@ -201,8 +200,7 @@ fn resize(engine: &mut Engine, pool: &Value) -> Result<(), StoreError> {
         let mut live: Vec<&Value> = nodes
             .iter()
             .map(|d| &d.value)
-            .filter(|n| n["isDedicated"].as_bool() == Some(dedicated))
-            .filter(|n| n.pointer("/_emulator/remove").is_none())
+            .filter(|n| is_live(n, dedicated))
             .collect();
         current[kind] = target;
         if live.len() < target {
@@ -226,10 +224,8 @@ fn resize(engine: &mut Engine, pool: &Value) -> Result<(), StoreError> {
                 "idle" | "waitingforstarttask" => 1,
                 _ => 2,
             });
-            for node in live
-                .into_iter()
-                .take(live_len_excess(&nodes, dedicated, target))
-            {
+            let excess = live.len() - target;
+            for node in live.into_iter().take(excess) {
                 victims.push(text(node, "id").to_string());
             }
         }
@@ -279,8 +275,7 @@ fn quota_room(engine: &Engine, pool: &Value, dedicated: bool) -> Result<Option<u
     let used: u64 = all
         .iter()
         .map(|d| &d.value)
-        .filter(|n| n["isDedicated"].as_bool() == Some(dedicated))
-        .filter(|n| n.pointer("/_emulator/remove").is_none())
+        .filter(|n| is_live(n, dedicated))
         .map(|n| u64::from(node_faults::cores_of(text(n, "vmSize"))))
         .sum();
     Ok(engine
@@ -289,13 +284,9 @@ fn quota_room(engine: &Engine, pool: &Value, dedicated: bool) -> Result<Option<u
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
 }
 
-fn live_len_excess(nodes: &[crate::store::Doc], dedicated: bool, target: usize) -> usize {
-    nodes
-        .iter()
-        .filter(|n| n.value["isDedicated"].as_bool() == Some(dedicated))
-        .filter(|n| n.value.pointer("/_emulator/remove").is_none())
-        .count()
-        .saturating_sub(target)
+/// Whether `node` is a dedicated (or spot) node that is not on its way out of the pool.
+fn is_live(node: &Value, dedicated: bool) -> bool {
+    node["isDedicated"].as_bool() == Some(dedicated) && node.pointer("/_emulator/remove").is_none()
 }
 
 async fn advance_nodes(engine: &mut Engine, pool: &Value) -> Result<(), StoreError> {

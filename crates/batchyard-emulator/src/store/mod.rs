@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, Transaction};
 
-pub use docs::{Doc, Table};
+pub use docs::Table;
 pub use sealed::Sealer;
 
 /// The schema version this build writes; stored in SQLite's `user_version`.

@@ -225,7 +225,7 @@ pub(crate) fn expected_run(
         node_hours: sim
             .pools
             .iter()
-            .map(|p| p.dedicated_node_hours + p.spot_node_hours)
+            .map(batchyard_simulate::PoolUsage::node_hours)
             .sum(),
         cost: cost.total,
         currency: cost.currency.clone(),
