@@ -29,7 +29,9 @@ jobs:
         command: /bin/sh -c 'sleep 0.{{ index }}'
         factory: { repeat: 4 }
       - id: broken
-        command: /bin/sh -c 'echo no input >&2; exit 3'
+        # It runs a second before it fails, so its bar is wide enough to count in the
+        # screenshot whatever the machine's speed (an instant task draws a 1-pixel bar).
+        command: /bin/sh -c 'sleep 1; echo no input >&2; exit 3'
 "#;
 
 fn chromium() -> Option<String> {
