@@ -8,6 +8,7 @@
 //! - [`store`]: the container, through Microsoft's `azure_storage_blob` crate;
 //!   [`sas`]: the container SAS tokens the nodes (and the SDK, with an account key) use.
 
+pub mod buffers;
 pub mod chain;
 pub mod download;
 pub mod sas;

@@ -20,6 +20,7 @@ use sha2::Digest as _;
 use time::OffsetDateTime;
 use tokio::io::AsyncReadExt as _;
 
+use crate::buffers::BufferPool;
 use crate::sas::{AccountSas, ContainerSas};
 
 /// Files up to this size go up in one request by default; larger ones in blocks of
@@ -86,6 +87,39 @@ fn request_error(what: impl Into<String>) -> impl FnOnce(azure_core::Error) -> S
     }
 }
 
+/// Reads `file` (`size` bytes when it was opened) into `buf`, straight from the file with
+/// no buffer of the async runtime's in between. A file that grew since is read whole all
+/// the same, and the checks after the read refuse it.
+fn read_all(
+    mut file: std::fs::File,
+    mut buf: bytes::BytesMut,
+    size: usize,
+) -> std::io::Result<bytes::BytesMut> {
+    use std::io::Read as _;
+    let read = |file: &mut std::fs::File, into: &mut [u8]| loop {
+        match file.read(into) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    };
+    buf.resize(size, 0);
+    let mut filled = 0;
+    while filled < size {
+        match read(&mut file, &mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    buf.truncate(filled);
+    let mut more = [0u8; 8192];
+    loop {
+        match read(&mut file, &mut more)? {
+            0 => return Ok(buf),
+            n => buf.extend_from_slice(&more[..n]),
+        }
+    }
+}
+
 /// One blob, as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobEntry {
@@ -128,6 +162,7 @@ pub struct BlobStore {
     credential: Credential,
     client: Arc<BlobContainerClient>,
     limits: Limits,
+    buffers: Arc<BufferPool>,
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -198,6 +233,7 @@ impl BlobStore {
             credential,
             client: Arc::new(client),
             limits: Limits::default(),
+            buffers: Arc::new(BufferPool::new(crate::upload::DEFAULT_PARALLEL)),
         })
     }
 
@@ -339,8 +375,13 @@ impl BlobStore {
         let blob = self.client.blob_client(name).block_blob_client();
         let what = format!("uploading {} as {name}", path.display());
         if size <= self.limits.single_put {
-            let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-            file.read_to_end(&mut buf).await.map_err(io)?;
+            let size = usize::try_from(size).unwrap_or(0);
+            let buf = self.buffers.take(size);
+            let file = file.into_std().await;
+            let buf = tokio::task::spawn_blocking(move || read_all(file, buf, size))
+                .await
+                .map_err(|e| io(std::io::Error::other(e)))?
+                .map_err(io)?;
             let len = buf.len() as u64;
             if let Some(want) = sha256 {
                 hasher.update(&buf);
@@ -355,9 +396,10 @@ impl BlobStore {
                 parallel: std::num::NonZero::new(1),
                 ..Default::default()
             };
-            blob.upload(RequestContent::from(buf), Some(options))
-                .await
-                .map_err(request_error(what))?;
+            let body = buf.freeze();
+            let sent = blob.upload(body.clone().into(), Some(options)).await;
+            self.buffers.give_back(body);
+            sent.map_err(request_error(what))?;
             return Ok(len);
         }
         let mut ids: Vec<Vec<u8>> = Vec::new();
