@@ -15,6 +15,7 @@ pub mod reference;
 pub mod render;
 pub mod report;
 pub mod schema;
+mod schema_doc;
 mod schema_verdict;
 pub mod source;
 pub mod substitute;

@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::code::Code;
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::model::Recipe;
+use crate::schema_doc::{Doc, LazySchema};
 use crate::source::escape_token;
 
 /// The published schema's text, `schemas/recipe.schema.json`.
@@ -174,17 +175,27 @@ fn pretty(schema: &Value) -> String {
     text
 }
 
-/// The draft 7 schema the recipe is checked against.
-fn strict_schema() -> &'static Value {
-    static SCHEMA: OnceLock<Value> = OnceLock::new();
+/// The draft 7 schema the recipe is checked against, read as far as a check needs it.
+fn strict_schema() -> Doc<'static> {
+    static SCHEMA: OnceLock<LazySchema> = OnceLock::new();
     // Embedded and checked against the types by the tests: a failure is a build defect.
+    Doc::Lazy(
+        SCHEMA
+            .get_or_init(|| LazySchema::parse(STRICT).expect("the strict schema is a JSON object")),
+    )
+}
+
+/// The strict schema parsed whole, for the validator (which only a recipe with errors
+/// needs).
+fn strict_schema_whole() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
     SCHEMA.get_or_init(|| serde_json::from_str(STRICT).expect("the strict schema is JSON"))
 }
 
 fn validator() -> Option<&'static jsonschema::Validator> {
     static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
     VALIDATOR
-        .get_or_init(|| jsonschema::validator_for(strict_schema()).ok())
+        .get_or_init(|| jsonschema::validator_for(strict_schema_whole()).ok())
         .as_ref()
 }
 
@@ -379,7 +390,7 @@ fn short(instance: &Value) -> String {
 fn validate_at(path: &str, instance: &Value) -> Vec<Diagnostic> {
     let root = recipe_schema();
     let tokens = tokens(path);
-    let Some(node) = schemas_at(root, &tokens)
+    let Some(node) = schemas_at(Doc::Whole(root), &tokens)
         .into_iter()
         .find(|n| n.get("properties").is_some() || n.get("type").is_some())
     else {
@@ -429,11 +440,11 @@ fn tokens(path: &str) -> Vec<String> {
         .collect()
 }
 
-fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
+fn resolve<'a>(doc: Doc<'a>, node: &'a Value) -> &'a Value {
     let mut node = node;
     for _ in 0..32 {
         match node.get("$ref").and_then(Value::as_str) {
-            Some(r) => match r.strip_prefix('#').and_then(|p| root.pointer(p)) {
+            Some(r) => match doc.reference(r) {
                 Some(target) => node = target,
                 None => break,
             },
@@ -444,8 +455,8 @@ fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
 }
 
 /// A schema node and every alternative it may take (`anyOf`, `oneOf`, `allOf`).
-fn expand<'a>(root: &'a Value, node: &'a Value, out: &mut Vec<&'a Value>, depth: usize) {
-    let node = resolve(root, node);
+fn expand<'a>(doc: Doc<'a>, node: &'a Value, out: &mut Vec<&'a Value>, depth: usize) {
+    let node = resolve(doc, node);
     out.push(node);
     if depth > 16 {
         return;
@@ -453,26 +464,26 @@ fn expand<'a>(root: &'a Value, node: &'a Value, out: &mut Vec<&'a Value>, depth:
     for key in ["anyOf", "oneOf", "allOf"] {
         if let Some(list) = node.get(key).and_then(Value::as_array) {
             for alt in list {
-                expand(root, alt, out, depth + 1);
+                expand(doc, alt, out, depth + 1);
             }
         }
     }
 }
 
 /// The schema nodes that may apply at `tokens`.
-fn schemas_at<'a>(root: &'a Value, tokens: &[String]) -> Vec<&'a Value> {
+fn schemas_at<'a>(doc: Doc<'a>, tokens: &[String]) -> Vec<&'a Value> {
     let mut current = Vec::new();
-    expand(root, root, &mut current, 0);
+    expand(doc, doc.root(), &mut current, 0);
     for token in tokens {
         let mut next = Vec::new();
         for node in &current {
             if let Some(child) = node.get("properties").and_then(|p| p.get(token.as_str())) {
-                expand(root, child, &mut next, 0);
+                expand(doc, child, &mut next, 0);
             } else if let (Some(items), true) = (node.get("items"), token.parse::<usize>().is_ok())
             {
-                expand(root, items, &mut next, 0);
+                expand(doc, items, &mut next, 0);
             } else if let Some(extra) = node.get("additionalProperties").filter(|v| v.is_object()) {
-                expand(root, extra, &mut next, 0);
+                expand(doc, extra, &mut next, 0);
             }
         }
         current = next;
@@ -487,8 +498,8 @@ pub(crate) fn wants_string(tokens: &[String]) -> bool {
     wants_string_in(strict_schema(), tokens)
 }
 
-fn wants_string_in(root: &Value, tokens: &[String]) -> bool {
-    let found = schemas_at(root, tokens);
+fn wants_string_in(doc: Doc<'_>, tokens: &[String]) -> bool {
+    let found = schemas_at(doc, tokens);
     let typed: Vec<&Value> = found
         .iter()
         .copied()
@@ -503,7 +514,7 @@ fn wants_string_in(root: &Value, tokens: &[String]) -> bool {
 /// The field names valid in the mapping at `tokens`.
 pub(crate) fn valid_keys(root: &Value, tokens: &[String]) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
-    for node in schemas_at(root, tokens) {
+    for node in schemas_at(Doc::Whole(root), tokens) {
         if let Some(props) = node.get("properties").and_then(Value::as_object) {
             for k in props.keys() {
                 if !keys.contains(k) {
@@ -518,7 +529,7 @@ pub(crate) fn valid_keys(root: &Value, tokens: &[String]) -> Vec<String> {
 /// The tags of an externally tagged choice at `tokens` (`product`, `zip`, ...).
 fn choice_tags(root: &Value, tokens: &[String]) -> Vec<String> {
     let mut tags = Vec::new();
-    for node in schemas_at(root, tokens) {
+    for node in schemas_at(Doc::Whole(root), tokens) {
         let single = node
             .get("required")
             .and_then(Value::as_array)
@@ -540,7 +551,7 @@ fn choice_tags(root: &Value, tokens: &[String]) -> Vec<String> {
 
 /// The first description the schema gives at `tokens`.
 fn description(root: &Value, tokens: &[String]) -> Option<String> {
-    schemas_at(root, tokens)
+    schemas_at(Doc::Whole(root), tokens)
         .into_iter()
         .find_map(|n| n.get("description").and_then(Value::as_str))
         .map(|d| d.split("\n\n").next().unwrap_or(d).replace('\n', " "))
@@ -604,7 +615,7 @@ mod tests {
                 let tokens = tokens(&pointer);
                 assert_eq!(
                     wants_string_in(strict_schema(), &tokens),
-                    wants_string_in(recipe_schema(), &tokens),
+                    wants_string_in(Doc::Whole(recipe_schema()), &tokens),
                     "{}: {pointer}",
                     file.display()
                 );

@@ -14,6 +14,8 @@ use batchyard_schemawalk::Dialect;
 use regex::Regex;
 use serde_json::{Map, Value};
 
+use crate::schema_doc::Doc;
+
 /// Formats the generated schema carries that the validator does not know, so ignores
 /// (schemars writes them for Rust's integer and float types, next to explicit bounds).
 const IGNORED_FORMATS: &[&str] = &[
@@ -23,14 +25,14 @@ const IGNORED_FORMATS: &[&str] = &[
 
 /// The walk over one schema document, with its patterns compiled as they are met.
 pub(crate) struct Walk<'a> {
-    root: &'a Value,
+    doc: Doc<'a>,
     patterns: HashMap<&'a str, Option<Regex>>,
 }
 
 impl<'a> Walk<'a> {
-    pub(crate) fn new(root: &'a Value) -> Self {
+    pub(crate) fn new(doc: Doc<'a>) -> Self {
         Self {
-            root,
+            doc,
             patterns: HashMap::new(),
         }
     }
@@ -38,7 +40,7 @@ impl<'a> Walk<'a> {
     /// `Some(true)` when `value` satisfies the document's root schema, `Some(false)` when it
     /// does not, `None` when the walk met something it does not decide.
     pub(crate) fn verdict(&mut self, value: &Value) -> Option<bool> {
-        let root = self.root;
+        let root = self.doc.root();
         batchyard_schemawalk::verdict(self, root, value)
     }
 }
@@ -46,7 +48,7 @@ impl<'a> Walk<'a> {
 impl<'a> Dialect<'a> for Walk<'a> {
     /// A JSON pointer into the same document (`#/definitions/...`).
     fn resolve(&mut self, reference: &str) -> Option<&'a Value> {
-        self.root.pointer(reference.strip_prefix('#')?)
+        self.doc.reference(reference)
     }
 
     fn matches(&mut self, pattern: &'a str, text: &str) -> Option<bool> {
